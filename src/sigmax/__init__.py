@@ -1,0 +1,10 @@
+"""SIGMAX: autonomous, explainable crypto trading over one event-driven engine."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("sigmax")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

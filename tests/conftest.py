@@ -1,0 +1,55 @@
+"""Shared fixtures.
+
+Tests that need a real server (PostgreSQL, later Redis and NATS) use the fixtures below. Locally
+they skip with a reason when the server is absent; with ``SIGMAX_REQUIRE_SERVICES=1`` (as in CI)
+a missing server fails the test instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("SIGMAX_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get(
+    "SIGMAX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip (locally) or fail (CI) when a service is not listening."""
+    if _reachable(host, port):
+        return
+    message = f"{name} is not reachable at {host}:{port}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} and SIGMAX_REQUIRE_SERVICES=1")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """URL of the real PostgreSQL test database."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def sigmax_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty SIGMAX_HOME with no configuration variables leaking in from the shell."""
+    for var in list(os.environ):
+        if var.startswith("SIGMAX_") and var != "SIGMAX_REQUIRE_SERVICES":
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SIGMAX_HOME", str(tmp_path))
+    yield tmp_path
