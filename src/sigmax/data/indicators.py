@@ -80,7 +80,7 @@ def bollinger(
 ) -> Bollinger:
     """Bollinger bands with a simple moving average as the middle band."""
     upper, middle, lower = talib.BBANDS(
-        _f64(close), timeperiod=period, nbdevup=stddev, nbdevdn=stddev, matype=0
+        _f64(close), timeperiod=period, nbdevup=stddev, nbdevdn=stddev, matype=talib.MA_Type.SMA
     )
     return Bollinger(_f64(upper), _f64(middle), _f64(lower))
 
