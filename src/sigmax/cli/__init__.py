@@ -37,21 +37,13 @@ def version() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: runs the app and maps typed errors to exit codes."""
-    try:
-        app(standalone_mode=False)
-    except SigmaxError as error:
-        _err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
-        sys.exit(error.exit_code)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        _err.print("aborted")
-        sys.exit(130)
-    except Exception as usage:  # click's usage errors carry their own exit code (2)
-        from click.exceptions import ClickException
+    """Console-script entry point: runs the app and maps typed errors to exit codes.
 
-        if isinstance(usage, ClickException):
-            usage.show()
-            sys.exit(usage.exit_code)
-        raise
+    Typer's standalone mode already turns usage errors into exit code 2 and honours
+    ``typer.Exit``; what is left are SIGMAX's own typed errors.
+    """
+    try:
+        app()
+    except SigmaxError as error:
+        _err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)

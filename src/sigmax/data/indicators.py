@@ -79,8 +79,9 @@ def bollinger(
     close: FloatArray, period: int = BOLLINGER_PERIOD, stddev: float = BOLLINGER_STDDEV
 ) -> Bollinger:
     """Bollinger bands with a simple moving average as the middle band."""
+    # TA-Lib's default middle band is the simple moving average, as Bollinger defined it.
     upper, middle, lower = talib.BBANDS(
-        _f64(close), timeperiod=period, nbdevup=stddev, nbdevdn=stddev, matype=talib.MA_Type.SMA
+        _f64(close), timeperiod=period, nbdevup=stddev, nbdevdn=stddev
     )
     return Bollinger(_f64(upper), _f64(middle), _f64(lower))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +20,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-class Timeframe(str, Enum):
+class Timeframe(StrEnum):
     """Candle durations SIGMAX understands."""
 
     M1 = "1m"
@@ -64,7 +64,7 @@ def datetime_to_ms(moment: datetime) -> int:
     """Aware datetime to milliseconds since the epoch. Naive datetimes are refused."""
     if moment.tzinfo is None:
         raise ValueError("datetime must carry a time zone (use UTC)")
-    return int(round(moment.timestamp() * 1000))
+    return round(moment.timestamp() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
