@@ -1,0 +1,627 @@
+"""The typed SIGMAX configuration.
+
+:class:`Settings` is the one object the rest of SIGMAX reads its configuration from. It is built
+by :func:`sigmax.config.load_settings`, which layers explicit overrides, environment variables,
+the ``.env`` file, the YAML files and the defaults below. ``Settings()`` on its own gives the pure
+defaults and reads nothing from the environment or disk.
+
+Units: money is USD (the quote currency, USDT counts as USD) held as ``Decimal``; names ending in
+``_pct`` are percentages (``2.5`` means 2.5 %); ``risk_per_trade`` is a fraction of equity.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from sigmax.config.paths import (
+    BACKUPS_DIR_NAME,
+    DATABASE_FILE_NAME,
+    LOG_FILE_NAME,
+    LOGS_DIR_NAME,
+)
+from sigmax.domain.candles import Timeframe
+from sigmax.domain.instruments import Symbol
+
+TradingMode = Literal["paper", "live"]
+ExchangeName = Literal["binance", "coinbase", "kraken"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+#: What every secret looks like when shown (same as pydantic's SecretStr rendering).
+MASK = "**********"
+
+DEFAULT_PROFILE = "conservative"
+DEFAULT_SYMBOLS: tuple[str, ...] = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT")
+_PROFILE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleViolation:
+    """One broken cross-field rule, found by a validator that looks at several fields.
+
+    ``path`` is relative to the field or model the validator belongs to, unless ``absolute``.
+    """
+
+    path: tuple[str, ...]
+    rule: str
+    value: object = None
+    absolute: bool = False
+
+
+class RuleViolationsError(ValueError):
+    """Raised by validators to report several :class:`RuleViolation` at once.
+
+    Pydantic keeps the exception object in the error's context, which is how the loader turns
+    each violation into its own :class:`~sigmax.errors.ConfigProblem` naming the right key.
+    """
+
+    def __init__(self, violations: list[RuleViolation]) -> None:
+        self.violations = list(violations)
+        super().__init__("; ".join(f"{'.'.join(v.path)}: {v.rule}" for v in self.violations))
+
+
+def normalise_profile_name(name: str) -> str:
+    """Lower-case and check a profile name; it names a file, so no paths are allowed."""
+    cleaned = name.strip().lower()
+    if not _PROFILE_NAME_RE.match(cleaned):
+        raise ValueError(
+            "must be a profile name made of a-z, 0-9, '-' and '_' "
+            "(conservative, balanced, aggressive or a file in profiles/)"
+        )
+    return cleaned
+
+
+class _Section(BaseModel):
+    """Base of every configuration section: unknown keys and NaN/infinity are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _normalise_symbols(symbols: tuple[str, ...]) -> tuple[str, ...]:
+    parsed = [str(Symbol.parse(s)) for s in symbols]
+    duplicates = sorted({s for s in parsed if parsed.count(s) > 1})
+    if duplicates:
+        raise ValueError(f"must not repeat a symbol (repeated: {', '.join(duplicates)})")
+    if not parsed:
+        raise ValueError("must name at least one symbol")
+    return tuple(parsed)
+
+
+class TradingSettings(_Section):
+    """General trading settings (``config.yaml: trading``)."""
+
+    mode: TradingMode = "paper"
+    exchange: ExchangeName = "binance"
+    testnet: bool = True
+    #: Markets the engine trades; each must be in the profile's ``allowed_symbols``.
+    symbols: tuple[str, ...] = ("BTC/USDT", "ETH/USDT")
+    #: Candle timeframe the engine decides on.
+    timeframe: Timeframe = Timeframe.H1
+    #: Fee charged by the paper venue per fill, as a fraction of notional (Binance spot: 0.1 %).
+    paper_fee_rate: Decimal = Field(default=Decimal("0.001"), ge=0, le=Decimal("0.01"))
+
+    @field_validator("mode", "exchange", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _normalise_symbols(value)
+
+
+class ApiSettings(_Section):
+    """The REST API and dashboard listener (``config.yaml: api``)."""
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class LoggingSettings(_Section):
+    """Log level and file rotation (``config.yaml: logging``)."""
+
+    level: LogLevel = "INFO"
+    #: Size in bytes at which ``logs/sigmax.log`` is rotated.
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
+    #: How many rotated files (``sigmax.log.1`` ...) are kept.
+    backup_count: int = Field(default=5, ge=1, le=100)
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+
+class ProtectionSettings(_Section):
+    """Protections that block new entries without pausing everything (``safety.yaml``)."""
+
+    #: After a stop-loss on a symbol, no new entry on that symbol for this many minutes.
+    stoploss_cooldown_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    #: Pause when equity falls this many percent below its peak.
+    max_drawdown_pct: float = Field(default=10.0, gt=0, le=100)
+
+
+class SafetySettings(_Section):
+    """Thresholds of the six auto-pause triggers, plus protections (``safety.yaml``)."""
+
+    #: Trigger 1: pause after this many losing trades in a row.
+    max_consecutive_losses: int = Field(default=3, ge=1)
+    #: Trigger 2: pause when today's realised + unrealised loss reaches this many USD.
+    max_daily_loss_usd: Decimal = Field(default=Decimal("10"), gt=0)
+    #: True: the daily loss resets at 00:00 UTC. False: it covers a rolling 24 h window.
+    daily_loss_resets_at_utc_midnight: bool = True
+    #: Trigger 3: pause after this many exchange/API errors within ``api_error_window_seconds``.
+    max_api_errors: int = Field(default=7, ge=1)
+    api_error_window_seconds: int = Field(default=60, ge=1, le=3600)
+    #: Trigger 4: pause when a fill slips more than this percent from the expected price (MEV).
+    max_slippage_pct: float = Field(default=2.5, gt=0, le=100)
+    #: Trigger 5: pause when the market sentiment score (-1..1) drops below this.
+    min_sentiment: float = Field(default=-0.35, ge=-1, le=1)
+    #: Trigger 6: pause when PII or a secret is found in outgoing text.
+    privacy_pause: bool = True
+    protections: ProtectionSettings = ProtectionSettings()
+
+
+class AgentToggle(_Section):
+    """An agent that gates or tunes decisions and therefore has no vote weight."""
+
+    enabled: bool = True
+
+
+class WeightedAgent(_Section):
+    """An agent whose score is part of the weighted vote; weights are relative."""
+
+    enabled: bool = True
+    weight: float = Field(default=0.25, ge=0, le=100)
+
+
+class AnalyzerTimeframes(_Section):
+    """The analyzer's primary timeframe and the higher timeframes it confirms against."""
+
+    primary: Timeframe = Timeframe.H1
+    higher: tuple[Timeframe, ...] = (Timeframe.H4, Timeframe.D1)
+
+    @model_validator(mode="after")
+    def _higher_are_longer(self) -> AnalyzerTimeframes:
+        violations: list[RuleViolation] = []
+        shorter = [t.value for t in self.higher if t.ms <= self.primary.ms]
+        if shorter:
+            violations.append(
+                RuleViolation(
+                    ("higher",),
+                    f"must all be longer than primary {self.primary.value}",
+                    list(shorter),
+                )
+            )
+        if len(set(self.higher)) != len(self.higher):
+            violations.append(
+                RuleViolation(
+                    ("higher",), "must not repeat a timeframe", [t.value for t in self.higher]
+                )
+            )
+        if violations:
+            raise RuleViolationsError(violations)
+        return self
+
+
+class IndicatorPeriods(_Section):
+    """Indicator lengths in candles (Bollinger width in standard deviations)."""
+
+    rsi_period: int = Field(default=14, ge=2, le=500)
+    macd_fast: int = Field(default=12, ge=2, le=500)
+    macd_slow: int = Field(default=26, ge=2, le=500)
+    macd_signal: int = Field(default=9, ge=2, le=500)
+    bollinger_period: int = Field(default=20, ge=2, le=500)
+    bollinger_stddev: float = Field(default=2.0, gt=0, le=10)
+    atr_period: int = Field(default=14, ge=2, le=500)
+    ema_fast: int = Field(default=20, ge=2, le=1000)
+    ema_slow: int = Field(default=50, ge=2, le=1000)
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> IndicatorPeriods:
+        violations: list[RuleViolation] = []
+        if self.macd_fast >= self.macd_slow:
+            violations.append(
+                RuleViolation(
+                    ("macd_fast",), f"must be < macd_slow ({self.macd_slow})", self.macd_fast
+                )
+            )
+        if self.ema_fast >= self.ema_slow:
+            violations.append(
+                RuleViolation(("ema_fast",), f"must be < ema_slow ({self.ema_slow})", self.ema_fast)
+            )
+        if violations:
+            raise RuleViolationsError(violations)
+        return self
+
+
+class AnalyzerAgent(WeightedAgent):
+    """The technical analyzer: indicators over several timeframes."""
+
+    weight: float = Field(default=0.3, ge=0, le=100)
+    timeframes: AnalyzerTimeframes = AnalyzerTimeframes()
+    indicators: IndicatorPeriods = IndicatorPeriods()
+
+
+class AgentsSettings(_Section):
+    """The seven agents (``agents.yaml``)."""
+
+    #: Bull/bear debate rounds before the orchestrator decides.
+    debate_rounds: int = Field(default=2, ge=1, le=10)
+    researcher: WeightedAgent = WeightedAgent(weight=0.2)
+    bull: WeightedAgent = WeightedAgent(weight=0.25)
+    bear: WeightedAgent = WeightedAgent(weight=0.25)
+    analyzer: AnalyzerAgent = AnalyzerAgent()
+    risk: AgentToggle = AgentToggle()
+    privacy: AgentToggle = AgentToggle()
+    optimizer: AgentToggle = AgentToggle()
+
+    def voting_weights(self) -> dict[str, float]:
+        """Weights of the enabled voting agents, by agent name."""
+        voters = {
+            "researcher": self.researcher,
+            "bull": self.bull,
+            "bear": self.bear,
+            "analyzer": self.analyzer,
+        }
+        return {name: agent.weight for name, agent in voters.items() if agent.enabled}
+
+    @model_validator(mode="after")
+    def _some_vote_counts(self) -> AgentsSettings:
+        if sum(self.voting_weights().values()) <= 0:
+            raise RuleViolationsError(
+                [
+                    RuleViolation(
+                        ("analyzer", "weight"),
+                        "the enabled agents' weights (researcher, bull, bear, analyzer) "
+                        "must not all be zero",
+                        self.analyzer.weight,
+                    )
+                ]
+            )
+        return self
+
+
+class ProfileSettings(_Section):
+    """A risk profile (``profiles/NAME.yaml``). The defaults are the conservative profile."""
+
+    #: Largest single position, USD. The runbook's MAX_POSITION_SIZE overrides it.
+    max_position_size: Decimal = Field(default=Decimal("10"), gt=0)
+    max_open_positions: int = Field(default=2, ge=1, le=100)
+    #: Largest total value of all open positions, USD.
+    max_exposure: Decimal = Field(default=Decimal("20"), gt=0)
+    #: Largest single position as a percent of equity (the smaller of the two limits applies).
+    max_position_pct_of_equity: float = Field(default=5.0, gt=0, le=100)
+    #: Equity risked per trade (entry to stop), as a fraction: 0.005 = 0.5 %.
+    risk_per_trade: float = Field(default=0.005, gt=0, le=0.1)
+    #: Stop distance and take-profit distance in multiples of ATR.
+    stop_atr_multiple: float = Field(default=2.0, gt=0, le=20)
+    take_profit_atr_multiple: float = Field(default=3.0, gt=0, le=50)
+    #: The orchestrator buys at a combined score >= buy_threshold, sells at <= sell_threshold.
+    buy_threshold: float = Field(default=0.5, gt=0, le=1)
+    sell_threshold: float = Field(default=-0.5, ge=-1, lt=0)
+    #: Decisions below this confidence (0..1) become HOLD.
+    min_confidence: float = Field(default=0.7, ge=0, le=1)
+    allowed_symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    #: Cash the paper venue starts with, USD.
+    starting_capital_usd: Decimal = Field(default=Decimal("1000"), gt=0)
+
+    @field_validator("allowed_symbols")
+    @classmethod
+    def _symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _normalise_symbols(value)
+
+    @model_validator(mode="after")
+    def _position_fits_exposure(self) -> ProfileSettings:
+        if self.max_position_size > self.max_exposure:
+            raise RuleViolationsError(
+                [
+                    RuleViolation(
+                        ("max_position_size",),
+                        f"must be <= max_exposure ({self.max_exposure})",
+                        self.max_position_size,
+                    )
+                ]
+            )
+        return self
+
+
+def _strip_secret(value: object) -> object:
+    """Trim pasted whitespace; an empty secret means "not configured"."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+class Credentials(_Section):
+    """API keys. Only read from the environment, ``.env`` or explicit overrides."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    anthropic_api_key: SecretStr | None = None
+    newsapi_key: SecretStr | None = None
+
+    _strip = field_validator("*", mode="before")(_strip_secret)
+
+
+_POSTGRES_SCHEME_RE = re.compile(r"^(postgres|postgresql)://", re.IGNORECASE)
+
+
+def normalise_postgres_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` become ``postgresql+psycopg://`` (psycopg 3)."""
+    return _POSTGRES_SCHEME_RE.sub("postgresql+psycopg://", url.strip(), count=1)
+
+
+def _parse_sqlalchemy_url(text: str) -> URL:
+    try:
+        return make_url(text)
+    except (ArgumentError, ValueError):
+        # The parser's message repeats the URL, which may hold a password: do not pass it on.
+        raise ValueError(
+            "must be a SQLAlchemy URL such as postgresql://user:password@host:5432/sigmax"
+        ) from None
+
+
+def _check_postgres(url: URL) -> None:
+    if url.get_backend_name() != "postgresql":
+        raise ValueError("must be a postgresql:// URL")
+    if not url.database:
+        raise ValueError("must name a database, e.g. postgresql://user@host:5432/sigmax")
+
+
+def _url_password(url: str) -> list[str]:
+    """The password inside a URL, as written (percent-encoded) and decoded."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    decoded = parts.password
+    if not decoded:
+        return []
+    raw = parts.netloc.rpartition("@")[0].partition(":")[2]
+    return [decoded, raw, quote(decoded, safe="")]
+
+
+class Services(_Section):
+    """Endpoints of external services. URLs can hold passwords, so most are secret."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    #: Local LLM server for the optional reasoning backend, e.g. http://127.0.0.1:11434.
+    ollama_url: str | None = None
+    #: PostgreSQL server; used for storage when set and DATABASE_URL is not.
+    postgres_url: SecretStr | None = None
+    #: Storage database as a SQLAlchemy URL (sqlite:///... or postgresql://...); wins over
+    #: POSTGRES_URL. When neither is set SIGMAX uses SQLite at SIGMAX_HOME/sigmax.db.
+    database_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+
+    _strip = field_validator("*", mode="before")(_strip_secret)
+
+    @field_validator("ollama_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value.rstrip("/")
+
+    @field_validator("postgres_url")
+    @classmethod
+    def _postgres(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        normalised = normalise_postgres_url(value.get_secret_value())
+        _check_postgres(_parse_sqlalchemy_url(normalised))
+        return SecretStr(normalised)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        normalised = normalise_postgres_url(value.get_secret_value())
+        url = _parse_sqlalchemy_url(normalised)
+        backend = url.get_backend_name()
+        if backend == "postgresql":
+            _check_postgres(url)
+        elif backend != "sqlite":
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return SecretStr(normalised)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError("must be a redis:// or rediss:// URL with a host")
+        return value
+
+
+class Settings(BaseSettings):
+    """The whole SIGMAX configuration. Build it with :func:`sigmax.config.load_settings`."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    #: Working directory for logs/, the SQLite database sigmax.db and backups/.
+    home: Path = Field(default_factory=Path.cwd)
+    #: Folder the YAML files were read from; None when built from defaults only.
+    config_dir: Path | None = None
+    #: Name of the risk profile (a file ``profiles/NAME.yaml``).
+    profile_name: str = DEFAULT_PROFILE
+    # Field order matters: the cross-section validators below see the sections defined above
+    # them (pydantic validates fields in order and passes the valid ones in ``info.data``).
+    trading: TradingSettings = TradingSettings()
+    api: ApiSettings = ApiSettings()
+    logging: LoggingSettings = LoggingSettings()
+    safety: SafetySettings = SafetySettings()
+    agents: AgentsSettings = AgentsSettings()
+    profile: ProfileSettings = ProfileSettings()
+    credentials: Credentials = Credentials()
+    services: Services = Services()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only explicit values: the layering (env, .env, YAML) is done by ``load_settings``,
+        which has to know where every value came from to name it in error messages."""
+        return (init_settings,)
+
+    @field_validator("home", "config_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        resolved = value.expanduser().resolve()
+        if resolved.exists() and not resolved.is_dir():
+            raise ValueError("must be a directory")
+        return resolved
+
+    @field_validator("profile_name", mode="before")
+    @classmethod
+    def _profile_name(cls, value: object) -> object:
+        return normalise_profile_name(value) if isinstance(value, str) else value
+
+    @field_validator("agents")
+    @classmethod
+    def _live_needs_risk_agent(cls, agents: AgentsSettings, info: ValidationInfo) -> AgentsSettings:
+        trading = info.data.get("trading")
+        if isinstance(trading, TradingSettings) and trading.mode == "live":
+            violations = [
+                RuleViolation((name, "enabled"), "must be true when TRADING_MODE=live", False)
+                for name in ("risk", "privacy")
+                if not getattr(agents, name).enabled
+            ]
+            if violations:
+                raise RuleViolationsError(violations)
+        return agents
+
+    @field_validator("profile")
+    @classmethod
+    def _symbols_allowed(cls, profile: ProfileSettings, info: ValidationInfo) -> ProfileSettings:
+        trading = info.data.get("trading")
+        if isinstance(trading, TradingSettings):
+            outside = [s for s in trading.symbols if s not in profile.allowed_symbols]
+            if outside:
+                raise RuleViolationsError(
+                    [
+                        RuleViolation(
+                            ("trading", "symbols"),
+                            "must all be in the profile's allowed_symbols "
+                            f"({', '.join(profile.allowed_symbols)})",
+                            outside,
+                            absolute=True,
+                        )
+                    ]
+                )
+        return profile
+
+    @field_validator("credentials")
+    @classmethod
+    def _live_needs_keys(cls, credentials: Credentials, info: ValidationInfo) -> Credentials:
+        trading = info.data.get("trading")
+        if isinstance(trading, TradingSettings) and trading.mode == "live":
+            missing = [
+                RuleViolation((name,), "is required when TRADING_MODE=live")
+                for name in ("api_key", "api_secret")
+                if getattr(credentials, name) is None
+            ]
+            if missing:
+                raise RuleViolationsError(missing)
+        return credentials
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def is_live(self) -> bool:
+        """True when real orders go to a real exchange account."""
+        return self.trading.mode == "live"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / LOGS_DIR_NAME
+
+    @property
+    def log_file(self) -> Path:
+        return self.logs_dir / LOG_FILE_NAME
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.home / BACKUPS_DIR_NAME
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Where the SQLite database lives when no server database is configured."""
+        return self.home / DATABASE_FILE_NAME
+
+    def effective_database_url(self) -> str:
+        """The SQLAlchemy URL storage connects to, password included: never log it.
+
+        DATABASE_URL wins, then POSTGRES_URL, then SQLite at ``SIGMAX_HOME/sigmax.db``.
+        """
+        for secret in (self.services.database_url, self.services.postgres_url):
+            if secret is not None:
+                return secret.get_secret_value()
+        return f"sqlite:///{self.sqlite_path}"
+
+    def database_summary(self) -> str:
+        """The storage database for humans: engine, host and name, never the password."""
+        url = make_url(self.effective_database_url())
+        if url.get_backend_name() == "sqlite":
+            return f"sqlite {url.database or ':memory:'}"
+        host = url.host or "local socket"
+        port = f":{url.port}" if url.port else ""
+        user = f" (user {url.username})" if url.username else ""
+        return f"postgresql {host}{port}/{url.database}{user}"
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret in plain text, longest first, for log masking.
+
+        Holds the API keys and secrets, the whole service URLs and the passwords inside them
+        (as written and percent-decoded).
+        """
+        found: set[str] = set()
+        for secret in self.credentials.model_dump().values():
+            if isinstance(secret, SecretStr):
+                found.add(secret.get_secret_value())
+        urls = [self.services.postgres_url, self.services.database_url, self.services.redis_url]
+        for url_secret in urls:
+            if url_secret is not None:
+                plain = url_secret.get_secret_value()
+                found.add(plain)
+                found.update(_url_password(plain))
+        if self.services.ollama_url is not None:
+            found.update(_url_password(self.services.ollama_url))
+        return sorted((s for s in found if s), key=lambda s: (-len(s), s))
