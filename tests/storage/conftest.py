@@ -1,8 +1,10 @@
 """Storage fixtures: every test runs against SQLite and against the real PostgreSQL.
 
-PostgreSQL isolation: each test gets its own throwaway database (``sigmax_t_<uuid>``), created
-through an AUTOCOMMIT connection to the server's test database and dropped ``WITH (FORCE)``
-afterwards, so parallel and repeated runs never see each other's rows.
+PostgreSQL isolation: databases are throwaway (``sigmax_t_<uuid>``), created through an
+AUTOCOMMIT connection to the server's test database and dropped ``WITH (FORCE)`` afterwards, so
+parallel and repeated runs never see each other's rows. ``db`` shares one migrated database per
+test module and empties every table before each test; ``make_db_url`` / ``db_url`` give a new
+empty database per call, for tests of migrations and of opening.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from sigmax.storage.database import Database, normalise_database_url
+from sigmax.storage.models import Base
 
 
 @contextmanager
@@ -70,9 +73,49 @@ def db_url(make_db_url: Callable[[], str]) -> str:
     return make_db_url()
 
 
+class SharedPostgres:
+    """Migrated throwaway PostgreSQL databases shared by the tests of one module.
+
+    Creating and migrating a database costs about half a second; emptying its tables costs a
+    few milliseconds, so tests that only need *a* migrated database share one per module.
+    """
+
+    def __init__(self, cleanup: ExitStack) -> None:
+        self._cleanup = cleanup
+        self._opened: dict[str, Database] = {}
+
+    def get(self, server_url: str) -> Database:
+        """The module's migrated database on ``server_url``, created on first use."""
+        if server_url not in self._opened:
+            url = self._cleanup.enter_context(throwaway_postgres_database(server_url))
+            database = Database.open(url)
+            self._cleanup.callback(database.dispose)  # runs before the database is dropped
+            self._opened[server_url] = database
+        return self._opened[server_url]
+
+
+@pytest.fixture(scope="module")
+def shared_postgres() -> Iterator[SharedPostgres]:
+    """Per-module PostgreSQL databases, dropped when the module's tests are done."""
+    with ExitStack() as cleanup:
+        yield SharedPostgres(cleanup)
+
+
 @pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    """A migrated database, disposed after the test."""
-    database = Database.open(db_url)
+def db(
+    backend: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    shared_postgres: SharedPostgres,
+) -> Iterator[Database]:
+    """A migrated database with every table empty."""
+    if backend == "sqlite":
+        database = Database.open(f"sqlite+pysqlite:///{tmp_path / 'sigmax.db'}")
+        yield database
+        database.dispose()
+        return
+    database = shared_postgres.get(request.getfixturevalue("postgres_url"))
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE TABLE {tables} RESTART IDENTITY CASCADE")
     yield database
-    database.dispose()

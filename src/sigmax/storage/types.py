@@ -24,6 +24,7 @@ Enumerations
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
@@ -49,11 +50,6 @@ EpochMillis = BigInteger
 SurrogateKey: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 """Auto-incrementing primary key. SQLite only auto-assigns ``INTEGER PRIMARY KEY`` (the rowid
 alias); ``BIGINT PRIMARY KEY`` there would demand explicit ids. SQLite integers are 64-bit."""
-
-JsonDocument: TypeEngine[Any] = JSON(none_as_null=True).with_variant(
-    JSONB(none_as_null=True), "postgresql"
-)
-"""A JSON document; JSONB on PostgreSQL so it can be indexed and queried later."""
 
 
 def canonical_decimal_text(value: Decimal) -> str:
@@ -132,6 +128,29 @@ class ExactDecimal(TypeDecorator[Decimal]):
     @property
     def python_type(self) -> type[Decimal]:
         return Decimal
+
+
+class JsonDocument(TypeDecorator[Any]):
+    """A JSON document; JSONB on PostgreSQL so it can be indexed and queried later.
+
+    Values are checked before they reach the driver so both backends refuse the same things
+    with the same error: NaN and infinities (PostgreSQL rejects them, SQLite would store a
+    non-standard token) and objects JSON cannot encode, such as Decimal (convert to text first).
+    ``None`` is stored as SQL NULL.
+    """
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(JSON(none_as_null=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is not None:
+            json.dumps(value, allow_nan=False)  # raises ValueError / TypeError with the reason
+        return value
 
 
 def string_enum(enum_class: type[StrEnum], name: str) -> Enum:
