@@ -387,6 +387,8 @@ def format_value(value: object) -> str:
         return "null"
     if isinstance(value, Enum):
         return str(value.value)
+    if isinstance(value, float):
+        return _number(value)
     if isinstance(value, str):
         return value if value.strip() else repr(value)
     if isinstance(value, list | tuple):

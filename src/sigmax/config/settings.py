@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -394,14 +394,12 @@ def _check_postgres(url: URL) -> None:
 def _url_password(url: str) -> list[str]:
     """The password inside a URL, as written (percent-encoded) and decoded."""
     try:
-        parts = urlsplit(url)
+        written = urlsplit(url).password
     except ValueError:
         return []
-    decoded = parts.password
-    if not decoded:
+    if not written:
         return []
-    raw = parts.netloc.rpartition("@")[0].partition(":")[2]
-    return [decoded, raw, quote(decoded, safe="")]
+    return [written, unquote(written)]
 
 
 class Services(_Section):
