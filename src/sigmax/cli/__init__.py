@@ -6,9 +6,12 @@ Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
+from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sigmax import __version__
 from sigmax.cli.bench_cmd import bench_app
@@ -30,6 +33,31 @@ app.add_typer(bench_app, name="bench")
 _err = Console(stderr=True)
 
 
+@dataclass(frozen=True, slots=True)
+class CliOptions:
+    """Options given before the sub-command; commands that log read them from ``ctx.obj``."""
+
+    log_json: bool = False
+    log_level: str | None = None
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Write logs/sigmax.log as JSON lines.")
+    ] = False,
+    log_level: Annotated[
+        str | None,
+        typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR or CRITICAL."),
+    ] = None,
+) -> None:
+    """SIGMAX: autonomous, explainable crypto trading."""
+    # Logging is configured by the commands that need it, not here: `config validate` must be
+    # able to report a broken configuration, which logging itself depends on.
+    ctx.obj = CliOptions(log_json=log_json, log_level=log_level.upper() if log_level else None)
+
+
 @app.command()
 def version() -> None:
     """Print the SIGMAX version."""
@@ -45,5 +73,5 @@ def main() -> None:
     try:
         app()
     except SigmaxError as error:
-        _err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        _err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
