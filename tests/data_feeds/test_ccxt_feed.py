@@ -18,6 +18,7 @@ import pytest
 
 from sigmax.data.feeds import (
     CcxtFeed,
+    ExchangeId,
     FeedRequestError,
     FeedUnavailableError,
     RetryPolicy,
@@ -25,7 +26,7 @@ from sigmax.data.feeds import (
 from sigmax.data.feeds.retry import parse_retry_after
 from sigmax.domain.candles import CandleSeries, Timeframe
 from sigmax.domain.instruments import Symbol
-from sigmax.errors import ConfigError, ExchangeUnavailableError, InputError
+from sigmax.errors import ConfigError, ExchangeUnavailableError, FeedError, InputError
 from support.binance_server import DEFAULT_NOW_MS, BinanceLoopback, FaultKind, unused_tcp_port
 
 from .conftest import FAST_RETRY
@@ -387,3 +388,25 @@ def test_retry_after_header_forms() -> None:
     assert parse_retry_after("Sat, 30 Sep 2023 12:00:30 GMT", now=now) == 30.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after("") is None
+
+
+@pytest.mark.parametrize(
+    ("exchange_id", "path_prefixes"),
+    [("kraken", ("/0/public/",)), ("coinbase", ("/v2/", "/api/v3/brokerage/"))],
+)
+async def test_api_base_url_redirects_other_exchanges_too(
+    binance_loopback: BinanceLoopback, exchange_id: ExchangeId, path_prefixes: tuple[str, ...]
+) -> None:
+    # The loopback speaks only Binance, so these requests fail (404) - what matters is that
+    # they reached 127.0.0.1 under the exchange's own paths instead of the real exchange.
+    policy = RetryPolicy(max_attempts=1, base_delay_s=0, max_delay_s=0)
+    async with CcxtFeed(
+        exchange_id, api_base_url=binance_loopback.base_url, retry=policy, timeout_s=2
+    ) as feed:
+        with pytest.raises(FeedError) as caught:
+            await feed.load_markets()
+
+    paths = [r.path for r in binance_loopback.requests]
+    assert paths
+    assert all(p.startswith(path_prefixes) for p in paths), paths
+    assert binance_loopback.base_url in str(caught.value)
