@@ -284,8 +284,9 @@ class EngineStateRepository:
         else:
             row.value = value
             row.updated_at_ms = updated_at_ms
-            # A caller may pass back the same dict it read and mutated; SQLAlchemy would see an
-            # unchanged object and skip the UPDATE, so mark the value changed explicitly.
+            # SQLAlchemy does not track in-place changes to a JSON value, and a caller may pass
+            # back the very dict it read and mutated; mark it changed so the UPDATE never
+            # depends on which other columns happened to change.
             flag_modified(row, "value")
         self._session.flush()
 
