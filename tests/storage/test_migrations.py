@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect
 
+from sigmax.storage import database as database_module
 from sigmax.storage.database import MIGRATIONS_DIR, Database, alembic_config
+from sigmax.storage.errors import MigrationError
 from sigmax.storage.models import Base
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -106,6 +110,45 @@ def test_downgrade_to_base_then_upgrade_to_head(db: Database) -> None:
     db.migrate()
     assert db.current_revision() == head
     assert set(inspect(db.engine).get_table_names()) == TABLES | {"alembic_version"}
+
+
+FAILING_REVISION = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9999"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("half_done", sa.Column("id", sa.Integer(), primary_key=True))
+    op.add_column("orders", sa.Column("half_done", sa.Integer()))
+    raise RuntimeError("migration script failed halfway")
+
+
+def downgrade() -> None:
+    pass
+"""
+
+
+def test_a_migration_that_fails_halfway_leaves_the_schema_untouched(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    head = Database.head_revision()
+    (scripts / "versions" / "9999_fails.py").write_text(FAILING_REVISION.format(head=head))
+    monkeypatch.setattr(database_module, "MIGRATIONS_DIR", scripts)
+
+    with pytest.raises(MigrationError, match="RuntimeError: migration script failed halfway"):
+        db.migrate()
+
+    assert db.current_revision() == head
+    inspector = inspect(db.engine)
+    assert "half_done" not in inspector.get_table_names()
+    assert "half_done" not in {c["name"] for c in inspector.get_columns("orders")}
 
 
 def test_opening_a_migrated_database_again_keeps_it_at_head(db_url: str) -> None:

@@ -266,6 +266,12 @@ class Database:
             raise MigrationError(
                 f"migrating database {self.url} failed: {self._scrub(_reason(exc))}"
             ) from None
+        except Exception as exc:
+            # A bug in a migration script: the transaction was rolled back, the schema is as
+            # it was. Keep the cause chained; it comes from our own code, not the driver.
+            raise MigrationError(
+                f"migrating database {self.url} failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _translate(self, exc: SQLAlchemyError) -> StorageError:
         """Turn a SQLAlchemy error into the matching password-free :class:`StorageError`."""
