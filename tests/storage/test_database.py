@@ -165,6 +165,13 @@ def test_sqlite_creates_a_missing_home_directory(tmp_path: Path) -> None:
         database.dispose()
 
 
+def test_sqlite_home_that_cannot_be_created_is_a_storage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(DatabaseUnreachableError, match="cannot create the directory"):
+        Database.open(resolve_database_url(blocker / "home"))
+
+
 def test_sqlite_pragmas_are_set_on_every_connection(tmp_path: Path) -> None:
     database = Database.open(resolve_database_url(tmp_path))
     try:

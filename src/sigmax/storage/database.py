@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -156,6 +156,9 @@ class Database:
         try:
             with engine.connect() as connection:
                 connection.exec_driver_sql("SELECT 1")
+        except StorageError:
+            engine.dispose()
+            raise
         except (SQLAlchemyError, sqlite3.Error) as exc:
             engine.dispose()
             raise DatabaseUnreachableError(
@@ -254,7 +257,7 @@ class Database:
     def __repr__(self) -> str:
         return f"Database({self.url})"
 
-    def _run_migration(self, step: Any) -> None:
+    def _run_migration(self, step: Callable[[Config], None]) -> None:
         try:
             # One connection and one transaction for the whole step: on PostgreSQL and SQLite
             # alike DDL is transactional, so a failed migration leaves the old schema intact.
@@ -335,7 +338,13 @@ def _ensure_sqlite_directory(url: URL) -> None:
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    directory = Path(database).expanduser().parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUnreachableError(
+            f"cannot create the directory {directory} for the SQLite database: {exc.strerror}"
+        ) from None
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:
