@@ -1,5 +1,46 @@
-"""`sigmax bench ...` commands."""
+"""``sigmax bench ...``: benchmarks that print their figures as JSON (or a table)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-bench_app = typer.Typer(help="bench commands.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Measure SIGMAX's speed on this machine; --json prints one JSON object.",
+    no_args_is_help=True,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")]
+RepeatOption = Annotated[int, typer.Option("--repeat", min=1, help="Cold repetitions.")]
+BenchDataOption = Annotated[
+    Path | None,
+    typer.Option("--data", help="A CSV file or a folder of EXCHANGE_BASE-QUOTE_TF.csv files."),
+]
+
+
+def _emit(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True))
+        return
+    table = Table(title=f"sigmax bench {result['benchmark']}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if key not in ("benchmark", "machine"):
+            table.add_row(key, str(value))
+    Console().print(table)
+
+
+@bench_app.command("data")
+def bench_data(
+    data: BenchDataOption = None, repeat: RepeatOption = 7, as_json: JsonOption = False
+) -> None:
+    """Load the 1h datasets and compute every indicator (target: under 0.5 s in total)."""
+    from sigmax.bench.data_bench import run_data_bench
+
+    _emit(run_data_bench(data, repeat=repeat), as_json)

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``sigmax bench ...``: each prints one JSON object with its figures."""
