@@ -142,7 +142,7 @@ class DatasetCatalog:
         ]
         if not finer:
             return ""
-        return f" (it can be resampled from {finer[0]})"
+        return f" (it can be resampled from {' or '.join(str(entry) for entry in finer)})"
 
     @classmethod
     def _from_folder(cls, folder: Path, *, source: str | None = None) -> DatasetCatalog:

@@ -459,7 +459,8 @@ def _time_issues(
                 f"(open times must be multiples of {timeframe.ms} ms)",
             )
         )
-    if off_grid.size == 0:
+    if not issues:
+        # Judged only on clean timestamps: disorder or stray rows would distort the spacing.
         issues += _spacing_issues(path, timestamps[usable], timeframe)
     return issues
 
@@ -499,12 +500,9 @@ def _price_issues(path: Path, rows: _Rows) -> list[DataIssue]:
 def _spacing_issues(path: Path, timestamps: IntArray, timeframe: Timeframe) -> list[DataIssue]:
     """A file whose candles are mostly spaced unlike its timeframe is mislabelled."""
     steps = np.diff(timestamps)
-    if not (steps > 0).all():
-        steps = np.diff(np.sort(timestamps))
-    steps = steps[steps > 0]
     if np.count_nonzero(steps == timeframe.ms) * 2 >= steps.size:
         return []  # the timeframe's own step is at least half of all steps: it is the usual one
-    step = _most_common_step(np.sort(timestamps))
+    step = _most_common_step(timestamps)
     if step is None or step == timeframe.ms:
         return []
     known = next((tf.value for tf in Timeframe if tf.ms == step), None)
