@@ -390,3 +390,20 @@ def test_missing_file_and_folder_are_input_errors(tmp_path: Path) -> None:
     assert str(tmp_path) in str(caught.value)
     with pytest.raises(InputError, match="is a folder"):
         load_candles(tmp_path)
+
+
+def test_fast_reader_matches_python_float_on_many_decimals(tmp_path: Path) -> None:
+    # Mantissas of 1 to 19 digits with the dot anywhere: past 15 digits a naive
+    # "integer / 10**k" would round twice, so this pins the exact-parsing guarantee.
+    rng = np.random.default_rng(20240405)
+    texts = []
+    for _ in range(3000):
+        digits = "".join(rng.choice(list("0123456789"), size=int(rng.integers(1, 20))))
+        digits = str(int(rng.integers(1, 10))) + digits[1:]
+        dot = int(rng.integers(0, len(digits) + 1))
+        texts.append(digits if dot == len(digits) else digits[:dot] + "." + digits[dot:])
+    body = [f"{T0 + i * HOUR},{t},{t},{t},{t},{t}" for i, t in enumerate(texts)]
+    series = load_candles(write(tmp_path, rows(*body))).series
+    expected = np.array([float(t) for t in texts])
+    assert np.array_equal(series.open, expected)
+    assert np.array_equal(series.volume, expected)

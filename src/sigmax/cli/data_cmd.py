@@ -56,6 +56,7 @@ def list_datasets(data: DataPathOption = None, as_json: JsonOption = False) -> N
             f"note: ignored {path.name}: the name does not follow {FILE_NAME_HINT}",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
 
 
