@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,11 +44,22 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
+#: Variables SIGMAX reads; a developer's shell must not change what a test sees.
+CONFIG_VARIABLES = (
+    "TRADING_MODE", "TESTNET", "MAX_POSITION_SIZE", "MAX_DAILY_LOSS", "EXCHANGE", "API_KEY",
+    "API_SECRET", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_URL", "POSTGRES_URL",
+    "DATABASE_URL", "REDIS_URL", "NEWSAPI_KEY", "LOG_LEVEL", "MAX_CONSECUTIVE_LOSSES",
+    "MAX_API_ERRORS_PER_MIN", "MAX_SLIPPAGE_PCT", "MIN_SENTIMENT",
+)  # fmt: skip
+
+
 @pytest.fixture
-def sigmax_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def sigmax_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty SIGMAX_HOME with no configuration variables leaking in from the shell."""
     for var in list(os.environ):
-        if var.startswith("SIGMAX_") and var != "SIGMAX_REQUIRE_SERVICES":
+        if var in CONFIG_VARIABLES or (
+            var.startswith("SIGMAX_") and var != "SIGMAX_REQUIRE_SERVICES"
+        ):
             monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("SIGMAX_HOME", str(tmp_path))
-    yield tmp_path
+    return tmp_path
