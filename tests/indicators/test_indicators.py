@@ -204,12 +204,12 @@ def test_volume_zscore(series: CandleSeries) -> None:
 def test_warm_up_is_nan_and_columns_align(series: CandleSeries) -> None:
     cols = ind.compute_indicators(series)
     assert len(cols) == len(series)
-    assert math.isnan(cols.rsi_14[13])
-    assert not math.isnan(cols.rsi_14[14])
-    assert math.isnan(cols.ema_200[198])
-    assert not math.isnan(cols.ema_200[199])
-    latest = cols.at(-1)
-    assert set(latest) >= {
+    assert math.isnan(cols.rsi[13])
+    assert not math.isnan(cols.rsi[14])
+    assert math.isnan(cols.ema_long[198])
+    assert not math.isnan(cols.ema_long[199])
+    latest = cols.record_values(-1)
+    assert set(latest) == {
         "rsi_14", "macd", "macd_signal", "macd_hist", "bb_upper", "bb_middle", "bb_lower",
         "atr_14", "ema_20", "ema_50", "ema_200", "adx_14",
     }  # fmt: skip
@@ -226,3 +226,22 @@ def test_constant_volume_scores_zero() -> None:
 
 def _hlc(series: CandleSeries) -> tuple[FloatArray, FloatArray, FloatArray]:
     return series.high, series.low, series.close
+
+
+def test_columns_are_causal(series: CandleSeries) -> None:
+    """A value never changes when later candles are added: the basis of no look-ahead."""
+    whole = ind.compute_indicators(series)
+    for cut in (250, 5_000, len(series) - 1):
+        part = ind.compute_indicators(series[: cut + 1])
+        assert whole.at(cut).keys() == part.at(-1).keys()
+        for name, value in part.at(-1).items():
+            assert value == whole.at(cut)[name] or (
+                math.isnan(value) and math.isnan(whole.at(cut)[name])
+            )
+
+
+def test_custom_periods_are_not_reported_under_standard_names(series: CandleSeries) -> None:
+    custom = ind.compute_indicators(series, ind.IndicatorSpec(rsi=21))
+    assert custom.rsi[-1] != ind.compute_indicators(series).rsi[-1]
+    with pytest.raises(ValueError, match="standard periods"):
+        custom.record_values(-1)

@@ -120,56 +120,115 @@ def volume_zscore(volume: FloatArray, period: int = VOLUME_ZSCORE_PERIOD) -> Flo
     return _f64(score)
 
 
+@dataclass(frozen=True, slots=True)
+class IndicatorSpec:
+    """The periods of every indicator, in candles (Bollinger width in standard deviations)."""
+
+    rsi: int = RSI_PERIOD
+    macd_fast: int = MACD_FAST
+    macd_slow: int = MACD_SLOW
+    macd_signal: int = MACD_SIGNAL
+    bollinger_period: int = BOLLINGER_PERIOD
+    bollinger_stddev: float = BOLLINGER_STDDEV
+    atr: int = ATR_PERIOD
+    adx: int = ADX_PERIOD
+    ema_fast: int = EMA_PERIODS[0]
+    ema_slow: int = EMA_PERIODS[1]
+    ema_long: int = EMA_PERIODS[2]
+    volume_zscore: int = VOLUME_ZSCORE_PERIOD
+
+
+#: The textbook periods; decision records report indicators computed with exactly these.
+STANDARD_SPEC = IndicatorSpec()
+
+#: Decision-record key -> IndicatorColumns field, for the standard periods (the runbook's names).
+RECORD_KEYS: dict[str, str] = {
+    "rsi_14": "rsi",
+    "macd": "macd",
+    "macd_signal": "macd_signal",
+    "macd_hist": "macd_hist",
+    "bb_upper": "bb_upper",
+    "bb_middle": "bb_middle",
+    "bb_lower": "bb_lower",
+    "atr_14": "atr",
+    "ema_20": "ema_fast",
+    "ema_50": "ema_slow",
+    "ema_200": "ema_long",
+    "adx_14": "adx",
+}
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class IndicatorColumns:
-    """Every standard indicator of a series, one array per indicator, aligned with the candles.
+    """Every indicator of a series, one array per indicator, aligned with the candles."""
 
-    The field names are the keys a decision record reports under ``indicators``.
-    """
-
-    rsi_14: FloatArray
+    spec: IndicatorSpec
+    rsi: FloatArray
     macd: FloatArray
     macd_signal: FloatArray
     macd_hist: FloatArray
     bb_upper: FloatArray
     bb_middle: FloatArray
     bb_lower: FloatArray
-    atr_14: FloatArray
-    ema_20: FloatArray
-    ema_50: FloatArray
-    ema_200: FloatArray
-    adx_14: FloatArray
-    sma_20: FloatArray
+    atr: FloatArray
+    ema_fast: FloatArray
+    ema_slow: FloatArray
+    ema_long: FloatArray
+    adx: FloatArray
     obv: FloatArray
     volume_zscore: FloatArray
 
+    def column(self, name: str) -> FloatArray:
+        """The array of the indicator called ``name`` (a field name)."""
+        if name == "spec" or name not in self.__dataclass_fields__:
+            raise KeyError(f"no indicator column {name!r}")
+        values: FloatArray = getattr(self, name)
+        return values
+
     def at(self, index: int) -> dict[str, float]:
         """Every indicator's value at candle ``index`` (negative counts from the end)."""
-        return {f.name: float(getattr(self, f.name)[index]) for f in fields(self)}
+        return {
+            f.name: float(getattr(self, f.name)[index]) for f in fields(self) if f.name != "spec"
+        }
+
+    def record_values(self, index: int) -> dict[str, float]:
+        """The runbook's indicator keys (``rsi_14`` ... ``adx_14``) at candle ``index``.
+
+        Only standard-period columns may be reported under those names.
+        """
+        if self.spec != STANDARD_SPEC:
+            raise ValueError("record keys name the standard periods; compute with STANDARD_SPEC")
+        return {key: float(getattr(self, name)[index]) for key, name in RECORD_KEYS.items()}
 
     def __len__(self) -> int:
-        return len(self.rsi_14)
+        return len(self.rsi)
 
 
-def compute_indicators(series: CandleSeries) -> IndicatorColumns:
-    """Compute every standard indicator over the whole series."""
+def compute_indicators(
+    series: CandleSeries, spec: IndicatorSpec = STANDARD_SPEC
+) -> IndicatorColumns:
+    """Compute every indicator over the whole series with the periods in ``spec``.
+
+    Each value depends only on candles up to its own index, so the column computed over a long
+    history equals, value for value, the one computed over that history cut at any candle.
+    """
     close, high, low = series.close, series.high, series.low
-    macd_cols = macd(close)
-    bands = bollinger(close)
+    macd_cols = macd(close, spec.macd_fast, spec.macd_slow, spec.macd_signal)
+    bands = bollinger(close, spec.bollinger_period, spec.bollinger_stddev)
     return IndicatorColumns(
-        rsi_14=rsi(close),
+        spec=spec,
+        rsi=rsi(close, spec.rsi),
         macd=macd_cols.line,
         macd_signal=macd_cols.signal,
         macd_hist=macd_cols.hist,
         bb_upper=bands.upper,
         bb_middle=bands.middle,
         bb_lower=bands.lower,
-        atr_14=atr(high, low, close),
-        ema_20=ema(close, EMA_PERIODS[0]),
-        ema_50=ema(close, EMA_PERIODS[1]),
-        ema_200=ema(close, EMA_PERIODS[2]),
-        adx_14=adx(high, low, close),
-        sma_20=sma(close, BOLLINGER_PERIOD),
+        atr=atr(high, low, close, spec.atr),
+        ema_fast=ema(close, spec.ema_fast),
+        ema_slow=ema(close, spec.ema_slow),
+        ema_long=ema(close, spec.ema_long),
+        adx=adx(high, low, close, spec.adx),
         obv=obv(close, series.volume),
-        volume_zscore=volume_zscore(series.volume),
+        volume_zscore=volume_zscore(series.volume, spec.volume_zscore),
     )
