@@ -331,7 +331,12 @@ def test_timeframe_that_contradicts_the_candle_spacing(tmp_path: Path) -> None:
     body = rows(*(good(2 * h) for h in range(6)))
     [issue] = issues_of(write(tmp_path, body, "binance_BTC-USDT_1h.csv"))
     assert issue.line is None
-    assert "most candles are 7200000 ms (2h) apart" in issue.rule
+    assert "no two candles are 3600000 ms apart; most are 7200000 ms (2h) apart" in issue.rule
+
+
+def test_sparse_data_with_some_neighbouring_candles_is_accepted(tmp_path: Path) -> None:
+    loaded = load_candles(write(tmp_path, rows(good(0), good(1), good(5), good(9), good(14))))
+    assert loaded.gap_runs == 3
 
 
 # --- names, inference and file errors -----------------------------------------------------------
