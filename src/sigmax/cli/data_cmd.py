@@ -32,8 +32,6 @@ DataPathOption = Annotated[
 ]
 """The ``--data`` option, shared by every command that reads candles."""
 
-_PLAIN_OUTPUT_WIDTH = 120
-
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 data_app = typer.Typer(
@@ -82,19 +80,17 @@ def check(
     The file needs the header ``timestamp,open,high,low,close,volume``, timestamps in ms UTC
     (candle open time), strictly increasing and on the timeframe's grid, and consistent prices.
     """
-    try:
-        loaded = load_candles(
-            path,
-            exchange=exchange.lower() if exchange else None,
-            symbol=_symbol_option(symbol),
-            timeframe=_timeframe_option(timeframe),
-        )
-    except DataValidationError as error:
-        _report_issues(error, as_json, limit)
-        raise typer.Exit(error.exit_code) from None
-    except SigmaxError as error:
-        _report_error(error)
-        raise typer.Exit(error.exit_code) from None
+    with _exit_on_error():
+        try:
+            loaded = load_candles(
+                path,
+                exchange=exchange.lower() if exchange else None,
+                symbol=_symbol_option(symbol),
+                timeframe=_timeframe_option(timeframe),
+            )
+        except DataValidationError as error:
+            _report_issues(error, as_json, limit)
+            raise typer.Exit(error.exit_code) from None
     if as_json:
         typer.echo(json.dumps({"ok": True, **_summary(loaded)}, indent=2))
         return
@@ -126,6 +122,10 @@ def _summary(candles: LoadedCandles) -> dict[str, Any]:
     }
 
 
+# Width for a table printed to a pipe or a file, where the terminal's width is unknown.
+_PLAIN_OUTPUT_WIDTH = 120
+
+
 def _print_table(source: str, loaded: list[LoadedCandles]) -> None:
     table = Table(title=f"Candle datasets ({source})", title_justify="left")
     for name in ("exchange", "symbol", "tf", "first (UTC)", "last (UTC)"):
@@ -146,7 +146,7 @@ def _print_table(source: str, loaded: list[LoadedCandles]) -> None:
         )
     console = Console()
     if not console.is_terminal:
-        # Piped or captured output would otherwise be cut to 80 columns, truncating the dates.
+        # Rich would otherwise assume 80 columns and cut the dates short.
         console = Console(width=_PLAIN_OUTPUT_WIDTH)
     console.print(table)
     typer.echo("missing = candles absent from the timeframe's grid; gaps = runs of them.")
