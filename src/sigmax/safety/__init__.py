@@ -1,0 +1,1 @@
+"""Safety: the privacy screen, and later the safety enforcer and compliance policies."""
