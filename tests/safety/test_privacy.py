@@ -153,6 +153,9 @@ def test_numbers_that_are_not_phones(text: str) -> None:
         ("old visa 4222222222222", "4222222222222", 13),
         # A CVV printed after the card is not part of it.
         ("4111 1111 1111 1111 737", "4111 1111 1111 1111", 16),
+        # Groups before it that are no card do not hide it.
+        ("ref 1234 5678 4111 1111 1111 1111 end", "4111 1111 1111 1111", 16),
+        ("ref 1234 4111 1111 1111 1111 5678 end", "4111 1111 1111 1111", 16),
     ],
 )
 def test_card_numbers_are_found(text: str, card: str, digits: int) -> None:
@@ -291,6 +294,28 @@ def test_a_phrase_next_to_another_list_word_is_reported_whole() -> None:
     assert text[finding.start : finding.end] == f"seed {phrase}"
     assert (
         finding.preview == "13 consecutive BIP-39 words (contains a checksum-valid 12-word phrase)"
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.sampled_from([12, 15, 18, 21, 24]).flatmap(
+        lambda count: st.lists(st.sampled_from(MNEMONIC.wordlist), min_size=count, max_size=count)
+    )
+)
+def test_the_checksum_verdict_agrees_with_the_reference(words: list[str]) -> None:
+    phrase = " ".join(words)
+    verdict = "valid" if MNEMONIC.check(phrase) else "invalid"
+    finding = only_finding(f"words: {phrase}.")
+    assert finding.preview == f"{len(words)}-word BIP-39 phrase (checksum {verdict})"
+
+
+def test_a_very_long_run_of_list_words_is_one_finding() -> None:
+    text = "abandon " * 1000
+    finding = only_finding(text)
+    assert (finding.start, finding.end) == (0, len(text) - 1)
+    assert finding.preview == (
+        "1000 consecutive BIP-39 words (too many to check every phrase inside)"
     )
 
 

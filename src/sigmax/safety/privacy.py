@@ -165,27 +165,21 @@ def _matches_at(
     triggers: Sequence[bytes],
     first_chars: str | None = None,
 ) -> Iterator[re.Match[str]]:
-    """Non-overlapping matches of ``pattern`` anchored where a trigger occurs in ``class_map``.
+    """Matches of ``pattern`` anchored at every position where a trigger occurs in ``class_map``.
 
     Each trigger is the class-map image of how a match begins, so every match starts at a
     trigger position; lookbehinds in ``pattern`` still see the text before that position.
+    Matches may overlap: a match that later fails validation must not hide one inside it
+    ("1234 5678 4111 1111 1111 1111" holds a card from its third group on).
     ``first_chars``, when given, lists the only characters a useful match can start with.
     """
-    positions: list[int] = []
     for trigger in triggers:
-        positions.extend(_occurrences(class_map, trigger))
-    if len(triggers) > 1:
-        positions.sort()
-    covered_until = 0
-    for position in positions:
-        if position < covered_until:
-            continue
-        if first_chars is not None and text[position] not in first_chars:
-            continue
-        match = pattern.match(text, position)
-        if match is not None:
-            covered_until = match.end()
-            yield match
+        for position in _occurrences(class_map, trigger):
+            if first_chars is not None and text[position] not in first_chars:
+                continue
+            match = pattern.match(text, position)
+            if match is not None:
+                yield match
 
 
 # --- Patterns -------------------------------------------------------------------------------
@@ -268,12 +262,15 @@ _WIF_COMPRESSED = re.compile(r"[KLc][1-9A-HJ-NP-Za-km-z]{51}")
 _WIF_VERSIONS = {0x80: "mainnet", 0xEF: "testnet"}
 _MIN_KEY_LENGTH = 51
 
-_MNEMONIC = Mnemonic("english")
-_BIP39_WORDS = frozenset(_MNEMONIC.wordlist)
+_BIP39_INDEX = {word: index for index, word in enumerate(Mnemonic("english").wordlist)}
+_BIP39_WORDS = frozenset(_BIP39_INDEX)
 _IS_BIP39_WORD = _BIP39_WORDS.__contains__
 _WORD = re.compile(r"[A-Za-z]+")
 _SEED_MIN_WORDS = 12
 _SEED_LENGTHS = (12, 15, 18, 21, 24)
+# Runs longer than this are reported without searching every window for a valid phrase: the
+# redaction is the same, and the search would cost time proportional to the run.
+_SEED_WINDOW_LIMIT = 200
 # 12 words of at least 3 letters and the 11 gaps between them.
 _SEED_MIN_CHARS = _SEED_MIN_WORDS * 3 + _SEED_MIN_WORDS - 1
 # The quick word-list test splits on whitespace only, so a word glued to punctuation at either
@@ -331,16 +328,31 @@ def _wif_network(token: str) -> tuple[str, bool] | None:
     return None
 
 
+def _bip39_checksum_valid(indices: Sequence[int]) -> bool:
+    """BIP-39's check: the last ``len/3`` bits are the first bits of SHA-256 of the rest."""
+    checksum_bits = len(indices) // 3
+    number = 0
+    for index in indices:
+        number = (number << 11) | index
+    entropy_bits = len(indices) * 11 - checksum_bits
+    entropy = (number >> checksum_bits).to_bytes(entropy_bits // 8, "big")
+    expected = hashlib.sha256(entropy).digest()[0] >> (8 - checksum_bits)
+    return expected == number & ((1 << checksum_bits) - 1)
+
+
 def _seed_preview(words: Sequence[str]) -> str:
     """Describe a run of BIP-39 words, saying whether it holds a checksum-valid phrase."""
     count = len(words)
+    indices = [_BIP39_INDEX[word] for word in words]
     if count in _SEED_LENGTHS:
-        valid = _MNEMONIC.check(" ".join(words))
+        valid = _bip39_checksum_valid(indices)
         return f"{count}-word BIP-39 phrase (checksum {'valid' if valid else 'invalid'})"
+    if count > _SEED_WINDOW_LIMIT:
+        return f"{count} consecutive BIP-39 words (too many to check every phrase inside)"
     # A longer run (a phrase next to a stray list word): look for a valid phrase inside it.
     for length in reversed(_SEED_LENGTHS):
         for offset in range(count - length + 1):
-            if _MNEMONIC.check(" ".join(words[offset : offset + length])):
+            if _bip39_checksum_valid(indices[offset : offset + length]):
                 return (
                     f"{count} consecutive BIP-39 words "
                     f"(contains a checksum-valid {length}-word phrase)"
