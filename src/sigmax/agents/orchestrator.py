@@ -1,0 +1,272 @@
+"""The orchestrator: seven agents, one debate, one explained decision.
+
+Order of work for one symbol at one moment:
+
+1. the researcher and the analyzer read the market concurrently;
+2. the bull and the bear build their cases from those reports and debate;
+3. the risk agent sizes the trade and places stops (or vetoes);
+4. the optimizer combines the votes into an action and a confidence;
+5. the privacy agent screens every text the record will publish;
+6. the :class:`DecisionRecord` is handed to the sink (persisted) before it is returned, so
+   nothing can act on a decision that was not recorded.
+
+With the same candles, configuration and moment, the record is the same apart from latencies:
+no randomness, no wall clock, and the id is a digest of what the decision depends on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from decimal import Decimal
+from typing import Protocol
+
+from sigmax.agents.analyzer import AnalyzerAgent
+from sigmax.agents.base import AnalysisContext, PortfolioView, timed
+from sigmax.agents.debate import run_debate
+from sigmax.agents.market_view import MarketSnapshot, SymbolHistory
+from sigmax.agents.optimizer import OptimizerAgent
+from sigmax.agents.privacy_agent import PrivacyAgent
+from sigmax.agents.researcher import ResearcherAgent, sentiment_summary
+from sigmax.agents.risk import RiskAgent
+from sigmax.config.settings import Settings
+from sigmax.data.indicators import IndicatorSpec
+from sigmax.domain.candles import CandleSeries, ms_to_iso
+from sigmax.domain.decisions import Action, AgentReport, DebateRound, DecisionRecord
+from sigmax.errors import InputError
+from sigmax.safety.privacy import PrivacyScanner
+
+
+class DecisionSink(Protocol):
+    """Where decisions are recorded before anything acts on them."""
+
+    def save(self, record: DecisionRecord) -> None: ...
+
+
+def config_digest(settings: Settings) -> str:
+    """A digest of every setting a decision depends on (agents and the risk profile)."""
+    relevant = {
+        "profile_name": settings.profile_name,
+        "profile": settings.profile.model_dump(mode="json"),
+        "agents": settings.agents.model_dump(mode="json"),
+    }
+    canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def decision_id(symbol: str, timeframe: str, profile: str, decision_ms: int, digest: str) -> str:
+    """Deterministic: the same decision made again has the same id (orders derive from it)."""
+    key = f"{symbol}|{timeframe}|{profile}|{decision_ms}|{digest}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class Orchestrator:
+    """Runs the agents for a symbol and produces the decision record."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        history: Callable[[str], SymbolHistory],
+        sink: DecisionSink | None = None,
+    ) -> None:
+        self.settings = settings
+        self._history = history
+        self._sink = sink
+        self.researcher = ResearcherAgent()
+        self.analyzer = AnalyzerAgent()
+        self.risk = RiskAgent()
+        self.optimizer = OptimizerAgent()
+        self.privacy = PrivacyAgent(PrivacyScanner(settings.secret_values()))
+        self.digest = config_digest(settings)
+
+    async def analyze_symbol(
+        self,
+        symbol: str,
+        at_ms: int | None = None,
+        portfolio: PortfolioView | None = None,
+    ) -> DecisionRecord:
+        """Decide for ``symbol`` at ``at_ms`` (default: when the newest known candle closed)."""
+        history = self._history(symbol)
+        moment = history.latest_decision_ms if at_ms is None else at_ms
+        snapshot = history.snapshot(moment)
+        account = portfolio or PortfolioView.starting(self.settings.profile.starting_capital_usd)
+        record = await self.decide(snapshot, account)
+        if self._sink is not None:
+            self._sink.save(record)
+        return record
+
+    async def decide(self, snapshot: MarketSnapshot, portfolio: PortfolioView) -> DecisionRecord:
+        """The decision for one snapshot (not persisted: :meth:`analyze_symbol` does that)."""
+        started = time.perf_counter()
+        settings = self.settings
+        context = AnalysisContext(
+            snapshot, settings.profile_name, settings.profile, settings.agents, portfolio
+        )
+        researcher, analyzer = await asyncio.gather(
+            timed(lambda: self.researcher.analyze(context)),
+            timed(lambda: self.analyzer.analyze(context)),
+        )
+        debate_started = time.perf_counter()
+        outcome = run_debate((analyzer, researcher), settings.agents.debate_rounds)
+        debate_ms = (time.perf_counter() - debate_started) * 1000.0
+        bull = replace(outcome.bull, latency_ms=debate_ms / 2)
+        bear = replace(outcome.bear, latency_ms=debate_ms / 2)
+        risk = await timed(lambda: self.risk.analyze(context))
+        position = portfolio.positions_usd.get(snapshot.symbol, Decimal(0))
+
+        optimizer_started = time.perf_counter()
+        verdict = self.optimizer.decide(
+            {"researcher": researcher, "bull": bull, "bear": bear, "analyzer": analyzer},
+            settings.agents.voting_weights(),
+            settings.profile,
+            risk,
+            position,
+        )
+        optimizer = replace(
+            verdict.report, latency_ms=(time.perf_counter() - optimizer_started) * 1000.0
+        )
+
+        reports = {r.name: r for r in (researcher, bull, bear, analyzer, risk, optimizer)}
+        reasoning = {
+            "bull_argument": bull.argument,
+            "bear_argument": bear.argument,
+            "risk_assessment": risk.argument,
+            "technical_analysis": analyzer.argument,
+            "sentiment": sentiment_summary(researcher),
+            "decision": optimizer.argument,
+        }
+        privacy_started = time.perf_counter()
+        reports, rounds, reasoning, privacy = self._screen(reports, outcome.rounds, reasoning)
+        privacy = replace(privacy, latency_ms=(time.perf_counter() - privacy_started) * 1000.0)
+
+        action = verdict.action
+        size, stop, target = _sizing(action, risk, position)
+        primary = snapshot.primary
+        agents = [
+            reports["researcher"],
+            reports["bull"],
+            reports["bear"],
+            reports["analyzer"],
+            reports["risk"],
+            privacy,
+            reports["optimizer"],
+        ]
+        record = DecisionRecord(
+            id=decision_id(
+                snapshot.symbol,
+                primary.timeframe.value,
+                settings.profile_name,
+                snapshot.decision_ms,
+                self.digest,
+            ),
+            symbol=snapshot.symbol,
+            timeframe=primary.timeframe.value,
+            profile=settings.profile_name,
+            timestamp_ms=snapshot.decision_ms,
+            data_until_ms=primary.open_time_ms,
+            decision=action,
+            confidence=verdict.confidence,
+            size_usd=size,
+            stop_loss=stop,
+            take_profit=target,
+            price=snapshot.price,
+            score=verdict.score,
+            reasoning=reasoning,
+            agents=agents,
+            debate=rounds,
+            indicators=snapshot.record.columns.record_values(snapshot.record.index),
+            inputs=_inputs(snapshot, researcher),
+            config_digest=self.digest,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+        )
+        return record
+
+    def _screen(
+        self,
+        reports: Mapping[str, AgentReport],
+        rounds: tuple[DebateRound, ...],
+        reasoning: Mapping[str, str],
+    ) -> tuple[dict[str, AgentReport], tuple[DebateRound, ...], dict[str, str], AgentReport]:
+        """Redact every text the record publishes; report what was found."""
+        texts = {f"{name}.argument": r.argument for name, r in reports.items()}
+        for r in rounds:
+            texts[f"debate.{r.number}.bull"] = r.bull
+            texts[f"debate.{r.number}.bear"] = r.bear
+        texts.update({f"reasoning.{k}": v for k, v in reasoning.items()})
+        screening = self.privacy.screen(texts)
+        clean = screening.texts
+        return (
+            {name: replace(r, argument=clean[f"{name}.argument"]) for name, r in reports.items()},
+            tuple(
+                replace(
+                    r,
+                    bull=clean[f"debate.{r.number}.bull"],
+                    bear=clean[f"debate.{r.number}.bear"],
+                )
+                for r in rounds
+            ),
+            {k: clean[f"reasoning.{k}"] for k in reasoning},
+            screening.report,
+        )
+
+
+def _sizing(
+    action: Action, risk: AgentReport, position_usd: Decimal
+) -> tuple[float, float | None, float | None]:
+    if action is Action.BUY:
+        return (
+            float(Decimal(risk.details["size_usd"])),
+            float(risk.details["stop_loss"]),
+            float(risk.details["take_profit"]),
+        )
+    if action is Action.SELL:
+        return float(position_usd), None, None
+    return 0.0, None, None
+
+
+def _inputs(snapshot: MarketSnapshot, researcher: AgentReport) -> dict[str, object]:
+    """When each input was last updated: the proof of what the decision could see."""
+    return {
+        "decision_time": ms_to_iso(snapshot.decision_ms),
+        "timeframes": {
+            view.timeframe.value: {
+                "data_until": ms_to_iso(view.open_time_ms),
+                "closed_at": ms_to_iso(view.close_time_ms),
+                "candles": view.candles,
+            }
+            for view in snapshot.views
+        },
+        "sources": dict(researcher.details.get("sources", {})),
+    }
+
+
+def indicator_spec(settings: Settings) -> IndicatorSpec:
+    """The analyzer's configured indicator periods."""
+    periods = settings.agents.analyzer.indicators
+    return IndicatorSpec(
+        rsi=periods.rsi_period,
+        macd_fast=periods.macd_fast,
+        macd_slow=periods.macd_slow,
+        macd_signal=periods.macd_signal,
+        bollinger_period=periods.bollinger_period,
+        bollinger_stddev=periods.bollinger_stddev,
+        atr=periods.atr_period,
+        ema_fast=periods.ema_fast,
+        ema_slow=periods.ema_slow,
+    )
+
+
+def build_history(series: CandleSeries, settings: Settings) -> SymbolHistory:
+    """A symbol's history with the analyzer's configured timeframes and periods."""
+    analyzer = settings.agents.analyzer
+    if series.timeframe != analyzer.timeframes.primary:
+        raise InputError(
+            f"{series.symbol}: the data is {series.timeframe.value} candles but the analyzer's "
+            f"primary timeframe is {analyzer.timeframes.primary.value} "
+            "(agents.yaml: analyzer.timeframes.primary)"
+        )
+    return SymbolHistory(series, analyzer.timeframes.higher, indicator_spec(settings))

@@ -1,0 +1,59 @@
+"""The privacy agent: nothing leaves SIGMAX with a secret or personal data in it.
+
+It screens every piece of text a decision will publish (arguments, debate, reasoning) with the
+privacy scanner, redacts what it finds, and reports each violation by kind and place, never by
+content. The safety enforcer pauses trading on a violation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sigmax.domain.decisions import AgentReport, Claim, Evidence
+from sigmax.safety.privacy import PrivacyScanner
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """The screened texts (redacted where needed) and the agent's report."""
+
+    texts: dict[str, str]
+    report: AgentReport
+
+
+class PrivacyAgent:
+    """Screens and redacts outgoing text."""
+
+    name = "privacy"
+
+    def __init__(self, scanner: PrivacyScanner) -> None:
+        self.scanner = scanner
+
+    def screen(self, texts: Mapping[str, str]) -> Screening:
+        """Redact every text; ``texts`` maps a place (``bull.argument``) to its text."""
+        cleaned: dict[str, str] = {}
+        violations: list[dict[str, str]] = []
+        for place, text in texts.items():
+            result = self.scanner.redact(text)
+            cleaned[place] = result.text
+            violations.extend(
+                {"where": place, "kind": v.kind.value, "preview": v.preview}
+                for v in result.violations
+            )
+        checked = Evidence("texts_checked", "texts checked", float(len(texts)))
+        found = Evidence("violations", "violations", float(len(violations)))
+        if violations:
+            places = ", ".join(sorted({v["where"] for v in violations}))
+            claim = Claim(("Screened: ", checked, "; ", found, f" redacted in {places}."))
+        else:
+            claim = Claim(("Screened: ", checked, "; ", found, ": nothing to redact."))
+        report = AgentReport.from_claims(
+            self.name,
+            0.0,
+            1.0,
+            [claim],
+            status="violation" if violations else "ok",
+            details={"violations": violations},
+        )
+        return Screening(cleaned, report)
