@@ -196,3 +196,29 @@ def test_privacy_agent_redacts_and_reports_by_place() -> None:
     assert kinds == ["email", "secret"]
     assert screening.report.status == "violation"
     assert "sk-live" not in str(screening.report.to_dict())
+
+
+def test_swing_levels_match_a_brute_force_search(
+    settings: Settings, bundled_series: Callable[[str], CandleSeries]
+) -> None:
+    from sigmax.agents.analyzer import SWING_LOOKBACK, SWING_WING
+
+    history = build_history(bundled_series("ETH/USDT"), settings)
+    for at in history.decision_moments()[500::2500]:
+        view = history.snapshot(int(at)).primary
+        highs = list(view.window("high", SWING_LOOKBACK))
+        lows = list(view.window("low", SWING_LOOKBACK))
+        w = SWING_WING
+        tops = [
+            highs[i] for i in range(w, len(highs) - w) if highs[i] == max(highs[i - w : i + w + 1])
+        ]
+        bottoms = [
+            lows[i] for i in range(w, len(lows) - w) if lows[i] == min(lows[i - w : i + w + 1])
+        ]
+        above = [t for t in tops if t > view.close]
+        below = [b for b in bottoms if b < view.close]
+        support, resistance = swing_levels(view)
+        assert (min(above) if above else math.nan) == resistance or (
+            not above and math.isnan(resistance)
+        )
+        assert (max(below) if below else math.nan) == support or (not below and math.isnan(support))

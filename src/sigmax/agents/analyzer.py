@@ -248,11 +248,17 @@ def swing_levels(view: TimeframeView) -> tuple[float, float]:
     wing = SWING_WING
     if len(highs) < 2 * wing + 1:
         return math.nan, math.nan
-    windows_high = np.lib.stride_tricks.sliding_window_view(highs, 2 * wing + 1)
-    windows_low = np.lib.stride_tricks.sliding_window_view(lows, 2 * wing + 1)
-    centre_high, centre_low = highs[wing:-wing], lows[wing:-wing]
-    swing_highs = centre_high[centre_high >= windows_high.max(axis=1)]
-    swing_lows = centre_low[centre_low <= windows_low.min(axis=1)]
+    # Rolling max/min over each centre's 2*wing+1 neighbours, as 2*wing+1 shifted slices:
+    # a few small vector operations, much cheaper than a strided window view at this size.
+    inner = len(highs) - 2 * wing
+    centre_high, centre_low = highs[wing : wing + inner], lows[wing : wing + inner]
+    neighbours_high = centre_high.copy()
+    neighbours_low = centre_low.copy()
+    for shift in range(2 * wing + 1):
+        np.maximum(neighbours_high, highs[shift : shift + inner], out=neighbours_high)
+        np.minimum(neighbours_low, lows[shift : shift + inner], out=neighbours_low)
+    swing_highs = centre_high[centre_high >= neighbours_high]
+    swing_lows = centre_low[centre_low <= neighbours_low]
     close = view.close
     above = swing_highs[swing_highs > close]
     below = swing_lows[swing_lows < close]
