@@ -1,0 +1,1 @@
+"""The engine layer: the :class:`~sigmax.engine.facade.SIGMAX` facade and decision persistence."""
