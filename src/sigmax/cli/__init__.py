@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sigmax import __version__
+from sigmax.cli.analyze_cmd import analyze_command, history_command, why_command
 from sigmax.cli.bench_cmd import bench_app
 from sigmax.cli.config_cmd import config_app
 from sigmax.cli.data_cmd import data_app
@@ -29,6 +30,9 @@ app = typer.Typer(
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(bench_app, name="bench")
+app.command("analyze")(analyze_command)
+app.command("why")(why_command)
+app.command("history")(history_command)
 
 _err = Console(stderr=True)
 

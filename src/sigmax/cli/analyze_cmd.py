@@ -1,0 +1,452 @@
+"""``sigmax analyze``, ``sigmax why`` and ``sigmax history``: decide, explain, look back.
+
+``analyze`` runs the seven agents on one symbol at one moment through the :class:`SIGMAX`
+facade, which persists the decision in SIGMAX_HOME's database before it is shown. ``why``
+shows the last persisted decision for a symbol with the same rendering; ``history`` lists them.
+Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+import typer
+from rich import box
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from sigmax.cli.data_cmd import DataPathOption
+from sigmax.domain.candles import Timeframe, datetime_to_ms, ms_to_iso
+from sigmax.domain.decisions import format_value
+from sigmax.domain.instruments import Symbol
+from sigmax.errors import InputError, SigmaxError
+
+if TYPE_CHECKING:
+    from sigmax.domain.decisions import DecisionRecord
+    from sigmax.engine.decision_log import StoredDecisionLog
+    from sigmax.engine.facade import SIGMAX
+
+# The engine, agents and storage are imported inside the commands that use them, so that
+# `sigmax version` and `sigmax --help` do not pay for loading SQLAlchemy, Alembic and TA-Lib.
+
+#: Width used when output goes to a pipe or file, where the terminal's width is unknown.
+PLAIN_OUTPUT_WIDTH: Final = 100
+#: Most decisions ``history`` lists (the same bound as StoredDecisionLog.history).
+MAX_HISTORY_LIMIT: Final = 1000
+
+SymbolArgument = Annotated[
+    str, typer.Argument(help="Market such as BTC/USDT (or BTC-USDT).", show_default=False)
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+AtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help=(
+            "Decide as of this ISO-8601 moment with a time zone, e.g. 2023-06-01T12:00:00Z or "
+            "2023-06-01T14:00:00+02:00; only candles closed by then are used. "
+            "Default: when the newest candle in the data closed."
+        ),
+        show_default=False,
+    ),
+]
+TimeframeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--timeframe",
+        help=(
+            "Candle timeframe; must be the analyzer's primary timeframe "
+            "(agents.yaml: analyzer.timeframes.primary, 1h by default)."
+        ),
+        show_default=False,
+    ),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Risk profile (conservative, balanced, aggressive or a file in profiles/); "
+        "wins over SIGMAX_PROFILE.",
+        show_default=False,
+    ),
+]
+
+_ACTION_STYLES: Final = {"BUY": "bold green", "SELL": "bold red", "HOLD": "bold yellow"}
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def analyze_command(
+    ctx: typer.Context,
+    symbol: SymbolArgument,
+    at: AtOption = None,
+    timeframe: TimeframeOption = None,
+    profile: ProfileOption = None,
+    data: DataPathOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the seven agents on SYMBOL, record the decision and explain it."""
+    from sigmax.engine.facade import SIGMAX
+
+    with _exit_on_error():
+        wanted = _symbol_argument(symbol)
+        at_ms = None if at is None else parse_moment(at)
+        wanted_timeframe = _timeframe_option(timeframe)
+        record = asyncio.run(
+            _analyze(
+                wanted,
+                at,
+                at_ms,
+                wanted_timeframe,
+                SIGMAX(
+                    mode="paper",
+                    profile=profile,
+                    data=data,
+                    console_log=False,
+                    log_json=bool(getattr(ctx.obj, "log_json", False)),
+                    log_level=getattr(ctx.obj, "log_level", None),
+                ),
+            )
+        )
+    document = record.to_dict()
+    if as_json:
+        typer.echo(json.dumps(document))
+        return
+    render_decision(document, _stdout())
+
+
+def why_command(symbol: SymbolArgument, as_json: JsonOption = False) -> None:
+    """Explain the last recorded decision for SYMBOL."""
+    with _exit_on_error():
+        wanted = _symbol_argument(symbol)
+        with _decision_log() as decisions:
+            document = decisions.latest(wanted)
+        if document is None:
+            raise InputError(
+                f"no decision recorded for {wanted} yet; run 'sigmax analyze {wanted}' first"
+            )
+    if as_json:
+        typer.echo(json.dumps(document))
+        return
+    render_decision(document, _stdout(), title="Last recorded decision")
+
+
+def history_command(
+    symbol: Annotated[
+        str | None,
+        typer.Option("--symbol", help="Only this market, e.g. BTC/USDT.", show_default=False),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=MAX_HISTORY_LIMIT, help="How many decisions.")
+    ] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """List recorded decisions, newest first."""
+    with _exit_on_error():
+        wanted = None if symbol is None else _symbol_option(symbol)
+        with _decision_log() as decisions:
+            documents = decisions.history(wanted, limit)
+    if as_json:
+        typer.echo(json.dumps(documents))
+        return
+    render_history(documents, wanted, _stdout())
+
+
+# --- work ---------------------------------------------------------------------------------------
+
+
+async def _analyze(
+    symbol: str,
+    at_text: str | None,
+    at_ms: int | None,
+    timeframe: Timeframe | None,
+    sigmax: SIGMAX,
+) -> DecisionRecord:
+    from sigmax.agents.market_view import InsufficientDataError
+
+    await sigmax.initialize()
+    try:
+        primary = sigmax.settings.agents.analyzer.timeframes.primary
+        if timeframe is not None and timeframe != primary:
+            raise InputError(
+                f"--timeframe {timeframe.value}: decisions are made on the analyzer's primary "
+                f"timeframe, which is {primary.value} (agents.yaml: "
+                f"analyzer.timeframes.primary); pass --timeframe {primary.value} or change it there"
+            )
+        history = sigmax.history(symbol)
+        if at_ms is not None:
+            # A candle that would have closed by then is missing from the data: deciding
+            # anyway would present stale prices as current.
+            next_close_ms = history.latest_decision_ms + history.timeframe.ms
+            if at_ms >= next_close_ms:
+                raise InputError(
+                    f"--at {at_text}: the data for {symbol} ends with the candle that closed at "
+                    f"{ms_to_iso(history.latest_decision_ms)}; --at must be before "
+                    f"{ms_to_iso(next_close_ms)}, when the next candle would have closed"
+                )
+        try:
+            return await sigmax.analyze(symbol, at_ms)
+        except InsufficientDataError as error:
+            earliest = ms_to_iso(int(history.decision_moments()[0]))
+            raise InputError(
+                f"--at {at_text}: {error} (the earliest possible --at is {earliest})"
+            ) from None
+    finally:
+        await sigmax.stop()
+
+
+@contextmanager
+def _decision_log() -> Iterator[StoredDecisionLog]:
+    """The decision history in SIGMAX_HOME's database (or DATABASE_URL / POSTGRES_URL)."""
+    from sigmax.config import load_settings
+    from sigmax.engine.decision_log import StoredDecisionLog
+    from sigmax.storage import Database
+
+    settings = load_settings()
+    database = Database.open(settings.effective_database_url())
+    try:
+        yield StoredDecisionLog(database)
+    finally:
+        database.dispose()
+
+
+def parse_moment(text: str) -> int:
+    """``--at``: an ISO-8601 time with a zone (``Z`` or ``+02:00``) as ms since the epoch."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"--at {text!r}: not an ISO-8601 time; write e.g. 2023-06-01T12:00:00Z"
+        ) from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        # A time without a zone means different moments on different machines.
+        raise InputError(
+            f"--at {text!r}: the time has no time zone; end it with Z for UTC "
+            "(2023-06-01T12:00:00Z) or an offset such as +02:00"
+        )
+    return datetime_to_ms(moment)
+
+
+def _symbol_argument(text: str) -> str:
+    try:
+        return str(Symbol.parse(text))
+    except ValueError as error:
+        raise InputError(f"SYMBOL: {error}") from None
+
+
+def _symbol_option(text: str) -> str:
+    try:
+        return str(Symbol.parse(text))
+    except ValueError as error:
+        raise InputError(f"--symbol: {error}") from None
+
+
+def _timeframe_option(text: str | None) -> Timeframe | None:
+    try:
+        return None if text is None else Timeframe.parse(text)
+    except ValueError as error:
+        raise InputError(f"--timeframe: {error}") from None
+
+
+@contextmanager
+def _exit_on_error() -> Iterator[None]:
+    """Print a typed error and exit with its code, the same under ``main()`` and in tests."""
+    try:
+        yield
+    except SigmaxError as error:
+        Console(stderr=True).print(
+            f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(error.exit_code) from None
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def render_decision(
+    document: Mapping[str, Any], console: Console, *, title: str = "Decision"
+) -> None:
+    """Print a decision record (``DecisionRecord.to_dict()`` or its stored copy) for people."""
+    reasoning: Mapping[str, str] = document.get("reasoning") or {}
+    console.print(_header(document, title))
+    console.print(_agents_table(document.get("agents") or []))
+    sections = [
+        ("Decision", reasoning.get("decision")),
+        ("Bull argument", reasoning.get("bull_argument")),
+        ("Bear argument", reasoning.get("bear_argument")),
+    ]
+    for heading, text in sections:
+        if text:
+            console.print(_text_panel(heading, text))
+    debate = document.get("debate") or []
+    if debate:
+        console.print(_debate_panel(debate))
+    for heading, text in (
+        ("Risk assessment", reasoning.get("risk_assessment")),
+        ("Technical analysis", reasoning.get("technical_analysis")),
+        ("Sentiment", reasoning.get("sentiment")),
+    ):
+        if text:
+            console.print(_text_panel(heading, text))
+    indicators: Mapping[str, float | None] = document.get("indicators") or {}
+    if indicators:
+        console.print(_indicator_table(indicators, str(document.get("timeframe", ""))))
+
+
+def render_history(
+    documents: Sequence[Mapping[str, Any]], symbol: str | None, console: Console
+) -> None:
+    """Print recorded decisions as a table, newest first."""
+    if not documents:
+        where = f" for {symbol}" if symbol else ""
+        console.print(f"No decisions recorded{where} yet.", highlight=False, markup=False)
+        return
+    table = Table(
+        title=f"Recorded decisions{f' for {symbol}' if symbol else ''}, newest first",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("symbol", no_wrap=True)
+    table.add_column("decision", no_wrap=True)
+    for name in ("confidence", "size USD", "score"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("profile", no_wrap=True)
+    for document in documents:
+        action = str(document.get("decision", "?"))
+        table.add_row(
+            str(document.get("timestamp", "?")),
+            str(document.get("symbol", "?")),
+            Text(action, style=_ACTION_STYLES.get(action, "")),
+            _number(document.get("confidence"), 3),
+            _number(document.get("size_usd"), 2),
+            _number(document.get("score"), 3),
+            str(document.get("profile", "?")),
+        )
+    console.print(table)
+
+
+def _header(document: Mapping[str, Any], title: str) -> Panel:
+    action = str(document.get("decision", "?"))
+    grid = Table.grid(padding=(0, 2))
+    for _ in range(4):
+        grid.add_column(no_wrap=True)
+    timeframe = document.get("timeframe", "?")
+    rows: list[tuple[str, str | Text, str, str | Text]] = [
+        ("symbol", str(document.get("symbol", "?")), "profile", str(document.get("profile", "?"))),
+        (
+            "decision",
+            Text(action, style=_ACTION_STYLES.get(action, "bold")),
+            "confidence",
+            _number(document.get("confidence"), 3),
+        ),
+        (
+            "size",
+            f"{_number(document.get('size_usd'), 2)} USD",
+            "score",
+            _number(document.get("score"), 3),
+        ),
+        (
+            "stop-loss",
+            _price(document.get("stop_loss")),
+            "take-profit",
+            _price(document.get("take_profit")),
+        ),
+        ("price", _price(document.get("price")), "timeframe", str(timeframe)),
+        (
+            "decision time",
+            str(document.get("timestamp", "?")),
+            "data until",
+            str(document.get("data_until", "?")),
+        ),
+    ]
+    for label_a, value_a, label_b, value_b in rows:
+        grid.add_row(Text(label_a, style="dim"), value_a, Text(label_b, style="dim"), value_b)
+    note = Text(
+        f"data until = open time of the last {timeframe} candle that had closed at the "
+        "decision time; later candles were not visible to the agents.",
+        style="dim",
+    )
+    return Panel(
+        Group(grid, note), title=f"{title}: {document.get('symbol', '?')}", title_align="left"
+    )
+
+
+def _agents_table(agents: Sequence[Mapping[str, Any]]) -> Table:
+    table = Table(title="Agents", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("agent", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for name in ("score", "confidence", "latency ms"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for agent in agents:
+        status = str(agent.get("status", "?"))
+        table.add_row(
+            str(agent.get("name", "?")),
+            Text(status, style="" if status == "ok" else "bold yellow"),
+            _number(agent.get("score"), 3),
+            _number(agent.get("confidence"), 3),
+            _number(agent.get("latency_ms"), 3),
+        )
+    return table
+
+
+def _text_panel(heading: str, text: str) -> Panel:
+    return Panel(Text(text), title=heading, title_align="left", box=box.ROUNDED)
+
+
+def _debate_panel(rounds: Sequence[Mapping[str, Any]]) -> Panel:
+    parts: list[Text] = []
+    for item in rounds:
+        number = item.get("round", "?")
+        parts.append(Text.assemble((f"Round {number} bull: ", "green"), str(item.get("bull", ""))))
+        parts.append(Text.assemble((f"Round {number} bear: ", "red"), str(item.get("bear", ""))))
+    return Panel(Group(*parts), title="Debate", title_align="left", box=box.ROUNDED)
+
+
+def _indicator_table(indicators: Mapping[str, float | None], timeframe: str) -> Table:
+    table = Table(
+        title=f"Indicators ({timeframe}, last closed candle)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    names = list(indicators)
+    # Two name/value pairs per row keep the table short on a 100-column terminal.
+    half = (len(names) + 1) // 2
+    for _ in range(2):
+        table.add_column("indicator", no_wrap=True)
+        table.add_column("value", justify="right", no_wrap=True)
+    rights: list[str | None] = [*names[half:], None][:half]
+    for left, right in zip(names[:half], rights, strict=True):
+        row = [left, _price(indicators[left])]
+        row += ["", ""] if right is None else [right, _price(indicators[right])]
+        table.add_row(*row)
+    return table
+
+
+def _number(value: object, decimals: int) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:,.{decimals}f}"
+    return "-"
+
+
+def _price(value: object) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_value(float(value))
+    return "-"
+
+
+def _stdout() -> Console:
+    console = Console()
+    if not console.is_terminal:
+        # Rich would otherwise assume 80 columns when writing to a pipe or file.
+        console = Console(width=PLAIN_OUTPUT_WIDTH)
+    return console
