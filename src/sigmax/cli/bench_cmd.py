@@ -44,3 +44,18 @@ def bench_data(
     from sigmax.bench.data_bench import run_data_bench
 
     _emit(run_data_bench(data, repeat=repeat), as_json)
+
+
+@bench_app.command("decisions")
+def bench_decisions(
+    symbol: Annotated[str, typer.Option("--symbol", help="Market to decide on.")] = "BTC/USDT",
+    count: Annotated[
+        int, typer.Option("--count", min=1, help="Decisions timed (the last candle closes).")
+    ] = 2000,
+    data: BenchDataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Time the seven agents' decisions (target: p99 under 5 ms) and persisting one."""
+    from sigmax.bench.decisions_bench import run_decisions_bench
+
+    _emit(run_decisions_bench(symbol, count, data), as_json)
