@@ -155,3 +155,8 @@ def test_sigmax_is_exported_lazily() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+async def test_an_unknown_log_level_is_an_input_error(sigmax_home: Path) -> None:
+    with pytest.raises(InputError, match=r"log level must be one of DEBUG.*\(got 'LOUD'\)"):
+        await SIGMAX(log_level="LOUD", console_log=False).initialize()

@@ -115,9 +115,15 @@ class SIGMAX:
         settings = load_settings(
             home=self.home, profile=self.profile, overrides={"trading.mode": self.mode}
         )
-        log_file = configure_logging(
-            settings, json_lines=self._log_json, console=self._console_log, level=self._log_level
-        )
+        try:
+            log_file = configure_logging(
+                settings,
+                json_lines=self._log_json,
+                console=self._console_log,
+                level=self._log_level,
+            )
+        except ValueError as error:  # an unknown log_level; nothing was installed yet
+            raise InputError(str(error)) from None
         self._logging_configured = True
         try:
             database = Database.open(settings.effective_database_url())
