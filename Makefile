@@ -40,6 +40,7 @@ test: lint typecheck unit
 run: $(STAMP)
 	$(VENV)/bin/sigmax config validate
 	$(VENV)/bin/sigmax data list
+	$(VENV)/bin/sigmax analyze BTC/USDT
 
 bench: $(STAMP)
 	$(VENV)/bin/sigmax bench data --json

@@ -70,7 +70,7 @@ class AnalyzerAgent:
         total_weight = sum(weights)
         score = sum(w * s.score for w, s in zip(weights, scored, strict=True)) / total_weight
         claims = tuple(
-            Claim(c.parts, c.weight * w / total_weight)
+            c.reweighted(c.weight * w / total_weight)
             for w, s in zip(weights, scored, strict=True)
             for c in s.claims
         )

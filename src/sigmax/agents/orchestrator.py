@@ -199,10 +199,19 @@ class Orchestrator:
         texts.update({f"reasoning.{k}": v for k, v in reasoning.items()})
         screening = self.privacy.screen(texts)
         clean = screening.texts
+        # Rebuild only what the screen changed: almost every decision has nothing to redact.
         return (
-            {name: replace(r, argument=clean[f"{name}.argument"]) for name, r in reports.items()},
+            {
+                name: r
+                if clean[f"{name}.argument"] == r.argument
+                else replace(r, argument=clean[f"{name}.argument"])
+                for name, r in reports.items()
+            },
             tuple(
-                replace(
+                r
+                if clean[f"debate.{r.number}.bull"] == r.bull
+                and clean[f"debate.{r.number}.bear"] == r.bear
+                else replace(
                     r,
                     bull=clean[f"debate.{r.number}.bull"],
                     bear=clean[f"debate.{r.number}.bear"],

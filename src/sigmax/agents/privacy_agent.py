@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sigmax.domain.decisions import AgentReport, Claim, Evidence
-from sigmax.safety.privacy import PrivacyScanner
+from sigmax.safety.privacy import PrivacyScanner, RedactionResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +34,11 @@ class PrivacyAgent:
         """Redact every text; ``texts`` maps a place (``bull.argument``) to its text."""
         cleaned: dict[str, str] = {}
         violations: list[dict[str, str]] = []
+        seen: dict[str, RedactionResult] = {}  # the same sentence is quoted in several places
         for place, text in texts.items():
-            result = self.scanner.redact(text)
+            result = seen.get(text)
+            if result is None:
+                result = seen[text] = self.scanner.redact(text)
             cleaned[place] = result.text
             violations.extend(
                 {"where": place, "kind": v.kind.value, "preview": v.preview}

@@ -35,7 +35,9 @@ def format_value(value: float) -> str:
     magnitude = abs(value)
     decimals = 2 if magnitude >= 1 or magnitude == 0 else 4 if magnitude >= 0.01 else 6
     text = f"{value:.{decimals}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+    if text[0] == "-" and not text.strip("-0."):
+        return text[1:]  # a tiny negative number rounds to -0.00: write 0.00
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +67,22 @@ class Claim:
 
     parts: tuple[str | Evidence, ...]
     weight: float = 0.0
+    #: The rendered sentence, computed once: a claim is quoted in several places of a record.
+    text: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.text:
+            rendered = "".join(
+                p if isinstance(p, str) else f"{p.label} = {p.text}" for p in self.parts
+            )
+            object.__setattr__(self, "text", rendered)
 
     def render(self) -> str:
-        return "".join(p if isinstance(p, str) else f"{p.label} = {p.text}" for p in self.parts)
+        return self.text
+
+    def reweighted(self, weight: float) -> Claim:
+        """The same sentence with another weight (no re-rendering)."""
+        return Claim(self.parts, weight, self.text)
 
     @property
     def evidence(self) -> tuple[Evidence, ...]:
