@@ -13,6 +13,7 @@ through the facade is persisted (:class:`StoredDecisionLog`) before it is return
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from types import TracebackType
@@ -150,6 +151,11 @@ class SIGMAX:
         )
         for name in AGENT_NAMES:
             log.info("✓ %s agent initialized%s", name.capitalize(), self._agent_note(name))
+        # What start-up created (modules, settings, engines, cached histories) lives as long as
+        # the process: take it out of the collector's generations so that a full collection
+        # does not walk it in the middle of a decision.
+        gc.collect()
+        gc.freeze()
 
     def _agent_note(self, name: str) -> str:
         agents = self.settings.agents
