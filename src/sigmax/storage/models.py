@@ -34,6 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from sigmax.domain.decisions import Action
+from sigmax.domain.orders import OrderSide, OrderStatus, OrderType
 from sigmax.storage.types import (
     EpochMillis,
     ExactDecimal,
@@ -57,39 +59,8 @@ CLIENT_ORDER_ID_LENGTH: Final = 36
 """Binance, the strictest venue we target, caps client order ids at 36 characters."""
 
 
-class DecisionAction(StrEnum):
-    """What a decision tells the engine to do."""
-
-    BUY = "BUY"
-    SELL = "SELL"
-    HOLD = "HOLD"
-
-
-class OrderSide(StrEnum):
-    """Direction of an order or fill."""
-
-    BUY = "buy"
-    SELL = "sell"
-
-
-class OrderType(StrEnum):
-    """How an order executes."""
-
-    MARKET = "market"
-    LIMIT = "limit"
-    STOP_LOSS = "stop_loss"
-    TAKE_PROFIT = "take_profit"
-
-
-class OrderStatus(StrEnum):
-    """Life cycle of an order at the venue."""
-
-    NEW = "new"
-    OPEN = "open"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
+# The domain owns what an action, a side, an order type and a status are; the schema stores them.
+DecisionAction = Action
 
 
 class SafetyEventKind(StrEnum):
