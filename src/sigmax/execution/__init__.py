@@ -1,0 +1,1 @@
+"""Execution: the trading rules of markets, venues (paper and exchange) and order handling."""
