@@ -284,16 +284,29 @@ def test_entry_and_its_bracket_can_fill_in_the_same_candle() -> None:
     ]
 
 
-def test_cancelling_one_order_of_a_group_cancels_the_group_and_is_idempotent() -> None:
+def test_cancel_removes_only_that_order_and_is_idempotent() -> None:
     paper = venue()
     stop, target = bracket(paper, HOUR)
-    events = paper.cancel("sl", 2 * HOUR)
-    assert [(e.order, e.status) for e in events] == [
-        (stop, OrderStatus.CANCELLED),
-        (target, OrderStatus.CANCELLED),
-    ]
-    assert paper.cancel("sl", 2 * HOUR) == []
-    assert paper.cancel("never-seen", 2 * HOUR) == []
+    event = paper.cancel("sl", 2 * HOUR)
+    assert event is not None
+    assert (event.order, event.status, event.reason) == (
+        stop,
+        OrderStatus.CANCELLED,
+        "cancelled on request",
+    )
+    assert paper.open_orders() == [target]
+    assert paper.cancel("sl", 2 * HOUR) is None
+    assert paper.cancel("never-seen", 2 * HOUR) is None
+    # The target now rests alone and fills without an OCO peer to cancel.
+    events = paper.on_candle(BTC, bar(2, 100.0, 111.0, 90.0, 100.0))
+    assert [(e.order, e.status) for e in events] == [(target, OrderStatus.FILLED)]
+
+
+def test_a_cancel_cannot_precede_the_order() -> None:
+    paper = venue()
+    paper.submit(make_order("x", BUY, OrderType.LIMIT, "1", HOUR, "90.00"), 2 * HOUR)
+    with pytest.raises(ValueError, match="precedes its submission"):
+        paper.cancel("x", HOUR)
 
 
 def test_an_unfillable_sell_is_cancelled_with_the_reason() -> None:

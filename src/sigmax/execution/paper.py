@@ -117,26 +117,22 @@ class PaperVenue:
         self._known_ids.add(order.client_order_id)
         return VenueEvent(order, OrderStatus.OPEN)
 
-    def cancel(self, client_order_id: str, now_ms: int) -> list[VenueEvent]:
-        """Cancel a resting order, and with it the rest of its one-cancels-other group.
-
-        Returns the cancellations; an empty list when no such order is resting (it filled, was
+    def cancel(self, client_order_id: str, now_ms: int) -> VenueEvent | None:
+        """Cancel one resting order; ``None`` when no such order is resting (it filled, was
         cancelled, or never existed), so cancelling twice is harmless.
+
+        Only that order goes: the other orders of its one-cancels-other group stay resting, so
+        a caller that removes a whole bracket cancels each of its orders.
         """
         resting = self._resting.get(client_order_id)
         if resting is None:
-            return []
+            return None
         if now_ms < resting.accepted_ms:
             raise ValueError(
                 f"cancel of {client_order_id} at {now_ms} precedes its submission at "
                 f"{resting.accepted_ms}: the clock went backwards"
             )
-        events = [self._close(resting, "cancelled on request")]
-        group = resting.order.oco_group
-        if group is not None:
-            reason = f"oco group {group}: {client_order_id} was cancelled"
-            events += [self._close(other, reason) for other in self._group_members(group)]
-        return events
+        return self._close(resting, "cancelled on request")
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Resting orders in the order they were accepted, of one symbol or of all."""
