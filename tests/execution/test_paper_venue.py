@@ -490,3 +490,17 @@ def test_a_damaged_snapshot_is_refused_naming_the_field(damage: object, message:
     with pytest.raises(SnapshotError, match=message):
         paper.restore(state)
     assert paper.open_orders() == []
+
+
+def test_an_oco_fill_cancels_a_peer_submitted_after_the_candle_opened() -> None:
+    paper = venue()
+    stop = make_order("sl", SELL, OrderType.STOP_LOSS, "1", HOUR, "95.00", oco="g")
+    late_target = make_order("tp", SELL, OrderType.TAKE_PROFIT, "1", HOUR, "110.00", oco="g")
+    paper.submit(stop, HOUR)
+    paper.submit(late_target, HOUR + 1)  # too late to take part in the candle opening at HOUR
+    events = paper.on_candle(BTC, bar(1, 100.0, 111.0, 94.0, 100.0))
+    assert [(e.order, e.status) for e in events] == [
+        (stop, OrderStatus.FILLED),
+        (late_target, OrderStatus.CANCELLED),
+    ]
+    assert paper.open_orders() == []

@@ -201,7 +201,11 @@ class PaperVenue:
                     "; both were reached in the same candle and the order of events is unknown, "
                     "so the fill worse for the trader is assumed"
                 )
-        events += [self._close(peer, peer_reason) for peer in members if peer is not winner]
+        group = winner.order.oco_group
+        if group is not None:
+            # Every other order of the group goes, including one submitted after this candle
+            # opened (which took no part in it).
+            events += [self._close(peer, peer_reason) for peer in self._group_members(group)]
         return events
 
     def _fill(self, resting: _Resting, execution: Execution, timestamp_ms: int) -> VenueEvent:
