@@ -18,6 +18,7 @@ from sigmax.cli.analyze_cmd import analyze_command, history_command, why_command
 from sigmax.cli.bench_cmd import bench_app
 from sigmax.cli.config_cmd import config_app
 from sigmax.cli.data_cmd import data_app
+from sigmax.cli.run_cmd import run_command
 from sigmax.errors import SigmaxError
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(bench_app, name="bench")
 app.command("analyze")(analyze_command)
 app.command("why")(why_command)
 app.command("history")(history_command)
+app.command("run")(run_command)
 
 _err = Console(stderr=True)
 

@@ -97,7 +97,7 @@ def analyze_command(
     """Run the seven agents on SYMBOL, record the decision and explain it."""
     from sigmax.engine.facade import SIGMAX
 
-    with _exit_on_error():
+    with exit_on_error():
         wanted = _symbol_argument(symbol)
         at_ms = None if at is None else parse_moment(at)
         wanted_timeframe = _timeframe_option(timeframe)
@@ -126,7 +126,7 @@ def analyze_command(
 
 def why_command(symbol: SymbolArgument, as_json: JsonOption = False) -> None:
     """Explain the last recorded decision for SYMBOL."""
-    with _exit_on_error():
+    with exit_on_error():
         wanted = _symbol_argument(symbol)
         with _decision_log() as decisions:
             document = decisions.latest(wanted)
@@ -151,7 +151,7 @@ def history_command(
     as_json: JsonOption = False,
 ) -> None:
     """List recorded decisions, newest first."""
-    with _exit_on_error():
+    with exit_on_error():
         wanted = None if symbol is None else _symbol_option(symbol)
         with _decision_log() as decisions:
             documents = decisions.history(wanted, limit)
@@ -219,18 +219,18 @@ def _decision_log() -> Iterator[StoredDecisionLog]:
         database.dispose()
 
 
-def parse_moment(text: str) -> int:
-    """``--at``: an ISO-8601 time with a zone (``Z`` or ``+02:00``) as ms since the epoch."""
+def parse_moment(text: str, option: str = "--at") -> int:
+    """An ISO-8601 time with a zone (``Z`` or ``+02:00``) as ms since the epoch."""
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise InputError(
-            f"--at {text!r}: not an ISO-8601 time; write e.g. 2023-06-01T12:00:00Z"
+            f"{option} {text!r}: not an ISO-8601 time; write e.g. 2023-06-01T12:00:00Z"
         ) from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         # A time without a zone means different moments on different machines.
         raise InputError(
-            f"--at {text!r}: the time has no time zone; end it with Z for UTC "
+            f"{option} {text!r}: the time has no time zone; end it with Z for UTC "
             "(2023-06-01T12:00:00Z) or an offset such as +02:00"
         )
     return datetime_to_ms(moment)
@@ -258,7 +258,7 @@ def _timeframe_option(text: str | None) -> Timeframe | None:
 
 
 @contextmanager
-def _exit_on_error() -> Iterator[None]:
+def exit_on_error() -> Iterator[None]:
     """Print a typed error and exit with its code, the same under ``main()`` and in tests."""
     try:
         yield

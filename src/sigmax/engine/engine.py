@@ -1,0 +1,305 @@
+"""The engine: one loop for replay, paper and (later) live trading.
+
+At each closed candle of each symbol, in time order:
+
+1. the venue processes resting orders against the new candle (market orders placed at the
+   previous close fill at this candle's open; stops and targets are checked within it), and the
+   ledger applies every fill;
+2. the ledger is marked to the candle's close;
+3. the orchestrator decides on the market as it was at that close;
+4. a BUY becomes a market order sized by the risk agent (protected by a stop-loss and a
+   take-profit once it fills), a SELL closes the position;
+5. the step is committed: decision, orders, fills, positions, ledger and the resume point in one
+   transaction (steps that changed nothing may be batched; see :mod:`sigmax.engine.run_store`).
+
+The clock is the candles' close times, so the same candles give the same run whatever the pace.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sigmax.agents.base import PortfolioView
+from sigmax.agents.market_view import SymbolHistory
+from sigmax.agents.orchestrator import Orchestrator
+from sigmax.domain.candles import ms_to_iso
+from sigmax.domain.decisions import Action, DecisionRecord
+from sigmax.domain.ledger import Ledger, utc_day
+from sigmax.domain.orders import (
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    client_order_id,
+)
+from sigmax.engine.feeds import CandleClosed
+from sigmax.engine.run_store import (
+    EquityPoint,
+    FillRecord,
+    OrderUpdate,
+    RunStore,
+    StepWrite,
+)
+from sigmax.execution.instruments import OrderRules, size_to_qty
+from sigmax.execution.paper import PaperVenue, VenueEvent
+from sigmax.logging_setup import log_trade
+
+log = logging.getLogger("sigmax.engine")
+
+#: Steps that change nothing are committed at least this often (in steps) at full speed.
+BATCH_STEPS = 500
+
+
+class Feed(Protocol):
+    kind: str
+
+    def events(self) -> Any: ...
+
+
+@dataclass(slots=True)
+class RunTotals:
+    """What a run did, for the closing summary."""
+
+    candles: int = 0
+    decisions: dict[str, int] = field(default_factory=lambda: {"BUY": 0, "SELL": 0, "HOLD": 0})
+    orders: int = 0
+    rejected: int = 0
+    fills: int = 0
+    last_close_ms: int | None = None
+    elapsed_s: float = 0.0
+
+
+class Engine:
+    """Drives a feed through the orchestrator, the venue and the ledger."""
+
+    def __init__(
+        self,
+        *,
+        orchestrator: Orchestrator,
+        histories: Mapping[str, SymbolHistory],
+        venue: PaperVenue,
+        ledger: Ledger,
+        rules: Mapping[str, OrderRules],
+        store: RunStore | None,
+        persist_holds: bool,
+        cursor: Mapping[str, int] | None = None,
+        marks: Mapping[str, Decimal] | None = None,
+        protection: Mapping[str, tuple[str, str]] | None = None,
+    ) -> None:
+        self.orchestrator = orchestrator
+        self.histories = dict(histories)
+        self.venue = venue
+        self.ledger = ledger
+        self.rules = dict(rules)
+        self.store = store
+        self.persist_holds = persist_holds
+        self.cursor: dict[str, int] = dict(cursor or {})
+        self.marks: dict[str, Decimal] = dict(marks or {})
+        #: Entry order id -> (stop-loss, take-profit) to place once the entry fills.
+        self.protection: dict[str, tuple[str, str]] = dict(protection or {})
+        self.totals = RunTotals()
+        self._pending = StepWrite()
+        self._pending_steps = 0
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run(self, feed: Feed, *, paced: bool) -> RunTotals:
+        """Process every event of ``feed``; commit as the run goes; return the totals."""
+        started = time.perf_counter()
+        async for group in feed.events():
+            for event in group:
+                self._pending.merge(await self.step(event))
+                self._pending_steps += 1
+            last = group[-1].close_ms
+            self._pending.equity.append(self._equity_point(last))
+            if paced or self._pending.changes_state or self._pending_steps >= BATCH_STEPS:
+                self.commit(last)
+        if self._pending_steps:
+            self.commit(self.totals.last_close_ms or 0)
+        self.totals.elapsed_s = time.perf_counter() - started
+        return self.totals
+
+    def commit(self, now_ms: int) -> None:
+        """Write what is pending with the resume point, in one transaction."""
+        if self.store is not None:
+            self.store.commit(self._pending, self.state(), now_ms)
+        self._pending = StepWrite()
+        self._pending_steps = 0
+
+    def state(self) -> dict[str, Any]:
+        """The resume point: ledger, resting orders, last processed candle per symbol, marks."""
+        return {
+            "ledger": self.ledger.snapshot(),
+            "venue": self.venue.snapshot(),
+            "cursor": dict(self.cursor),
+            "marks": {symbol: str(mark) for symbol, mark in self.marks.items()},
+            "protection": {key: list(value) for key, value in self.protection.items()},
+        }
+
+    # -- one candle ---------------------------------------------------------------------------
+
+    async def step(self, event: CandleClosed) -> StepWrite:
+        write = StepWrite()
+        symbol, candle = event.symbol, event.candle
+        for venue_event in self.venue.on_candle(symbol, candle):
+            self._apply(venue_event, candle.timestamp, write)
+        self.marks[symbol] = Decimal(repr(candle.close))
+        self.ledger.mark_to_market(event.close_ms, self.marks)
+
+        snapshot = self.histories[symbol].snapshot(event.close_ms)
+        record = await self.orchestrator.decide(snapshot, self._portfolio())
+        self.totals.decisions[record.decision.value] += 1
+        acted = self._act(record, event.close_ms, write)
+        if acted or self.persist_holds:
+            write.decisions.insert(0, record)
+        self.cursor[symbol] = candle.timestamp
+        self.totals.candles += 1
+        self.totals.last_close_ms = event.close_ms
+        return write
+
+    def _portfolio(self) -> PortfolioView:
+        positions = {
+            symbol: position.qty * self.marks.get(symbol, position.avg_price)
+            for symbol, position in self.ledger.open_positions().items()
+        }
+        return PortfolioView(
+            equity_usd=self.ledger.equity(self.marks),
+            cash_usd=self.ledger.cash,
+            positions_usd=positions,
+        )
+
+    def _apply(self, event: VenueEvent, candle_open_ms: int, write: StepWrite) -> None:
+        """Record a venue event; apply its fill to the ledger; protect a new position."""
+        order = event.order
+        fill = event.fill
+        filled = fill.qty if fill is not None else Decimal(0)
+        write.orders.append(OrderUpdate(order, event.status, filled, event.reason))
+        if fill is None:
+            return
+        entry = self.ledger.apply_fill(fill)
+        self.totals.fills += 1
+        write.fills.append(FillRecord(fill, entry.realized_pnl, candle_open_ms, order.decision_id))
+        position = self.ledger.position(order.symbol)
+        write.positions[order.symbol] = (
+            position.qty,
+            position.avg_price,
+            position.realized_pnl,
+        )
+        log_trade(
+            log,
+            "%s %s %s @ %s fee %s realized %s (%s, order %s)",
+            fill.side.value.upper(),
+            fill.qty,
+            fill.symbol,
+            fill.price,
+            fill.fee,
+            entry.realized_pnl,
+            order.type.value,
+            order.client_order_id,
+        )
+        if order.type is OrderType.MARKET and order.side is OrderSide.BUY:
+            self._protect(order, fill.qty, fill.timestamp_ms, write)
+
+    def _protect(self, entry: Order, qty: Decimal, now_ms: int, write: StepWrite) -> None:
+        """A stop-loss and a take-profit, one cancelling the other, for a filled entry."""
+        levels = self.protection.pop(entry.client_order_id, None)
+        if entry.decision_id is None or levels is None:
+            return
+        stop, target = levels
+        rules = self.rules[entry.symbol]
+        for role, kind, price in (
+            ("stop", OrderType.STOP_LOSS, Decimal(stop)),
+            ("target", OrderType.TAKE_PROFIT, Decimal(target)),
+        ):
+            order = Order(
+                client_order_id=client_order_id(entry.decision_id, role),
+                symbol=entry.symbol,
+                side=OrderSide.SELL,
+                type=kind,
+                qty=qty,
+                created_ms=now_ms,
+                price=rules.quantize_price(price, OrderSide.SELL),
+                reference_price=rules.quantize_price(price, OrderSide.SELL),
+                decision_id=entry.decision_id,
+                oco_group=f"oco-{entry.decision_id[:16]}",
+            )
+            self._submit(order, now_ms, write)
+
+    def _submit(self, order: Order, now_ms: int, write: StepWrite) -> bool:
+        event = self.venue.submit(order, now_ms)
+        write.orders.append(OrderUpdate(order, event.status, Decimal(0), event.reason))
+        self.totals.orders += 1
+        if event.status is OrderStatus.REJECTED:
+            self.totals.rejected += 1
+            log.warning("order %s rejected: %s", order.client_order_id, event.reason)
+            return False
+        return True
+
+    def _act(self, record: DecisionRecord, now_ms: int, write: StepWrite) -> bool:
+        """Turn a decision into orders; True when it caused one (accepted or rejected)."""
+        symbol = record.symbol
+        held = self.ledger.position(symbol).qty
+        resting = self.venue.open_orders(symbol)
+        rules = self.rules[symbol]
+        price = Decimal(repr(record.price))
+        if record.decision is Action.BUY:
+            if held > 0 or any(o.side is OrderSide.BUY for o in resting):
+                return False  # one entry per symbol: the position is already open or opening
+            qty = size_to_qty(Decimal(repr(record.size_usd)), price, rules)
+            verdict = rules.check(qty, price)
+            if not verdict.ok or record.stop_loss is None or record.take_profit is None:
+                reason = "; ".join(verdict.reasons) or "no stop-loss or take-profit"
+                self.totals.rejected += 1
+                log.warning("BUY %s at %s not sent: %s", symbol, ms_to_iso(now_ms), reason)
+                return True
+            order = Order(
+                client_order_id=client_order_id(record.id, "entry"),
+                symbol=symbol,
+                side=OrderSide.BUY,
+                type=OrderType.MARKET,
+                qty=qty,
+                created_ms=now_ms,
+                reference_price=price,
+                decision_id=record.id,
+            )
+            self.protection[order.client_order_id] = (
+                repr(record.stop_loss),
+                repr(record.take_profit),
+            )
+            self._submit(order, now_ms, write)
+            return True
+        if record.decision is Action.SELL and held > 0:
+            for order in resting:
+                cancelled = self.venue.cancel(order.client_order_id, now_ms)
+                if cancelled is not None:
+                    write.orders.append(OrderUpdate(order, OrderStatus.CANCELLED))
+            exit_order = Order(
+                client_order_id=client_order_id(record.id, "exit"),
+                symbol=symbol,
+                side=OrderSide.SELL,
+                type=OrderType.MARKET,
+                qty=held,
+                created_ms=now_ms,
+                reference_price=price,
+                decision_id=record.id,
+            )
+            self._submit(exit_order, now_ms, write)
+            return True
+        return False
+
+    def _equity_point(self, now_ms: int) -> EquityPoint:
+        ledger = self.ledger
+        return EquityPoint(
+            taken_at_ms=now_ms,
+            cash=ledger.cash,
+            equity=ledger.equity(self.marks),
+            realized_pnl=ledger.realized_pnl,
+            unrealized_pnl=ledger.unrealized_pnl(self.marks),
+            fees=ledger.fees_total,
+            daily_pnl=ledger.daily_pnl(utc_day(now_ms), self.marks),
+        )

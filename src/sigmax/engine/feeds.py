@@ -1,0 +1,181 @@
+"""Feeds: where closed candles come from. The engine is the same for all of them.
+
+A feed yields :class:`CandleClosed` events in time order. ``replay`` walks the stored candles
+(bundled or ``--data``) at a chosen pace; ``live`` polls an exchange through ccxt and yields a
+candle once it has closed. Each event says when the candle closed: that moment is the engine's
+clock, so a replay and a live run make their decisions at the same moments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sigmax.data.feeds.ccxt_feed import CcxtFeed
+from sigmax.domain.candles import Candle, CandleSeries, Timeframe
+from sigmax.domain.instruments import Symbol
+
+log = logging.getLogger("sigmax.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class CandleClosed:
+    """Candle ``candle`` of ``symbol`` closed at ``close_ms``; ``series`` holds it and all
+    earlier known candles of the symbol (and, in a replay, later ones the engine must not read:
+    the engine only reads up to ``close_ms``)."""
+
+    symbol: str
+    candle: Candle
+    close_ms: int
+    series: CandleSeries
+
+
+class ReplayFeed:
+    """Stored candles in time order, at ``speed`` candles per second per symbol (None = max).
+
+    Candles whose open time is at or before ``after_ms[symbol]`` are skipped: that is how a
+    resumed run continues after the last candle it fully processed.
+    """
+
+    kind = "replay"
+
+    def __init__(
+        self,
+        series: Mapping[str, CandleSeries],
+        *,
+        start_ms: int | None = None,
+        until_ms: int | None = None,
+        speed: float | None = 1.0,
+        after_ms: Mapping[str, int] | None = None,
+    ) -> None:
+        if speed is not None and speed <= 0:
+            raise ValueError("speed must be > 0 candles per second, or None for max")
+        self._series = dict(series)
+        self._start_ms = start_ms
+        self._until_ms = until_ms
+        self._speed = speed
+        self._after = dict(after_ms or {})
+
+    def _range(self, symbol: str, series: CandleSeries) -> range:
+        tf = series.timeframe.ms
+        opens = series.timestamp
+        first = 0
+        if self._start_ms is not None:
+            first = int(np.searchsorted(opens, self._start_ms - tf, "left"))
+        if symbol in self._after:
+            first = max(first, int(np.searchsorted(opens, self._after[symbol], "right")))
+        last = len(opens)
+        if self._until_ms is not None:
+            last = int(np.searchsorted(opens, self._until_ms - tf, "right"))
+        return range(first, max(first, last))
+
+    def total_candles(self) -> int:
+        return sum(len(self._range(s, series)) for s, series in self._series.items())
+
+    async def events(self) -> AsyncIterator[list[CandleClosed]]:
+        """Groups of candles that closed at the same moment, oldest first."""
+        cursors: list[tuple[int, int, str, int]] = []
+        order = {symbol: i for i, symbol in enumerate(self._series)}
+        for symbol, series in self._series.items():
+            indices = self._range(symbol, series)
+            if len(indices):
+                first = indices.start
+                close = int(series.timestamp[first]) + series.timeframe.ms
+                cursors.append((close, order[symbol], symbol, first))
+        heapq.heapify(cursors)
+        ends = {s: self._range(s, series).stop for s, series in self._series.items()}
+        pause = 1.0 / self._speed if self._speed else 0.0
+        while cursors:
+            close_ms = cursors[0][0]
+            group: list[CandleClosed] = []
+            while cursors and cursors[0][0] == close_ms:
+                _, rank, symbol, index = heapq.heappop(cursors)
+                series = self._series[symbol]
+                group.append(CandleClosed(symbol, series.candle(index), close_ms, series))
+                if index + 1 < ends[symbol]:
+                    nxt = int(series.timestamp[index + 1]) + series.timeframe.ms
+                    heapq.heappush(cursors, (nxt, rank, symbol, index + 1))
+            yield group
+            if pause:
+                await asyncio.sleep(pause)
+            else:
+                await asyncio.sleep(0)  # let the API and signal handlers run between steps
+
+
+class LiveFeed:
+    """Closed candles from an exchange, polled just after each candle's close.
+
+    The first poll returns the recent history (``warmup`` candles per symbol) so the agents have
+    context; after that each poll yields only candles that closed since the previous one. An
+    exchange that cannot be reached raises :class:`~sigmax.errors.ExchangeUnavailableError`
+    after the feed's retries: the engine stops rather than trading on stale data.
+    """
+
+    kind = "live"
+
+    def __init__(
+        self,
+        feed: CcxtFeed,
+        symbols: Sequence[str],
+        timeframe: Timeframe,
+        *,
+        warmup: int = 1000,
+        poll_delay_s: float = 2.0,
+    ) -> None:
+        self._feed = feed
+        self._symbols = list(symbols)
+        self._timeframe = timeframe
+        self._warmup = warmup
+        self._poll_delay_s = poll_delay_s
+        self._known: dict[str, CandleSeries] = {}
+
+    def total_candles(self) -> int | None:
+        return None
+
+    async def events(self) -> AsyncIterator[list[CandleClosed]]:
+        tf = self._timeframe
+        while True:
+            group: list[CandleClosed] = []
+            for symbol in self._symbols:
+                fresh = await self._feed.fetch_ohlcv(Symbol.parse(symbol), tf, limit=self._warmup)
+                known = self._known.get(symbol)
+                if known is None:
+                    # The history is context; only the newest closed candle is an event.
+                    merged, new = fresh, range(max(0, len(fresh) - 1), len(fresh))
+                else:
+                    merged = _merge(known, fresh)
+                    new = range(len(known), len(merged))
+                self._known[symbol] = merged
+                for index in new:
+                    candle = merged.candle(index)
+                    group.append(CandleClosed(symbol, candle, candle.timestamp + tf.ms, merged))
+            if group:
+                group.sort(key=lambda e: (e.close_ms, e.symbol))
+                yield group
+            now_ms = int(time.time() * 1000)
+            next_close = (now_ms // tf.ms + 1) * tf.ms
+            await asyncio.sleep(max(0.0, (next_close - now_ms) / 1000.0) + self._poll_delay_s)
+
+
+def _merge(known: CandleSeries, fresh: CandleSeries) -> CandleSeries:
+    """``known`` extended with the candles of ``fresh`` that are newer than its last one."""
+    newer = fresh.timestamp > known.last_ms
+    if not newer.any():
+        return known
+    return CandleSeries(
+        known.exchange,
+        known.symbol,
+        known.timeframe,
+        np.concatenate([known.timestamp, fresh.timestamp[newer]]),
+        np.concatenate([known.open, fresh.open[newer]]),
+        np.concatenate([known.high, fresh.high[newer]]),
+        np.concatenate([known.low, fresh.low[newer]]),
+        np.concatenate([known.close, fresh.close[newer]]),
+        np.concatenate([known.volume, fresh.volume[newer]]),
+    )

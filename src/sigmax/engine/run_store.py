@@ -1,0 +1,262 @@
+"""Crash-safe persistence of an engine run.
+
+Every step that changes something (a decision that causes an order, an order, a fill, a ledger
+change) is written in ONE transaction together with the run's resume point: the ledger and the
+venue's resting orders as they are after the step, and the last fully processed candle of each
+symbol. A process killed at any moment leaves either the whole step or none of it.
+
+Steps that change nothing (a HOLD with no fill) may be committed in batches: decisions are
+deterministic, so redoing them after a crash gives the same HOLDs and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from sigmax.domain.decisions import DecisionRecord
+from sigmax.domain.orders import Fill, Order, OrderStatus
+from sigmax.engine.decision_log import usd_cents, wall_clock_ms
+from sigmax.storage.database import Database
+from sigmax.storage.models import (
+    DecisionRow,
+    EquitySnapshotRow,
+    FillRow,
+    OrderRow,
+    PositionRow,
+    RunMode,
+    RunRow,
+    RunStatus,
+)
+from sigmax.storage.repositories import (
+    EngineStateRepository,
+    OrderRepository,
+    PositionRepository,
+    RunRepository,
+)
+
+STATE_KEY = "run:{run_id}"
+
+
+def run_identity(config: Mapping[str, Any]) -> str:
+    """The id of a run: a digest of everything that defines it (same command, same id)."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class OrderUpdate:
+    """An order to record, or a status change of one already recorded."""
+
+    order: Order
+    status: OrderStatus
+    filled_qty: Decimal = Decimal(0)
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class FillRecord:
+    fill: Fill
+    realized_pnl: Decimal
+    candle_open_ms: int
+    decision_id: str | None
+
+
+@dataclass(slots=True)
+class EquityPoint:
+    taken_at_ms: int
+    cash: Decimal
+    equity: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    daily_pnl: Decimal
+
+
+@dataclass(slots=True)
+class StepWrite:
+    """Everything one or more engine steps produced, written together."""
+
+    decisions: list[DecisionRecord] = field(default_factory=list)
+    orders: list[OrderUpdate] = field(default_factory=list)
+    fills: list[FillRecord] = field(default_factory=list)
+    positions: dict[str, tuple[Decimal, Decimal, Decimal]] = field(default_factory=dict)
+    equity: list[EquityPoint] = field(default_factory=list)
+
+    @property
+    def changes_state(self) -> bool:
+        return bool(self.orders or self.fills)
+
+    def merge(self, other: StepWrite) -> None:
+        self.decisions += other.decisions
+        self.orders += other.orders
+        self.fills += other.fills
+        self.positions.update(other.positions)
+        self.equity += other.equity
+
+
+class RunStore:
+    """Reads and writes one run's rows and resume point."""
+
+    def __init__(self, db: Database, run_id: str) -> None:
+        self.db = db
+        self.run_id = run_id
+        self._key = STATE_KEY.format(run_id=run_id)
+
+    def start(
+        self, mode: RunMode, profile: str, config: Mapping[str, Any]
+    ) -> tuple[RunStatus, dict[str, Any] | None]:
+        """Register the run, or find it again: its status before this start and, when it had
+        started before, its resume point."""
+        with self.db.transaction() as session:
+            runs = RunRepository(session)
+            existing = runs.get(self.run_id)
+            if existing is None:
+                runs.add(
+                    RunRow(
+                        id=self.run_id,
+                        mode=mode,
+                        profile=profile,
+                        status=RunStatus.RUNNING,
+                        started_at_ms=wall_clock_ms(),
+                        ended_at_ms=None,
+                        config=dict(config),
+                    )
+                )
+                return RunStatus.RUNNING, None
+            previous = existing.status
+            if previous is not RunStatus.COMPLETED:
+                existing.status = RunStatus.RUNNING
+            state: dict[str, Any] | None = EngineStateRepository(session).get(self._key)
+            return previous, state
+
+    def other_runs(self) -> list[str]:
+        """Runs in this home that are not this one (one paper account per home)."""
+        with self.db.session() as session:
+            ids = session.scalars(select(RunRow.id).where(RunRow.id != self.run_id)).all()
+            return list(ids)
+
+    def commit(self, write: StepWrite, state: Mapping[str, Any], now_ms: int) -> None:
+        """Write the steps and the resume point in one transaction."""
+        with self.db.transaction() as session:
+            for record in write.decisions:
+                if session.get(DecisionRow, record.id) is None:
+                    session.add(_decision_row(record, self.run_id))
+            session.flush()
+            orders = OrderRepository(session)
+            for update in write.orders:
+                row = orders.get_by_client_id(update.order.client_order_id)
+                if row is None:
+                    orders.add(_order_row(update, now_ms))
+                else:
+                    row.status = update.status
+                    row.filled_qty = update.filled_qty
+                    row.reject_reason = update.reason or row.reject_reason
+                    row.updated_at_ms = now_ms
+            session.flush()
+            for item in write.fills:
+                order = orders.get_by_client_id(item.fill.client_order_id)
+                if order is None:
+                    raise RuntimeError(f"fill for unknown order {item.fill.client_order_id}")
+                session.add(_fill_row(item, order.id))
+            positions = PositionRepository(session)
+            for symbol, (qty, avg, realized) in write.positions.items():
+                positions.upsert(
+                    PositionRow(
+                        symbol=symbol,
+                        qty=qty,
+                        avg_price=avg,
+                        realized_pnl=realized,
+                        updated_at_ms=now_ms,
+                    )
+                )
+            for point in write.equity:
+                session.add(
+                    EquitySnapshotRow(
+                        run_id=self.run_id,
+                        taken_at_ms=point.taken_at_ms,
+                        cash=point.cash,
+                        equity=point.equity,
+                        realized_pnl=point.realized_pnl,
+                        unrealized_pnl=point.unrealized_pnl,
+                        fees=point.fees,
+                        daily_pnl=point.daily_pnl,
+                    )
+                )
+            EngineStateRepository(session).set(self._key, dict(state), updated_at_ms=now_ms)
+
+    def finish(self, status: RunStatus) -> None:
+        with self.db.transaction() as session:
+            run = RunRepository(session).get(self.run_id)
+            if run is not None:
+                run.status = status
+                run.ended_at_ms = wall_clock_ms()
+
+
+def _decision_row(record: DecisionRecord, run_id: str) -> DecisionRow:
+    return DecisionRow(
+        id=record.id,
+        run_id=run_id,
+        symbol=record.symbol,
+        timeframe=record.timeframe,
+        profile=record.profile,
+        decided_at_ms=record.timestamp_ms,
+        data_until_ms=record.data_until_ms,
+        action=record.decision,
+        confidence=record.confidence,
+        size_usd=usd_cents(record.size_usd),
+        record=record.to_dict(),
+        created_at_ms=record.timestamp_ms,
+    )
+
+
+def _order_row(update: OrderUpdate, now_ms: int) -> OrderRow:
+    order = update.order
+    return OrderRow(
+        client_order_id=order.client_order_id,
+        decision_id=order.decision_id,
+        venue="paper",
+        exchange_order_id=None,
+        symbol=order.symbol,
+        side=order.side,
+        type=order.type,
+        qty=order.qty,
+        price=order.price,
+        filled_qty=update.filled_qty,
+        status=update.status,
+        reject_reason=update.reason,
+        policy_verdict=None,
+        created_at_ms=order.created_ms,
+        updated_at_ms=now_ms,
+    )
+
+
+def _fill_row(item: FillRecord, order_id: int) -> FillRow:
+    fill = item.fill
+    return FillRow(
+        order_id=order_id,
+        trade_seq=fill.sequence + 1,
+        exchange_trade_id=None,
+        symbol=fill.symbol,
+        side=fill.side,
+        qty=fill.qty,
+        price=fill.price,
+        fee=fill.fee,
+        fee_currency="USDT",
+        realized_pnl=item.realized_pnl,
+        filled_at_ms=fill.timestamp_ms,
+        candle_open_ms=item.candle_open_ms,
+        decision_id=item.decision_id,
+    )
+
+
+def decisions_by_id(db: Database, ids: Sequence[str]) -> dict[str, DecisionRow]:
+    with db.session() as session:
+        rows = session.scalars(select(DecisionRow).where(DecisionRow.id.in_(list(ids)))).all()
+        return {row.id: row for row in rows}

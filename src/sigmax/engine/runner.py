@@ -1,0 +1,216 @@
+"""``sigmax run``: build the engine from the configuration, start or resume the run, summarise.
+
+One paper account lives in one SIGMAX_HOME. A run is identified by what defines its results
+(mode, feed, symbols, timeframe, profile and configuration, the data's checksums, the time
+range, fees and slippage) but not by its pace: re-running the same command after a crash resumes
+after the last fully processed candle; re-running a finished run prints its summary again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
+from sigmax.config import Settings, load_settings
+from sigmax.data.catalog import DatasetCatalog
+from sigmax.domain.candles import CandleSeries, ms_to_iso
+from sigmax.domain.instruments import Symbol
+from sigmax.domain.ledger import Ledger
+from sigmax.engine.engine import Engine, RunTotals
+from sigmax.engine.feeds import ReplayFeed
+from sigmax.engine.run_store import RunStore, run_identity
+from sigmax.errors import InputError
+from sigmax.execution.fill_model import FeeSchedule, SlippageModel
+from sigmax.execution.instruments import OrderRules, bundled_market_specs
+from sigmax.execution.paper import PaperVenue
+from sigmax.logging_setup import configure_logging
+from sigmax.storage.database import Database
+from sigmax.storage.models import RunMode, RunStatus
+
+log = logging.getLogger("sigmax.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What the operator asked for on the command line."""
+
+    mode: str = "paper"
+    profile: str | None = None
+    symbols: Sequence[str] | None = None
+    feed: str = "replay"
+    speed: float | None = 1.0
+    start_ms: int | None = None
+    until_ms: int | None = None
+    data: Path | None = None
+    home: Path | None = None
+    log_json: bool = False
+    console_log: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """The outcome of ``sigmax run``: totals of this invocation and the account after it."""
+
+    run_id: str
+    resumed: bool
+    already_complete: bool
+    totals: RunTotals
+    account: dict[str, Any]
+
+
+def _symbols(options: RunOptions, settings: Settings) -> list[str]:
+    chosen = list(options.symbols or settings.trading.symbols)
+    parsed = []
+    for text in chosen:
+        try:
+            symbol = str(Symbol.parse(text))
+        except ValueError as error:
+            raise InputError(f"--symbols: {error}") from None
+        if symbol not in settings.profile.allowed_symbols:
+            raise InputError(
+                f"--symbols: {symbol} is not allowed by the {settings.profile_name} profile "
+                f"(allowed: {', '.join(settings.profile.allowed_symbols)})"
+            )
+        parsed.append(symbol)
+    return parsed
+
+
+def _fees(settings: Settings) -> FeeSchedule:
+    rate = settings.trading.paper_fee_rate
+    return FeeSchedule(maker=rate, taker=rate)
+
+
+async def run_paper(options: RunOptions) -> RunReport:
+    """Start or resume the run the options describe, until the end of its data or ``until``."""
+    if options.mode != "paper":
+        raise InputError("--mode: only paper trading is available in this version (got live)")
+    if options.feed != "replay":
+        raise InputError("--feed: the paper engine runs on replay data in this version")
+    overrides: dict[str, Any] = {"trading.mode": options.mode}
+    settings = load_settings(home=options.home, profile=options.profile, overrides=overrides)
+    configure_logging(settings, json_lines=options.log_json, console=options.console_log)
+    symbols = _symbols(options, settings)
+    timeframe = settings.agents.analyzer.timeframes.primary
+    catalog = DatasetCatalog.from_path(options.data)
+    loaded = {s: catalog.load(s, timeframe) for s in symbols}
+    series: dict[str, CandleSeries] = {s: item.series for s, item in loaded.items()}
+    specs = bundled_market_specs()
+    missing = [s for s in symbols if s not in specs]
+    if missing:
+        raise InputError(f"--symbols: no trading rules are known for {', '.join(missing)}")
+    fees = _fees(settings)
+    slippage = SlippageModel()
+    identity = {
+        "mode": options.mode,
+        "feed": options.feed,
+        "symbols": symbols,
+        "timeframe": timeframe.value,
+        "profile": settings.profile_name,
+        "config": config_digest(settings),
+        "starting_capital": str(settings.profile.starting_capital_usd),
+        "data": {s: item.sha256 for s, item in loaded.items()},
+        "start_ms": options.start_ms,
+        "until_ms": options.until_ms,
+        "fees": [str(fees.maker), str(fees.taker)],
+        "slippage": repr(slippage),
+    }
+    run_id = run_identity(identity)
+    db = Database.open(settings.effective_database_url())
+    try:
+        return await _run(options, settings, db, run_id, identity, series, specs, fees, slippage)
+    finally:
+        db.dispose()
+
+
+async def _run(
+    options: RunOptions,
+    settings: Settings,
+    db: Database,
+    run_id: str,
+    identity: dict[str, Any],
+    series: dict[str, CandleSeries],
+    specs: Any,
+    fees: FeeSchedule,
+    slippage: SlippageModel,
+) -> RunReport:
+    store = RunStore(db, run_id)
+    others = store.other_runs()
+    if others:
+        raise InputError(
+            f"SIGMAX_HOME ({settings.home}) already holds another run ({others[0]}) with its own "
+            "paper account; use another SIGMAX_HOME for a different run"
+        )
+    status, state = store.start(RunMode.REPLAY, settings.profile_name, identity)
+    ledger = Ledger(settings.profile.starting_capital_usd)
+    venue = PaperVenue({s: specs[s] for s in series}, fees, slippage)
+    cursor: dict[str, int] = {}
+    marks: dict[str, Decimal] = {}
+    protection: dict[str, tuple[str, str]] = {}
+    if state is not None:
+        ledger = Ledger.restore(state["ledger"])
+        venue.restore(state["venue"])
+        cursor = {k: int(v) for k, v in state["cursor"].items()}
+        marks = {k: Decimal(v) for k, v in state["marks"].items()}
+        protection = {k: (v[0], v[1]) for k, v in state.get("protection", {}).items()}
+    if status is RunStatus.COMPLETED:
+        log.info("run %s is already complete; nothing to do", run_id)
+        return RunReport(run_id, True, True, RunTotals(), account(ledger, marks))
+    if state is not None:
+        log.info(
+            "resuming run %s after %s",
+            run_id,
+            ", ".join(f"{s} {ms_to_iso(ms)}" for s, ms in sorted(cursor.items())),
+        )
+    histories = {s: build_history(series[s], settings) for s in series}
+    orchestrator = Orchestrator(settings, histories.__getitem__)
+    engine = Engine(
+        orchestrator=orchestrator,
+        histories=histories,
+        venue=venue,
+        ledger=ledger,
+        rules={s: OrderRules(specs[s]) for s in series},
+        store=store,
+        persist_holds=options.speed is not None,
+        cursor=cursor,
+        marks=marks,
+        protection=protection,
+    )
+    feed = ReplayFeed(
+        series,
+        start_ms=options.start_ms,
+        until_ms=options.until_ms,
+        speed=options.speed,
+        after_ms=cursor,
+    )
+    pace = "max speed" if options.speed is None else f"{options.speed:g} candles/s per symbol"
+    log.info(
+        "REPLAY of %s %s candles (%s), %d candles to go, profile %s",
+        ", ".join(series),
+        settings.agents.analyzer.timeframes.primary.value,
+        pace,
+        feed.total_candles(),
+        settings.profile_name,
+    )
+    try:
+        totals = await engine.run(feed, paced=options.speed is not None)
+    except BaseException:
+        store.finish(RunStatus.FAILED)
+        raise
+    store.finish(RunStatus.COMPLETED)
+    return RunReport(run_id, state is not None, False, totals, account(ledger, engine.marks))
+
+
+def account(ledger: Ledger, marks: dict[str, Decimal]) -> dict[str, Any]:
+    """The account as the summary and `sigmax portfolio` show it."""
+    return {
+        "cash": ledger.cash,
+        "equity": ledger.equity(marks),
+        "realized_pnl": ledger.realized_pnl,
+        "unrealized_pnl": ledger.unrealized_pnl(marks),
+        "fees": ledger.fees_total,
+    }
