@@ -59,3 +59,20 @@ def bench_decisions(
     from sigmax.bench.decisions_bench import run_decisions_bench
 
     _emit(run_decisions_bench(symbol, count, data), as_json)
+
+
+DaysOption = Annotated[int, typer.Option("--days", min=1, help="Days of data to replay.")]
+BenchProfileOption = Annotated[str, typer.Option("--profile", help="Risk profile.")]
+
+
+@bench_app.command("replay")
+def bench_replay(
+    days: DaysOption = 30,
+    profile: BenchProfileOption = "aggressive",
+    data: BenchDataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Candles per second through the whole paper engine: four symbols, seven agents, max speed."""
+    from sigmax.bench.replay_bench import run_replay_bench
+
+    _emit(run_replay_bench(days=days, profile=profile, data=data), as_json)

@@ -51,6 +51,8 @@ from sigmax.logging_setup import log_trade
 
 log = logging.getLogger("sigmax.engine")
 
+AVG_PRICE_QUANTUM = Decimal("1e-12")
+
 #: Steps that change nothing are committed at least this often (in steps) at full speed.
 BATCH_STEPS = 500
 
@@ -187,7 +189,8 @@ class Engine:
         position = self.ledger.position(order.symbol)
         write.positions[order.symbol] = (
             position.qty,
-            position.avg_price,
+            # The ledger keeps the exact cost basis; the table shows the average to 1e-12.
+            position.avg_price.quantize(AVG_PRICE_QUANTUM),
             position.realized_pnl,
         )
         log_trade(

@@ -1,9 +1,8 @@
 """Feeds: where closed candles come from. The engine is the same for all of them.
 
 A feed yields :class:`CandleClosed` events in time order. ``replay`` walks the stored candles
-(bundled or ``--data``) at a chosen pace; ``live`` polls an exchange through ccxt and yields a
-candle once it has closed. Each event says when the candle closed: that moment is the engine's
-clock, so a replay and a live run make their decisions at the same moments.
+(bundled or ``--data``) at a chosen pace. Each event says when the candle closed: that moment is
+the engine's clock, so the pace never changes what is decided.
 """
 
 from __future__ import annotations
@@ -11,15 +10,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from sigmax.data.feeds.ccxt_feed import CcxtFeed
-from sigmax.domain.candles import Candle, CandleSeries, Timeframe
-from sigmax.domain.instruments import Symbol
+from sigmax.domain.candles import Candle, CandleSeries
 
 log = logging.getLogger("sigmax.engine")
 
@@ -106,76 +102,3 @@ class ReplayFeed:
                 await asyncio.sleep(pause)
             else:
                 await asyncio.sleep(0)  # let the API and signal handlers run between steps
-
-
-class LiveFeed:
-    """Closed candles from an exchange, polled just after each candle's close.
-
-    The first poll returns the recent history (``warmup`` candles per symbol) so the agents have
-    context; after that each poll yields only candles that closed since the previous one. An
-    exchange that cannot be reached raises :class:`~sigmax.errors.ExchangeUnavailableError`
-    after the feed's retries: the engine stops rather than trading on stale data.
-    """
-
-    kind = "live"
-
-    def __init__(
-        self,
-        feed: CcxtFeed,
-        symbols: Sequence[str],
-        timeframe: Timeframe,
-        *,
-        warmup: int = 1000,
-        poll_delay_s: float = 2.0,
-    ) -> None:
-        self._feed = feed
-        self._symbols = list(symbols)
-        self._timeframe = timeframe
-        self._warmup = warmup
-        self._poll_delay_s = poll_delay_s
-        self._known: dict[str, CandleSeries] = {}
-
-    def total_candles(self) -> int | None:
-        return None
-
-    async def events(self) -> AsyncIterator[list[CandleClosed]]:
-        tf = self._timeframe
-        while True:
-            group: list[CandleClosed] = []
-            for symbol in self._symbols:
-                fresh = await self._feed.fetch_ohlcv(Symbol.parse(symbol), tf, limit=self._warmup)
-                known = self._known.get(symbol)
-                if known is None:
-                    # The history is context; only the newest closed candle is an event.
-                    merged, new = fresh, range(max(0, len(fresh) - 1), len(fresh))
-                else:
-                    merged = _merge(known, fresh)
-                    new = range(len(known), len(merged))
-                self._known[symbol] = merged
-                for index in new:
-                    candle = merged.candle(index)
-                    group.append(CandleClosed(symbol, candle, candle.timestamp + tf.ms, merged))
-            if group:
-                group.sort(key=lambda e: (e.close_ms, e.symbol))
-                yield group
-            now_ms = int(time.time() * 1000)
-            next_close = (now_ms // tf.ms + 1) * tf.ms
-            await asyncio.sleep(max(0.0, (next_close - now_ms) / 1000.0) + self._poll_delay_s)
-
-
-def _merge(known: CandleSeries, fresh: CandleSeries) -> CandleSeries:
-    """``known`` extended with the candles of ``fresh`` that are newer than its last one."""
-    newer = fresh.timestamp > known.last_ms
-    if not newer.any():
-        return known
-    return CandleSeries(
-        known.exchange,
-        known.symbol,
-        known.timeframe,
-        np.concatenate([known.timestamp, fresh.timestamp[newer]]),
-        np.concatenate([known.open, fresh.open[newer]]),
-        np.concatenate([known.high, fresh.high[newer]]),
-        np.concatenate([known.low, fresh.low[newer]]),
-        np.concatenate([known.close, fresh.close[newer]]),
-        np.concatenate([known.volume, fresh.volume[newer]]),
-    )

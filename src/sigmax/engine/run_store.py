@@ -36,7 +36,6 @@ from sigmax.storage.models import (
 )
 from sigmax.storage.repositories import (
     EngineStateRepository,
-    OrderRepository,
     PositionRepository,
     RunRepository,
 )
@@ -145,15 +144,35 @@ class RunStore:
     def commit(self, write: StepWrite, state: Mapping[str, Any], now_ms: int) -> None:
         """Write the steps and the resume point in one transaction."""
         with self.db.transaction() as session:
+            # One query per table for what already exists: a resumed step finds its rows.
+            decision_ids = {record.id for record in write.decisions}
+            stored = set(
+                session.scalars(select(DecisionRow.id).where(DecisionRow.id.in_(decision_ids)))
+                if decision_ids
+                else ()
+            )
             for record in write.decisions:
-                if session.get(DecisionRow, record.id) is None:
+                if record.id not in stored:
                     session.add(_decision_row(record, self.run_id))
-            session.flush()
-            orders = OrderRepository(session)
+                    stored.add(record.id)
+            client_ids = {u.order.client_order_id for u in write.orders} | {
+                f.fill.client_order_id for f in write.fills
+            }
+            rows = {
+                row.client_order_id: row
+                for row in (
+                    session.scalars(
+                        select(OrderRow).where(OrderRow.client_order_id.in_(client_ids))
+                    )
+                    if client_ids
+                    else ()
+                )
+            }
             for update in write.orders:
-                row = orders.get_by_client_id(update.order.client_order_id)
+                row = rows.get(update.order.client_order_id)
                 if row is None:
-                    orders.add(_order_row(update, now_ms))
+                    row = rows[update.order.client_order_id] = _order_row(update, now_ms)
+                    session.add(row)
                 else:
                     row.status = update.status
                     row.filled_qty = update.filled_qty
@@ -161,7 +180,7 @@ class RunStore:
                     row.updated_at_ms = now_ms
             session.flush()
             for item in write.fills:
-                order = orders.get_by_client_id(item.fill.client_order_id)
+                order = rows.get(item.fill.client_order_id)
                 if order is None:
                     raise RuntimeError(f"fill for unknown order {item.fill.client_order_id}")
                 session.add(_fill_row(item, order.id))
