@@ -37,10 +37,11 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# Paper trading on a replay of the bundled candles at 1 candle per second per symbol; stop it
+# with Ctrl-C and run it again to resume where it stopped.
 run: $(STAMP)
 	$(VENV)/bin/sigmax config validate
-	$(VENV)/bin/sigmax data list
-	$(VENV)/bin/sigmax analyze BTC/USDT
+	$(VENV)/bin/sigmax run --mode paper --profile conservative
 
 bench: $(STAMP)
 	$(VENV)/bin/sigmax bench data --json
