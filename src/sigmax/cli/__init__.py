@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sigmax import __version__
+from sigmax.cli.account_cmd import portfolio_command, status_command, trade_command, trades_command
 from sigmax.cli.analyze_cmd import analyze_command, history_command, why_command
 from sigmax.cli.bench_cmd import bench_app
 from sigmax.cli.config_cmd import config_app
@@ -35,6 +36,11 @@ app.command("analyze")(analyze_command)
 app.command("why")(why_command)
 app.command("history")(history_command)
 app.command("run")(run_command)
+app.command("portfolio")(portfolio_command)
+app.command("trades")(trades_command)
+app.command("status")(status_command)
+# A negative QTY must reach the command's own check, not be taken for an option.
+app.command("trade", context_settings={"ignore_unknown_options": True})(trade_command)
 
 _err = Console(stderr=True)
 

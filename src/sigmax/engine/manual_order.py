@@ -1,0 +1,403 @@
+"""``sigmax trade``: a manual paper market order, queued on the newest run of the home.
+
+The order passes the checks an automatic order passes, plus the account's (see
+:func:`queue_manual_order`). Accepted, it is recorded and added to the run's resume point in ONE
+transaction, stamped at the close of the symbol's last processed candle, so the next
+``sigmax run`` of the same command fills it at the next candle's open exactly like an
+automatic order: the venue, the ledger and the stored rows treat it the same way.
+
+A run process that is running meanwhile keeps its own copy of the resume point and overwrites
+it at its next commit, losing the order: stop the run, queue, then resume it. (The REST API
+will queue orders inside the running engine instead.)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation, localcontext
+from typing import Any, Final
+
+from sqlalchemy.orm import Session
+
+from sigmax.config import Settings, load_settings
+from sigmax.domain.candles import ms_to_iso
+from sigmax.domain.instruments import Symbol
+from sigmax.domain.ledger import Ledger
+from sigmax.domain.orders import Liquidity, Order, OrderSide, OrderStatus, OrderType
+from sigmax.engine.account import (
+    EXACT,
+    AccountHome,
+    RunRecord,
+    decimal_text,
+    iso_or_none,
+    newest_run,
+)
+from sigmax.engine.run_store import STATE_KEY
+from sigmax.errors import InputError
+from sigmax.execution.fill_model import QUOTE_QUANTUM, FeeSchedule
+from sigmax.execution.instruments import OrderRules, bundled_market_specs
+from sigmax.execution.paper import PaperVenue
+from sigmax.storage.models import OrderRow, RunStatus
+from sigmax.storage.repositories import EngineStateRepository, OrderRepository
+
+#: Prefix of the client order ids of manual orders; the rest is random, so ids never repeat.
+MANUAL_ORDER_PREFIX: Final = "sgx-manual-"
+_MANUAL_ID_HEX_DIGITS: Final = 20
+_ZERO: Final = Decimal(0)
+_HUNDRED: Final = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedOrder:
+    """A manual market order added to the run, to fill at the open of the symbol's next candle.
+
+    ``mark`` is the last close it was checked at; ``estimated_notional`` and ``estimated_fee``
+    are at that mark (the fill is at the next open, with slippage). ``cancelled`` lists the
+    resting sell orders (stop-loss, take-profit) a sell of the whole position replaced.
+    ``run_status`` ``running`` means a run process may still be running: it would overwrite
+    the order (or the process died without saying so, and resuming is safe).
+    """
+
+    run_id: str
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    qty: Decimal
+    mark: Decimal
+    estimated_notional: Decimal
+    estimated_fee: Decimal
+    queued_at_ms: int
+    cancelled: tuple[str, ...]
+    run_status: RunStatus
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "client_order_id": self.client_order_id,
+            "symbol": self.symbol,
+            "side": self.side.value,
+            "type": OrderType.MARKET.value,
+            "qty": decimal_text(self.qty),
+            "mark": decimal_text(self.mark),
+            "estimated_notional": decimal_text(self.estimated_notional),
+            "estimated_fee": decimal_text(self.estimated_fee),
+            "queued_at": ms_to_iso(self.queued_at_ms),
+            # The symbol's next candle opens when its last processed one closed.
+            "fills_at_candle_open": ms_to_iso(self.queued_at_ms),
+            "cancelled": list(self.cancelled),
+            "run_status": self.run_status.value,
+        }
+
+
+def parse_side(text: str) -> OrderSide:
+    """``buy`` or ``sell`` (any case)."""
+    try:
+        return OrderSide(text.strip().lower())
+    except ValueError:
+        raise InputError(f"SIDE: must be buy or sell (got {text})") from None
+
+
+def parse_qty(text: str) -> Decimal:
+    """A positive, finite decimal quantity of the base currency, such as ``0.0015``."""
+    try:
+        qty = Decimal(text.strip())
+    except InvalidOperation:
+        raise InputError(f"QTY: must be a decimal number such as 0.001 (got {text})") from None
+    if not qty.is_finite():
+        raise InputError(f"QTY: must be a finite decimal number (got {text})")
+    if qty <= 0:
+        raise InputError(f"QTY: must be > 0 (got {text.strip()})")
+    return qty
+
+
+def parse_symbol(text: str, field: str = "SYMBOL") -> str:
+    """A market such as ``BTC/USDT`` (or ``btc-usdt``) in its canonical spelling."""
+    try:
+        return str(Symbol.parse(text))
+    except ValueError as error:
+        raise InputError(f"{field}: {error}") from None
+
+
+def queue_manual_order(home: AccountHome, symbol: str, side: str, qty: str) -> QueuedOrder:
+    """Check a manual paper market order and queue it on the newest run.
+
+    The checks are those an automatic order passes, plus the account's: the symbol is allowed
+    by the run's profile and traded by the run; the quantity passes the market's rules at the
+    last mark (minimum quantity, step size, minimum notional); a buy's cost at the last mark
+    raised by ``safety.max_slippage_pct`` (the next open and slippage may cost more, and a fill
+    the cash cannot pay would stop the run), plus the fee and the cost of the buys already
+    resting, fits in the cash; a sell does not exceed the position (spot: no shorting).
+
+    A sell of less than the position may only use the part not already promised to resting
+    sell orders (a stop-loss and take-profit cover the whole entry); a sell of the whole
+    position replaces them: they are cancelled in the same transaction.
+
+    Accepted, the order is recorded (status ``open``, no decision) and added to the resting
+    orders of the run's resume point in ONE transaction, stamped at the close of the symbol's
+    last processed candle: resuming the run fills it at the open of the next candle. A run
+    process that is running meanwhile keeps its own copy of the resume point and would
+    overwrite it: stop the run, queue, then resume it.
+    """
+    wanted = parse_symbol(symbol)
+    order_side = parse_side(side)
+    order_qty = parse_qty(qty)
+    with home.db.transaction() as session:
+        run = newest_run(session, for_update=True)
+        if run is None:
+            raise InputError(
+                f"no paper run in SIGMAX_HOME ({home.settings.home}) to queue the order on; "
+                "start one with 'sigmax run'"
+            )
+        settings = _run_settings(home.settings, run.info.profile)
+        request = _ManualRequest(wanted, order_side, order_qty)
+        plan = _plan(run, settings, request)
+        queued = _queue(session, run, plan)
+    return queued
+
+
+@dataclass(frozen=True, slots=True)
+class _ManualRequest:
+    symbol: str
+    side: OrderSide
+    qty: Decimal
+
+    def describe(self) -> str:
+        return f"{self.side.value} {decimal_text(self.qty)} {self.symbol}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A checked manual order: the venue with it accepted, and what to record."""
+
+    order: Order
+    venue: PaperVenue
+    cancelled: tuple[Order, ...]
+    now_ms: int
+    mark: Decimal
+    estimated_fee: Decimal
+
+
+def _run_settings(settings: Settings, profile: str) -> Settings:
+    """The configuration with the run's profile (SIGMAX_PROFILE may name another one)."""
+    if settings.profile_name == profile:
+        return settings
+    return load_settings(home=settings.home, profile=profile)
+
+
+def _plan(run: RunRecord, settings: Settings, request: _ManualRequest) -> _Plan:
+    symbol = request.symbol
+    allowed = settings.profile.allowed_symbols
+    if symbol not in allowed:
+        raise InputError(
+            f"{symbol} is not allowed by the {run.info.profile} profile "
+            f"(allowed: {', '.join(allowed)})"
+        )
+    if symbol not in run.symbols:
+        raise InputError(
+            f"{symbol} is not traded by run {run.info.id} (it trades {', '.join(run.symbols)})"
+        )
+    now_ms = run.last_close_ms(symbol)
+    mark = run.marks.get(symbol)
+    if now_ms is None or mark is None:
+        raise InputError(
+            f"run {run.info.id} has not processed a candle of {symbol} yet: there is no price "
+            "to check the order at; let the run process one first"
+        )
+    venue = run.venue()
+    # venue() has checked that every symbol of the run has bundled rules.
+    rules = OrderRules(bundled_market_specs()[symbol])
+    verdict = rules.check(request.qty, mark, OrderType.MARKET)
+    if not verdict.ok:
+        raise InputError(
+            f"QTY: {request.describe()} at the last mark {decimal_text(mark)} breaks the "
+            f"market's rules: {'; '.join(verdict.reasons)}"
+        )
+    if run.info.status is RunStatus.COMPLETED:
+        raise InputError(
+            f"run {run.info.id} is completed: it has no candle left to fill an order on "
+            f"(its last candle closed at {iso_or_none(run.as_of_ms())})"
+        )
+    fees = run.fees()
+    with localcontext(EXACT):
+        notional = request.qty * mark
+    estimated_fee = _fee(fees, notional)
+    ledger = run.ledger()
+    cancelled: tuple[Order, ...] = ()
+    if request.side is OrderSide.BUY:
+        _check_cash(run, settings, ledger, venue, fees, request, mark)
+    else:
+        cancelled = _check_position(ledger, venue, request)
+    order = Order(
+        client_order_id=f"{MANUAL_ORDER_PREFIX}{uuid.uuid4().hex[:_MANUAL_ID_HEX_DIGITS]}",
+        symbol=symbol,
+        side=request.side,
+        type=OrderType.MARKET,
+        qty=request.qty,
+        created_ms=now_ms,
+        reference_price=mark,
+        decision_id=None,
+    )
+    for resting in cancelled:
+        venue.cancel(resting.client_order_id, now_ms)
+    event = venue.submit(order, now_ms)
+    if event.status is not OrderStatus.OPEN:
+        raise InputError(f"{request.describe()}: the paper venue refused it: {event.reason}")
+    return _Plan(order, venue, cancelled, now_ms, mark, estimated_fee)
+
+
+def _fee(fees: FeeSchedule, notional: Decimal) -> Decimal:
+    """The taker fee a market order of ``notional`` pays (rounded up as the venue does)."""
+    return fees.fee(notional, Liquidity.TAKER)
+
+
+def _check_cash(
+    run: RunRecord,
+    settings: Settings,
+    ledger: Ledger,
+    venue: PaperVenue,
+    fees: FeeSchedule,
+    request: _ManualRequest,
+    mark: Decimal,
+) -> None:
+    """Refuse a buy the cash may not cover when it fills at the next open.
+
+    A market order fills at a price not known yet; a fill the ledger cannot pay would stop the
+    run, so the cost is taken at the last mark raised by ``safety.max_slippage_pct`` (a fill
+    slipping more than that trips the safety pause anyway), for this order and for the buys
+    already resting, which will be paid first.
+    """
+    headroom_pct = Decimal(repr(settings.safety.max_slippage_pct))
+    with localcontext(EXACT):
+        factor = 1 + headroom_pct / _HUNDRED
+    needed = _buy_cost(request.qty, mark, factor, fees)
+    reserved = _ZERO
+    marks = run.marks
+    for resting in venue.open_orders():
+        price = resting.price or marks.get(resting.symbol) or resting.reference_price
+        if resting.side is OrderSide.BUY and price is not None:
+            reserved = _exact_sum(reserved, _buy_cost(resting.qty, price, factor, fees))
+    if _exact_sum(needed, reserved) > ledger.cash:
+        held_back = (
+            f" and {_money(reserved)} USDT of it is held back for resting buy orders"
+            if reserved
+            else ""
+        )
+        raise InputError(
+            f"cash: {request.describe()} needs {_money(needed)} USDT (at the last mark "
+            f"{decimal_text(mark)} plus {headroom_pct.normalize():f} % for the next open and "
+            f"slippage (safety.max_slippage_pct), and the fee) but cash is "
+            f"{_money(ledger.cash)} USDT{held_back}"
+        )
+
+
+def _buy_cost(qty: Decimal, price: Decimal, factor: Decimal, fees: FeeSchedule) -> Decimal:
+    """What buying ``qty`` at ``price × factor`` costs, fee included."""
+    with localcontext(EXACT):
+        notional = qty * price * factor
+    return _exact_sum(notional, _fee(fees, notional))
+
+
+def _exact_sum(first: Decimal, second: Decimal) -> Decimal:
+    with localcontext(EXACT):
+        return first + second
+
+
+def _check_position(
+    ledger: Ledger, venue: PaperVenue, request: _ManualRequest
+) -> tuple[Order, ...]:
+    """Refuse a sell beyond the position; return the resting sells a full close replaces."""
+    held = ledger.position(request.symbol).qty
+    if request.qty > held:
+        raise InputError(
+            f"position: {request.describe()} exceeds the {decimal_text(held)} {request.symbol} "
+            "held (spot trading cannot sell short)"
+        )
+    resting_sells = tuple(
+        order for order in venue.open_orders(request.symbol) if order.side is OrderSide.SELL
+    )
+    promised = _promised_qty(resting_sells)
+    if request.qty <= held - promised:
+        return ()
+    if request.qty == held:
+        return resting_sells
+    names = ", ".join(f"{o.type.value} {o.client_order_id}" for o in resting_sells)
+    raise InputError(
+        f"position: {decimal_text(promised)} of the {decimal_text(held)} {request.symbol} held "
+        f"is promised to resting sell orders ({names}), so at most "
+        f"{decimal_text(held - promised)} can be sold on its own; sell all "
+        f"{decimal_text(held)} to close the position (its resting sell orders are then "
+        "cancelled)"
+    )
+
+
+def _promised_qty(sells: Sequence[Order]) -> Decimal:
+    """What resting sell orders may take: one-cancels-other groups count once (their largest)."""
+    by_group: dict[str, Decimal] = {}
+    total = _ZERO
+    for order in sells:
+        if order.oco_group is None:
+            total += order.qty
+        else:
+            by_group[order.oco_group] = max(by_group.get(order.oco_group, _ZERO), order.qty)
+    return total + sum(by_group.values(), start=_ZERO)
+
+
+def _money(value: Decimal) -> str:
+    """Cents, or every digit when there are more (never rounded in a message that compares)."""
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -2:
+        return f"{value.quantize(Decimal('0.01')):,f}"
+    return f"{value.quantize(QUOTE_QUANTUM).normalize():,f}"
+
+
+def _queue(session: Session, run: RunRecord, plan: _Plan) -> QueuedOrder:
+    """Record the order and the new resume point; the caller's transaction commits both."""
+    order = plan.order
+    orders = OrderRepository(session)
+    for cancelled in plan.cancelled:
+        row = orders.get_by_client_id(cancelled.client_order_id)
+        if row is not None:
+            row.status = OrderStatus.CANCELLED
+            row.reject_reason = f"replaced by manual order {order.client_order_id}"
+            row.updated_at_ms = plan.now_ms
+    orders.add(
+        OrderRow(
+            client_order_id=order.client_order_id,
+            decision_id=None,
+            venue=PaperVenue.name,
+            exchange_order_id=None,
+            symbol=order.symbol,
+            side=order.side,
+            type=order.type,
+            qty=order.qty,
+            price=None,
+            filled_qty=_ZERO,
+            status=OrderStatus.OPEN,
+            reject_reason=None,
+            policy_verdict=None,
+            created_at_ms=plan.now_ms,
+            updated_at_ms=plan.now_ms,
+        )
+    )
+    state = dict(run.state or {})
+    state["venue"] = plan.venue.snapshot()
+    EngineStateRepository(session).set(
+        STATE_KEY.format(run_id=run.info.id), state, updated_at_ms=plan.now_ms
+    )
+    with localcontext(EXACT):
+        notional = order.qty * plan.mark
+    return QueuedOrder(
+        run_id=run.info.id,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        qty=order.qty,
+        mark=plan.mark,
+        estimated_notional=notional,
+        estimated_fee=plan.estimated_fee,
+        queued_at_ms=plan.now_ms,
+        cancelled=tuple(o.client_order_id for o in plan.cancelled),
+        run_status=run.info.status,
+    )
