@@ -36,10 +36,17 @@ SymbolFilterOption = Annotated[
 LimitOption = Annotated[
     int, typer.Option("--limit", min=1, help="Show the newest N fills (oldest first).")
 ]
-SymbolArgument = Annotated[str, typer.Argument(help="Market such as BTC/USDT.", show_default=False)]
-SideArgument = Annotated[str, typer.Argument(help="buy or sell.", show_default=False)]
+SymbolArgument = Annotated[
+    str, typer.Argument(metavar="SYMBOL", help="Market such as BTC/USDT.", show_default=False)
+]
+SideArgument = Annotated[
+    str, typer.Argument(metavar="SIDE", help="buy or sell.", show_default=False)
+]
 QtyArgument = Annotated[
-    str, typer.Argument(help="Quantity of the base currency, e.g. 0.001.", show_default=False)
+    str,
+    typer.Argument(
+        metavar="QTY", help="Quantity of the base currency, e.g. 0.001.", show_default=False
+    ),
 ]
 _SIDE_STYLES: Final = {"buy": "bold green", "sell": "bold red"}
 
@@ -113,9 +120,9 @@ def trade_command(
     The order passes the automatic orders' checks: the symbol is allowed by the run's profile,
     QTY meets the market's minimum quantity, step size and minimum notional at the last mark;
     a buy must fit in the cash at the last mark plus safety.max_slippage_pct and the fee (after
-    the buys already queued); a sell cannot exceed the position. Selling the whole position
-    cancels its stop-loss and take-profit. The order fills when the run resumes: re-run the
-    same 'sigmax run' command.
+    the buys already queued); a sell cannot exceed the position, nor, unless it sells the whole
+    position (which cancels its stop-loss and take-profit), the part they cover. The order
+    fills when the run resumes: re-run the same 'sigmax run' command.
 
     A 'sigmax run' process that is running at the same time keeps its own copy of the run's
     state and overwrites the queued order: stop the run, queue, then resume it.

@@ -336,7 +336,12 @@ class RunRecord:
         return venue
 
     def fees(self) -> FeeSchedule:
-        maker, taker = self._config_field("fees", list)
+        rates = self._config_field("fees", list)
+        if len(rates) != 2:
+            raise AccountStateError(
+                f"run {self.info.id} config.fees: expected [maker, taker] (got {rates!r})"
+            )
+        maker, taker = rates
         return FeeSchedule(
             maker=_state_decimal(maker, "config.fees[0]", self.info.id),
             taker=_state_decimal(taker, "config.fees[1]", self.info.id),
@@ -393,6 +398,7 @@ def _state_decimal(value: object, where: str, run_id: str) -> Decimal:
 
 
 def newest_run(session: Session, *, for_update: bool = False) -> RunRecord | None:
+    """The most recently started run of the home and its resume point, or None."""
     row = RunRepository(session).latest()
     if row is None:
         return None

@@ -186,7 +186,10 @@ def _run_settings(settings: Settings, profile: str) -> Settings:
     return load_settings(home=settings.home, profile=profile)
 
 
-def _plan(run: RunRecord, settings: Settings, request: _ManualRequest) -> _Plan:
+def _check_market(
+    run: RunRecord, settings: Settings, request: _ManualRequest
+) -> tuple[int, Decimal]:
+    """The checks that do not depend on the account; returns the symbol's clock and mark."""
     symbol = request.symbol
     allowed = settings.profile.allowed_symbols
     if symbol not in allowed:
@@ -205,10 +208,10 @@ def _plan(run: RunRecord, settings: Settings, request: _ManualRequest) -> _Plan:
             f"run {run.info.id} has not processed a candle of {symbol} yet: there is no price "
             "to check the order at; let the run process one first"
         )
-    venue = run.venue()
-    # venue() has checked that every symbol of the run has bundled rules.
-    rules = OrderRules(bundled_market_specs()[symbol])
-    verdict = rules.check(request.qty, mark, OrderType.MARKET)
+    spec = bundled_market_specs().get(symbol)
+    if spec is None:
+        raise InputError(f"no trading rules are known for {symbol}")
+    verdict = OrderRules(spec).check(request.qty, mark, OrderType.MARKET)
     if not verdict.ok:
         raise InputError(
             f"QTY: {request.describe()} at the last mark {decimal_text(mark)} breaks the "
@@ -219,6 +222,13 @@ def _plan(run: RunRecord, settings: Settings, request: _ManualRequest) -> _Plan:
             f"run {run.info.id} is completed: it has no candle left to fill an order on "
             f"(its last candle closed at {iso_or_none(run.as_of_ms())})"
         )
+    return now_ms, mark
+
+
+def _plan(run: RunRecord, settings: Settings, request: _ManualRequest) -> _Plan:
+    """Check ``request`` against the market and the account; accept it on the run's venue."""
+    now_ms, mark = _check_market(run, settings, request)
+    venue = run.venue()
     fees = run.fees()
     with localcontext(EXACT):
         notional = request.qty * mark
@@ -231,7 +241,7 @@ def _plan(run: RunRecord, settings: Settings, request: _ManualRequest) -> _Plan:
         cancelled = _check_position(ledger, venue, request)
     order = Order(
         client_order_id=f"{MANUAL_ORDER_PREFIX}{uuid.uuid4().hex[:_MANUAL_ID_HEX_DIGITS]}",
-        symbol=symbol,
+        symbol=request.symbol,
         side=request.side,
         type=OrderType.MARKET,
         qty=request.qty,
