@@ -29,7 +29,7 @@ from sigmax.agents.market_view import SymbolHistory
 from sigmax.agents.orchestrator import Orchestrator
 from sigmax.domain.candles import ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
-from sigmax.domain.ledger import Ledger, utc_day
+from sigmax.domain.ledger import InsufficientCashError, Ledger, utc_day
 from sigmax.domain.orders import (
     Order,
     OrderSide,
@@ -179,11 +179,22 @@ class Engine:
         """Record a venue event; apply its fill to the ledger; protect a new position."""
         order = event.order
         fill = event.fill
+        if fill is not None:
+            try:
+                entry = self.ledger.apply_fill(fill)
+            except InsufficientCashError as refused:
+                # A gap up at the open can make a buy cost more than the cash it was sized
+                # on: the account cannot pay, so the order is rejected, never half-booked.
+                reason = f"rejected at fill: {refused}"
+                write.orders.append(OrderUpdate(order, OrderStatus.REJECTED, Decimal(0), reason))
+                self.protection.pop(order.client_order_id, None)
+                self.totals.rejected += 1
+                log.warning("order %s %s", order.client_order_id, reason)
+                return
         filled = fill.qty if fill is not None else Decimal(0)
         write.orders.append(OrderUpdate(order, event.status, filled, event.reason))
         if fill is None:
             return
-        entry = self.ledger.apply_fill(fill)
         self.totals.fills += 1
         write.fills.append(FillRecord(fill, entry.realized_pnl, candle_open_ms, order.decision_id))
         position = self.ledger.position(order.symbol)
