@@ -24,10 +24,16 @@ SpeedOption = Annotated[
     typer.Option("--speed", help="Candles per second per symbol, or 'max'."),
 ]
 UntilOption = Annotated[
-    str | None, typer.Option("--until", help="Stop at this ISO-8601 time (with a zone).")
+    str | None,
+    typer.Option(
+        "--until", help="Last decision at this ISO-8601 time (a candle close, with a zone)."
+    ),
 ]
 FromOption = Annotated[
-    str | None, typer.Option("--from", help="Start at this ISO-8601 time (with a zone).")
+    str | None,
+    typer.Option(
+        "--from", help="First decision at this ISO-8601 time (a candle close, with a zone)."
+    ),
 ]
 NoApiOption = Annotated[bool, typer.Option("--no-api", help="Run without the REST API (headless).")]
 
