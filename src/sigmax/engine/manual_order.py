@@ -34,12 +34,12 @@ from sigmax.engine.account import (
     iso_or_none,
     newest_run,
 )
-from sigmax.engine.run_store import STATE_KEY
+from sigmax.engine.run_store import STATE_KEY, OrderUpdate, order_row
 from sigmax.errors import InputError
 from sigmax.execution.fill_model import QUOTE_QUANTUM, FeeSchedule
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
-from sigmax.storage.models import OrderRow, RunStatus
+from sigmax.storage.models import RunStatus
 from sigmax.storage.repositories import EngineStateRepository, OrderRepository
 
 #: Prefix of the client order ids of manual orders; the rest is random, so ids never repeat.
@@ -372,25 +372,7 @@ def _queue(session: Session, run: RunRecord, plan: _Plan) -> QueuedOrder:
             row.status = OrderStatus.CANCELLED
             row.reject_reason = f"replaced by manual order {order.client_order_id}"
             row.updated_at_ms = plan.now_ms
-    orders.add(
-        OrderRow(
-            client_order_id=order.client_order_id,
-            decision_id=None,
-            venue=PaperVenue.name,
-            exchange_order_id=None,
-            symbol=order.symbol,
-            side=order.side,
-            type=order.type,
-            qty=order.qty,
-            price=None,
-            filled_qty=_ZERO,
-            status=OrderStatus.OPEN,
-            reject_reason=None,
-            policy_verdict=None,
-            created_at_ms=plan.now_ms,
-            updated_at_ms=plan.now_ms,
-        )
-    )
+    orders.add(order_row(OrderUpdate(order, OrderStatus.OPEN), plan.now_ms))
     state = dict(run.state or {})
     state["venue"] = plan.venue.snapshot()
     EngineStateRepository(session).set(

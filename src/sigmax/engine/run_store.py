@@ -171,7 +171,7 @@ class RunStore:
             for update in write.orders:
                 row = rows.get(update.order.client_order_id)
                 if row is None:
-                    row = rows[update.order.client_order_id] = _order_row(update, now_ms)
+                    row = rows[update.order.client_order_id] = order_row(update, now_ms)
                     session.add(row)
                 else:
                     row.status = update.status
@@ -235,7 +235,8 @@ def _decision_row(record: DecisionRecord, run_id: str) -> DecisionRow:
     )
 
 
-def _order_row(update: OrderUpdate, now_ms: int) -> OrderRow:
+def order_row(update: OrderUpdate, now_ms: int) -> OrderRow:
+    """The row of a new paper order (``now_ms``: when it was recorded)."""
     order = update.order
     return OrderRow(
         client_order_id=order.client_order_id,
