@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
 from sigmax.agents.base import PortfolioView
 from sigmax.agents.market_view import SymbolHistory
-from sigmax.agents.orchestrator import Orchestrator
-from sigmax.domain.candles import ms_to_iso
+from sigmax.agents.orchestrator import Orchestrator, build_history
+from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
 from sigmax.domain.ledger import InsufficientCashError, Ledger, utc_day
 from sigmax.domain.orders import (
@@ -92,9 +92,16 @@ class Engine:
         cursor: Mapping[str, int] | None = None,
         marks: Mapping[str, Decimal] | None = None,
         protection: Mapping[str, tuple[str, str]] | None = None,
+        history_for: Callable[[CandleSeries], SymbolHistory] | None = None,
     ) -> None:
+        """``history_for`` builds a symbol's history from the candles an event brings when they
+        are newer than the history knows (live candles); by default with the analyzer's
+        timeframes and indicators from the orchestrator's settings."""
         self.orchestrator = orchestrator
         self.histories = dict(histories)
+        self.history_for: Callable[[CandleSeries], SymbolHistory] = history_for or (
+            lambda series: build_history(series, orchestrator.settings)
+        )
         self.venue = venue
         self.ledger = ledger
         self.rules = dict(rules)
@@ -153,7 +160,7 @@ class Engine:
         self.marks[symbol] = Decimal(repr(candle.close))
         self.ledger.mark_to_market(event.close_ms, self.marks)
 
-        snapshot = self.histories[symbol].snapshot(event.close_ms)
+        snapshot = self._history(event).snapshot(event.close_ms)
         record = await self.orchestrator.decide(snapshot, self._portfolio())
         self.totals.decisions[record.decision.value] += 1
         acted = self._act(record, event.close_ms, write)
@@ -163,6 +170,18 @@ class Engine:
         self.totals.candles += 1
         self.totals.last_close_ms = event.close_ms
         return write
+
+    def _history(self, event: CandleClosed) -> SymbolHistory:
+        """The symbol's history, rebuilt when the event's series has candles it lacks.
+
+        In a replay the history already holds the whole series, so nothing is rebuilt; a live
+        feed's series grows by a candle per close, and indicators must cover it.
+        """
+        history = self.histories.get(event.symbol)
+        if history is None or event.series.last_ms > history.series.last_ms:
+            history = self.history_for(event.series)
+            self.histories[event.symbol] = history
+        return history
 
     def _portfolio(self) -> PortfolioView:
         positions = {
