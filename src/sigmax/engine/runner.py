@@ -4,12 +4,24 @@ One paper account lives in one SIGMAX_HOME. A run is identified by what defines 
 (mode, feed, symbols, timeframe, profile and configuration, the data's checksums, the time
 range, fees and slippage) but not by its pace: re-running the same command after a crash resumes
 after the last fully processed candle; re-running a finished run prints its summary again.
+
+``--feed live`` runs the same engine, paper venue and ledger on candles that close in real time,
+read from the public endpoints of ``trading.exchange`` (no API keys; the real market, since paper
+trading is about real prices: ``trading.testnet`` concerns where real orders go). A live run is
+identified by exchange, symbols, timeframe, profile, configuration, fees and slippage only (it
+has no data checksums and ``--until`` only says when to stop): re-running the command resumes
+after the last processed candle, catching up on candles that closed meanwhile like a replay.
+A live run never completes; stopped at ``--until`` it is left ``interrupted``, ready to resume.
+``SIGMAX_EXCHANGE_URL`` (environment) sends the exchange's REST calls to another origin: a
+stand-in for tests or a proxy.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -18,13 +30,15 @@ from typing import Any
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
 from sigmax.config import Settings, load_settings
 from sigmax.data.catalog import DatasetCatalog
+from sigmax.data.feeds import CcxtFeed
 from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.instruments import Symbol
 from sigmax.domain.ledger import Ledger
-from sigmax.engine.engine import Engine, RunTotals
+from sigmax.engine.engine import Engine, Feed, RunTotals
 from sigmax.engine.feeds import ReplayFeed
+from sigmax.engine.live_feed import LiveFeed, wall_clock_ms
 from sigmax.engine.run_store import RunStore, run_identity
-from sigmax.errors import InputError
+from sigmax.errors import ConfigError, ConfigProblem, InputError
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
@@ -33,6 +47,10 @@ from sigmax.storage.database import Database
 from sigmax.storage.models import RunMode, RunStatus
 
 log = logging.getLogger("sigmax.engine")
+
+FEEDS = ("replay", "live")
+#: Environment variable: another origin for the exchange's REST calls (a test stand-in, a proxy).
+EXCHANGE_URL_VAR = "SIGMAX_EXCHANGE_URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +68,9 @@ class RunOptions:
     home: Path | None = None
     log_json: bool = False
     console_log: bool = True
+    #: Live feed only: "now" in ms, and the wait between polls (tests pass fake ones).
+    clock: Callable[[], int] = wall_clock_ms
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,26 +107,36 @@ def _fees(settings: Settings) -> FeeSchedule:
 
 
 async def run_paper(options: RunOptions) -> RunReport:
-    """Start or resume the run the options describe, until the end of its data or ``until``."""
+    """Start or resume the run the options describe, until the end of its data or ``until``
+    (a live run: until ``until``, or until cancelled or the exchange fails)."""
     if options.mode != "paper":
         raise InputError("--mode: only paper trading is available in this version (got live)")
-    if options.feed != "replay":
-        raise InputError("--feed: the paper engine runs on replay data in this version")
+    if options.feed not in FEEDS:
+        raise InputError(f"--feed: must be one of {', '.join(FEEDS)} (got {options.feed})")
+    live = options.feed == "live"
+    if live and options.data is not None:
+        raise InputError("--data: a live run reads candles from the exchange; --data is for replay")
+    if live and options.start_ms is not None:
+        raise InputError("--from: a live run starts now; --from is for replay")
     overrides: dict[str, Any] = {"trading.mode": options.mode}
     settings = load_settings(home=options.home, profile=options.profile, overrides=overrides)
     configure_logging(settings, json_lines=options.log_json, console=options.console_log)
     symbols = _symbols(options, settings)
     timeframe = settings.agents.analyzer.timeframes.primary
-    catalog = DatasetCatalog.from_path(options.data)
-    loaded = {s: catalog.load(s, timeframe) for s in symbols}
-    series: dict[str, CandleSeries] = {s: item.series for s, item in loaded.items()}
+    series: dict[str, CandleSeries] = {}
+    checksums: dict[str, str] = {}
+    if not live:
+        catalog = DatasetCatalog.from_path(options.data)
+        loaded = {s: catalog.load(s, timeframe) for s in symbols}
+        series = {s: item.series for s, item in loaded.items()}
+        checksums = {s: item.sha256 for s, item in loaded.items()}
     specs = bundled_market_specs()
     missing = [s for s in symbols if s not in specs]
     if missing:
         raise InputError(f"--symbols: no trading rules are known for {', '.join(missing)}")
     fees = _fees(settings)
     slippage = SlippageModel()
-    identity = {
+    identity: dict[str, Any] = {
         "mode": options.mode,
         "feed": options.feed,
         "symbols": symbols,
@@ -113,18 +144,49 @@ async def run_paper(options: RunOptions) -> RunReport:
         "profile": settings.profile_name,
         "config": config_digest(settings),
         "starting_capital": str(settings.profile.starting_capital_usd),
-        "data": {s: item.sha256 for s, item in loaded.items()},
-        "start_ms": options.start_ms,
-        "until_ms": options.until_ms,
-        "fees": [str(fees.maker), str(fees.taker)],
-        "slippage": repr(slippage),
     }
+    if live:
+        identity["exchange"] = settings.trading.exchange
+    else:
+        identity["data"] = checksums
+        identity["start_ms"] = options.start_ms
+        identity["until_ms"] = options.until_ms
+    identity["fees"] = [str(fees.maker), str(fees.taker)]
+    identity["slippage"] = repr(slippage)
     run_id = run_identity(identity)
-    db = Database.open(settings.effective_database_url())
+    exchange = _exchange_feed(settings) if live else None
     try:
-        return await _run(options, settings, db, run_id, identity, series, specs, fees, slippage)
+        db = Database.open(settings.effective_database_url())
+        try:
+            return await _run(
+                options, settings, db, run_id, identity, symbols, series, exchange, specs, fees,
+                slippage,
+            )  # fmt: skip
+        finally:
+            db.dispose()
     finally:
-        db.dispose()
+        if exchange is not None:
+            await exchange.close()
+
+
+def _exchange_url() -> str | None:
+    """``SIGMAX_EXCHANGE_URL`` from the environment; empty counts as not set."""
+    return os.environ.get(EXCHANGE_URL_VAR, "").strip() or None
+
+
+def _exchange_feed(settings: Settings) -> CcxtFeed:
+    """Public market data of ``trading.exchange``, at ``SIGMAX_EXCHANGE_URL`` when it is set."""
+    url = _exchange_url()
+    try:
+        return CcxtFeed(settings.trading.exchange, api_base_url=url)
+    except ConfigError as error:
+        # The feed names its own parameter; the operator set an environment variable.
+        raise ConfigError(
+            [
+                ConfigProblem(EXCHANGE_URL_VAR, p.rule, p.value) if p.key == "api_base_url" else p
+                for p in error.problems
+            ]
+        ) from None
 
 
 async def _run(
@@ -133,7 +195,9 @@ async def _run(
     db: Database,
     run_id: str,
     identity: dict[str, Any],
+    symbols: list[str],
     series: dict[str, CandleSeries],
+    exchange: CcxtFeed | None,
     specs: Any,
     fees: FeeSchedule,
     slippage: SlippageModel,
@@ -145,9 +209,10 @@ async def _run(
             f"SIGMAX_HOME ({settings.home}) already holds another run ({others[0]}) with its own "
             "paper account; use another SIGMAX_HOME for a different run"
         )
-    status, state = store.start(RunMode.REPLAY, settings.profile_name, identity)
+    mode = RunMode.PAPER if exchange is not None else RunMode.REPLAY
+    status, state = store.start(mode, settings.profile_name, identity)
     ledger = Ledger(settings.profile.starting_capital_usd)
-    venue = PaperVenue({s: specs[s] for s in series}, fees, slippage)
+    venue = PaperVenue({s: specs[s] for s in symbols}, fees, slippage)
     cursor: dict[str, int] = {}
     marks: dict[str, Decimal] = {}
     protection: dict[str, tuple[str, str]] = {}
@@ -166,42 +231,65 @@ async def _run(
             run_id,
             ", ".join(f"{s} {ms_to_iso(ms)}" for s, ms in sorted(cursor.items())),
         )
+    # A live run builds each history from the candles its first event brings.
     histories = {s: build_history(series[s], settings) for s in series}
-    orchestrator = Orchestrator(settings, histories.__getitem__)
     engine = Engine(
-        orchestrator=orchestrator,
+        orchestrator=Orchestrator(settings, lambda symbol: engine.histories[symbol]),
         histories=histories,
         venue=venue,
         ledger=ledger,
-        rules={s: OrderRules(specs[s]) for s in series},
+        rules={s: OrderRules(specs[s]) for s in symbols},
         store=store,
-        persist_holds=options.speed is not None,
+        persist_holds=exchange is not None or options.speed is not None,
         cursor=cursor,
         marks=marks,
         protection=protection,
     )
-    feed = ReplayFeed(
-        series,
-        start_ms=options.start_ms,
-        until_ms=options.until_ms,
-        speed=options.speed,
-        after_ms=cursor,
-    )
-    pace = "max speed" if options.speed is None else f"{options.speed:g} candles/s per symbol"
-    log.info(
-        "REPLAY of %s %s candles (%s), %d candles to go, profile %s",
-        ", ".join(series),
-        settings.agents.analyzer.timeframes.primary.value,
-        pace,
-        feed.total_candles(),
-        settings.profile_name,
-    )
+    timeframe = settings.agents.analyzer.timeframes.primary
+    feed: Feed
+    if exchange is not None:
+        feed = LiveFeed(
+            exchange,
+            symbols,
+            timeframe,
+            clock=options.clock,
+            sleep=options.sleep,
+            after_ms=cursor,
+            until_ms=options.until_ms,
+        )
+        url = _exchange_url()
+        log.info(
+            "LIVE paper trading on %s %s candles from %s (public data%s), profile %s",
+            ", ".join(symbols),
+            timeframe.value,
+            exchange.exchange_id,
+            f" via {url}, set by {EXCHANGE_URL_VAR}" if url else "",
+            settings.profile_name,
+        )
+    else:
+        feed = ReplayFeed(
+            series,
+            start_ms=options.start_ms,
+            until_ms=options.until_ms,
+            speed=options.speed,
+            after_ms=cursor,
+        )
+        pace = "max speed" if options.speed is None else f"{options.speed:g} candles/s per symbol"
+        log.info(
+            "REPLAY of %s %s candles (%s), %d candles to go, profile %s",
+            ", ".join(series),
+            timeframe.value,
+            pace,
+            feed.total_candles(),
+            settings.profile_name,
+        )
     try:
-        totals = await engine.run(feed, paced=options.speed is not None)
+        totals = await engine.run(feed, paced=exchange is not None or options.speed is not None)
     except BaseException:
         store.finish(RunStatus.FAILED)
         raise
-    store.finish(RunStatus.COMPLETED)
+    # A replay ends with its data; a live run only stops (at --until) and can be resumed.
+    store.finish(RunStatus.INTERRUPTED if exchange is not None else RunStatus.COMPLETED)
     return RunReport(run_id, state is not None, False, totals, account(ledger, engine.marks))
 
 
