@@ -18,7 +18,14 @@ SymbolsOption = Annotated[
     str | None,
     typer.Option("--symbols", help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config)."),
 ]
-FeedOption = Annotated[str, typer.Option("--feed", help="replay (the stored candles).")]
+FeedOption = Annotated[
+    str,
+    typer.Option(
+        "--feed",
+        help="replay (the stored candles) or live (public candles of trading.exchange as they "
+        "close; --speed, --from and --data do not apply).",
+    ),
+]
 SpeedOption = Annotated[
     str,
     typer.Option("--speed", help="Candles per second per symbol, or 'max'."),
@@ -64,7 +71,7 @@ def run_command(
     data: DataPathOption = None,
     no_api: NoApiOption = False,
 ) -> None:
-    """Trade on paper: replay candles through the agents, the venue and the ledger.
+    """Trade on paper: candles (replayed or live) through the agents, the venue and the ledger.
 
     Re-running the same command after a crash resumes after the last fully processed candle.
     """
