@@ -7,15 +7,13 @@ real database: SQLite in a temporary folder, and a throwaway PostgreSQL database
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from sigmax.agents.orchestrator import Orchestrator, build_history
 from sigmax.config import Settings
@@ -25,8 +23,8 @@ from sigmax.domain.decisions import Action, DecisionRecord
 from sigmax.engine.decision_log import StoredDecisionLog, usd_cents, without_volatile
 from sigmax.errors import InputError
 from sigmax.storage import Database
-from sigmax.storage.database import normalise_database_url
 from sigmax.storage.models import DecisionAction, DecisionRow
+from storage.conftest import throwaway_postgres_database
 
 HOUR = 3_600_000
 #: Candle closes (ms UTC) inside the bundled 1h data.
@@ -62,19 +60,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'sigmax.db'}"
         return
-    server_url = normalise_database_url(request.getfixturevalue("postgres_url"))
-    name = f"sigmax_t_{uuid.uuid4().hex}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    with throwaway_postgres_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
 
 
 @pytest.fixture
