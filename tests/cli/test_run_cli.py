@@ -47,3 +47,32 @@ def test_a_short_run_prints_its_summary_and_a_rerun_changes_nothing(sigmax_home:
     assert "already complete" in again.output
     log = (sigmax_home / "logs" / "sigmax.log").read_text()
     assert "REPLAY of BTC/USDT" in log
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(sigmax_home: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sigmax = str(Path(sys.executable).with_name("sigmax"))
+    args = [sigmax, "run", "--symbols", "BTC/USDT", "--speed", "20", "--no-api",
+            "--until", "2021-04-06T00:00:00Z"]  # fmt: skip
+    env = {**os.environ, "SIGMAX_HOME": str(sigmax_home)}
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    log = sigmax_home / "logs" / "sigmax.log"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not log.exists() or "HOLD" not in log.read_text()):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "run the same command to resume" in err
+    status = CliRunner().invoke(app, ["status", "--json"])
+    assert '"interrupted"' in status.output
+    resumed = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120,
+                             check=False)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed and completed" in resumed.stdout

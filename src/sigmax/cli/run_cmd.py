@@ -90,7 +90,13 @@ def run_command(
         )
         # The REST API arrives with the API work; until then every run is headless.
         del no_api
-        report = asyncio.run(run_paper(options))
+        try:
+            report = asyncio.run(run_paper(options))
+        except KeyboardInterrupt:
+            Console(stderr=True).print(
+                "stopped: every committed step is kept; run the same command to resume"
+            )
+            raise typer.Exit(130) from None
     table = Table(title=f"SIGMAX paper run {report.run_id[:12]}", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")

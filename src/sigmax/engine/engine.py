@@ -112,6 +112,8 @@ class Engine:
         #: Entry order id -> (stop-loss, take-profit) to place once the entry fills.
         self.protection: dict[str, tuple[str, str]] = dict(protection or {})
         self.totals = RunTotals()
+        #: ``replay`` or ``live``: every operator-facing line says which.
+        self.feed_kind = "replay"
         self._pending = StepWrite()
         self._pending_steps = 0
 
@@ -120,6 +122,7 @@ class Engine:
     async def run(self, feed: Feed, *, paced: bool) -> RunTotals:
         """Process every event of ``feed``; commit as the run goes; return the totals."""
         started = time.perf_counter()
+        self.feed_kind = feed.kind
         async for group in feed.events():
             for event in group:
                 self._pending.merge(await self.step(event))
@@ -163,6 +166,17 @@ class Engine:
         snapshot = self._history(event).snapshot(event.close_ms)
         record = await self.orchestrator.decide(snapshot, self._portfolio())
         self.totals.decisions[record.decision.value] += 1
+        if self.persist_holds:  # a watchable pace: show the operator every decision
+            log.info(
+                "%s %s at %s: %s, confidence %.2f, score %+.3f, size %.2f USD",
+                self.feed_kind.upper(),
+                symbol,
+                ms_to_iso(event.close_ms),
+                record.decision.value,
+                record.confidence,
+                record.score,
+                record.size_usd,
+            )
         acted = self._act(record, event.close_ms, write)
         if acted or self.persist_holds:
             write.decisions.insert(0, record)

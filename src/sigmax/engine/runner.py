@@ -285,6 +285,10 @@ async def _run(
         )
     try:
         totals = await engine.run(feed, paced=exchange is not None or options.speed is not None)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # The operator stopped it: what was committed stays, the same command resumes.
+        store.finish(RunStatus.INTERRUPTED)
+        raise
     except BaseException:
         store.finish(RunStatus.FAILED)
         raise
