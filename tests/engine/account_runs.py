@@ -4,7 +4,7 @@ The runs are the engine's own (``run_paper``) on the bundled Binance candles, ag
 BTC/USDT and ETH/USDT, 2022-11-01 to 2022-11-05: about two hundred candles and a few dozen
 fills. A *stopped* run is the same run paced, cancelled (as Ctrl-C would) once its committed
 state holds a position protected by a stop-loss and a take-profit; its status is then
-``failed`` and re-running the same options resumes it, like re-running the same command.
+``interrupted`` and re-running the same options resumes it, like re-running the same command.
 """
 
 from __future__ import annotations

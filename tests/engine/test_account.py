@@ -335,7 +335,7 @@ def test_queued_orders_fill_at_the_next_open_when_the_run_resumes(sigmax_home: P
     with open_account_home() as home:
         stopped_status = read_status(home)
         assert stopped_status is not None
-        assert stopped_status.status is RunStatus.FAILED
+        assert stopped_status.status is RunStatus.INTERRUPTED
         sell = queue_manual_order(home, closed, "sell", f"{held:f}")
         buy = queue_manual_order(home, other, "BUY", buy_qty)
         queued_state = _state(home)
