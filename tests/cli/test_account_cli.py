@@ -182,7 +182,7 @@ def test_trade_queues_a_checked_order_on_a_stopped_run(sigmax_home: Path) -> Non
         "0.001",
     )
     assert queued["client_order_id"].startswith("sgx-manual-")
-    assert queued["run_status"] == "failed"
+    assert queued["run_status"] == "interrupted"
     resting = json.loads(invoke("status", "--json").output)["open_orders"]
     assert queued["client_order_id"] in {o["client_order_id"] for o in resting}
 
