@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
+from support.binance_server import BinanceLoopback
 
 REQUIRE_SERVICES = os.environ.get("SIGMAX_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
@@ -63,3 +66,10 @@ def sigmax_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("SIGMAX_HOME", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+async def binance_loopback() -> AsyncIterator[BinanceLoopback]:
+    """A started Binance spot stand-in on 127.0.0.1 with its clock at ``DEFAULT_NOW_MS``."""
+    async with BinanceLoopback() as server:
+        yield server

@@ -1,7 +1,7 @@
 """Fixtures for feed tests: the Binance loopback server and a feed pointed at it.
 
-The fixtures are thin wrappers around :class:`support.binance_server.BinanceLoopback`, so other
-test packages (engine live mode, end to end) can copy them or import the class directly.
+``binance_loopback`` (the server) is shared by every test package from ``tests/conftest.py``;
+``binance_feed`` adds a feed pointed at it with retries fast enough for tests.
 """
 
 from __future__ import annotations
@@ -15,13 +15,6 @@ from support.binance_server import BinanceLoopback
 
 #: Small delays keep the retry tests fast while still measurable.
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay_s=0.1, max_delay_s=2.0)
-
-
-@pytest.fixture
-async def binance_loopback() -> AsyncIterator[BinanceLoopback]:
-    """A started Binance spot stand-in with its clock at ``DEFAULT_NOW_MS``."""
-    async with BinanceLoopback() as server:
-        yield server
 
 
 @pytest.fixture

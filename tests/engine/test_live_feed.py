@@ -92,13 +92,14 @@ class LoopbackTime:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[BinanceLoopback]:
-    async with BinanceLoopback() as started:
-        yield started
+def server(binance_loopback: BinanceLoopback) -> BinanceLoopback:
+    """The shared loopback under the name these tests use."""
+    return binance_loopback
 
 
 @pytest.fixture
 async def exchange(server: BinanceLoopback) -> AsyncIterator[CcxtFeed]:
+    """A feed on the loopback that gives up after two quick attempts."""
     async with CcxtFeed(
         "binance", api_base_url=server.base_url, retry=FAST_RETRY, timeout_s=5
     ) as feed:

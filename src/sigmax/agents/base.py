@@ -7,7 +7,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TypeVar
 
 from sigmax.agents.market_view import MarketSnapshot
 from sigmax.config.settings import AgentsSettings, ProfileSettings
@@ -55,9 +54,6 @@ def clip(value: float, low: float = -1.0, high: float = 1.0) -> float:
 
 def evidence(key: str, label: str, value: float) -> Evidence:
     return Evidence(key=key, label=label, value=float(value))
-
-
-ReportT = TypeVar("ReportT", bound=AgentReport)
 
 
 async def timed(work: Callable[[], Awaitable[AgentReport]]) -> AgentReport:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -274,9 +274,3 @@ def _fill_row(item: FillRecord, order_id: int) -> FillRow:
         candle_open_ms=item.candle_open_ms,
         decision_id=item.decision_id,
     )
-
-
-def decisions_by_id(db: Database, ids: Sequence[str]) -> dict[str, DecisionRow]:
-    with db.session() as session:
-        rows = session.scalars(select(DecisionRow).where(DecisionRow.id.in_(list(ids)))).all()
-        return {row.id: row for row in rows}
