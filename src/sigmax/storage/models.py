@@ -72,6 +72,8 @@ class SafetyEventKind(StrEnum):
     VIOLATION = "violation"
     PANIC = "panic"
     FORCE_RESUME = "force_resume"
+    COOLDOWN = "cooldown"
+    """A protection blocked new entries on one symbol for a while (not a pause)."""
 
 
 class RunMode(StrEnum):
