@@ -159,6 +159,88 @@ class ProtectionSettings(_Section):
     max_drawdown_pct: float = Field(default=10.0, gt=0, le=100)
 
 
+_ASSET_RE = re.compile(r"^[A-Z0-9]{2,15}$")
+
+
+def _asset_code(text: str) -> str:
+    cleaned = text.strip().upper()
+    if not _ASSET_RE.match(cleaned):
+        raise ValueError(f"must be asset codes such as BTC (got {text!r})")
+    return cleaned
+
+
+def _http_service_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value.rstrip("/")
+
+
+class PolicySettings(_Section):
+    """The order compliance policies (``safety.yaml: policy``), Rego files in ``policies/``.
+
+    The size limits the policies enforce come from the risk profile; these are the rest.
+    """
+
+    #: Base assets that may be bought (against ``quote_asset``).
+    allowed_assets: tuple[str, ...] = ("BTC", "ETH", "SOL", "BNB")
+    quote_asset: str = "USDT"
+    #: Markets (DOGE/USDT) or base assets (DOGE) that may never be bought.
+    blacklist: tuple[str, ...] = ()
+    #: SIGMAX trades spot only, so every order must have leverage 1; values above 1 are refused
+    #: until a venue with margin exists.
+    max_leverage: int = Field(default=1, ge=1, le=1)
+    #: Folder of the *.rego files; relative paths are inside the configuration folder.
+    #: None: the configuration folder's policies/.
+    directory: Path | None = None
+    #: External OPA server evaluating the same policies (env OPA_URL); None: in process.
+    opa_url: str | None = None
+    #: How long to wait for OPA before the order is refused.
+    opa_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("allowed_assets", "blacklist", mode="before")
+    @classmethod
+    def _text_list(cls, value: object) -> object:
+        # A single YAML scalar would otherwise be read as a list of its characters.
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("allowed_assets")
+    @classmethod
+    def _assets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        assets = tuple(_asset_code(a) for a in value)
+        if not assets:
+            raise ValueError("must name at least one asset")
+        repeated = sorted({a for a in assets if assets.count(a) > 1})
+        if repeated:
+            raise ValueError(f"must not repeat an asset (repeated: {', '.join(repeated)})")
+        return assets
+
+    @field_validator("quote_asset")
+    @classmethod
+    def _quote(cls, value: str) -> str:
+        return _asset_code(value)
+
+    @field_validator("blacklist")
+    @classmethod
+    def _blacklist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        entries = tuple(
+            str(Symbol.parse(e)) if ("/" in e or "-" in e) else _asset_code(e) for e in value
+        )
+        return tuple(dict.fromkeys(entries))
+
+    @field_validator("opa_url", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return _strip_secret(value)
+
+    @field_validator("opa_url")
+    @classmethod
+    def _opa_url(cls, value: str | None) -> str | None:
+        return _http_service_url(value)
+
+
 class SafetySettings(_Section):
     """Thresholds of the six auto-pause triggers, plus protections (``safety.yaml``)."""
 
@@ -178,6 +260,7 @@ class SafetySettings(_Section):
     #: Trigger 6: pause when PII or a secret is found in outgoing text.
     privacy_pause: bool = True
     protections: ProtectionSettings = ProtectionSettings()
+    policy: PolicySettings = PolicySettings()
 
 
 class AgentToggle(_Section):
@@ -620,6 +703,7 @@ class Settings(BaseSettings):
                 plain = url_secret.get_secret_value()
                 found.add(plain)
                 found.update(_url_password(plain))
-        if self.services.ollama_url is not None:
-            found.update(_url_password(self.services.ollama_url))
+        for service_url in (self.services.ollama_url, self.safety.policy.opa_url):
+            if service_url is not None:
+                found.update(_url_password(service_url))
         return sorted((s for s in found if s), key=lambda s: (-len(s), s))

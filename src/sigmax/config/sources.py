@@ -45,6 +45,7 @@ ENV_VARS: dict[str, KeyPath] = {
     "POSTGRES_URL": ("services", "postgres_url"),
     "DATABASE_URL": ("services", "database_url"),
     "REDIS_URL": ("services", "redis_url"),
+    "OPA_URL": ("safety", "policy", "opa_url"),
     "SIGMAX_PROFILE": ("profile_name",),
     "LOG_LEVEL": ("logging", "level"),
 }

@@ -1,0 +1,147 @@
+# SIGMAX order compliance: the verdict every order gets before it reaches a venue.
+#
+# The input is built by sigmax.safety.policy_input (see README.md beside this file). Every
+# amount is an integer in a fixed unit so that comparisons are exact in every evaluator:
+#   *_micro_usd  USD (USDT) in millionths of a dollar
+#   *_e8         quantities and prices in units of 1e-8
+#   *_bp         percentages in basis points (1 bp = 0.01 %)
+#   *_milli      leverage in thousandths
+#
+# Each rule adds its name to `violation` and may give a detailed text in `message`. A rule whose
+# message cannot be rendered still denies, with a short fallback text: a formatting problem
+# must never turn a denial into an approval. Texts that include a concat() result are built
+# with concat(), not sprintf(): rego-cpp 1.5 quotes a concat() result passed to sprintf's %s.
+package sigmax.orders
+
+import rego.v1
+
+deny contains {"rule": rule, "message": text} if {
+	some rule in violation
+	text := object.get(message, rule, sprintf("%s: order denied", [rule]))
+}
+
+allow := count(deny) == 0
+
+is_buy if input.order.side == "buy"
+
+is_sell if input.order.side == "sell"
+
+# -- well-formed input -----------------------------------------------------------------------
+# A rule reading a missing field is undefined and would not deny, so the input's shape is a
+# rule of its own: a malformed input is denied instead of passing unchecked.
+
+required_whole_numbers := [
+	["order", "qty_e8"],
+	["order", "price_e8"],
+	["order", "notional_micro_usd"],
+	["order", "leverage_milli"],
+	["account", "equity_micro_usd"],
+	["account", "cash_micro_usd"],
+	["account", "open_positions"],
+	["limits", "max_position_size_micro_usd"],
+	["limits", "max_exposure_micro_usd"],
+	["limits", "max_position_pct_of_equity_bp"],
+	["limits", "max_open_positions"],
+	["limits", "max_leverage_milli"],
+]
+
+required_texts := [
+	["order", "symbol"],
+	["order", "base"],
+	["order", "quote"],
+	["order", "side"],
+	["order", "market_type"],
+	["order", "source"],
+	["limits", "quote_asset"],
+]
+
+malformed contains sprintf("%s.%s must be a whole number >= 0", [path[0], path[1]]) if {
+	some path in required_whole_numbers
+	not whole_number(object.get(input, path, null))
+}
+
+malformed contains sprintf("%s.%s must be text", [path[0], path[1]]) if {
+	some path in required_texts
+	not is_string(object.get(input, path, null))
+}
+
+malformed contains "order.side must be buy or sell" if {
+	not input.order.side in {"buy", "sell"}
+}
+
+malformed contains sprintf("%s.%s must map symbols to whole numbers >= 0", [path[0], path[1]]) if {
+	some path in [["account", "positions_micro_usd"], ["account", "holdings_e8"]]
+	not amounts_by_symbol(object.get(input, path, null))
+}
+
+malformed contains sprintf("limits.%s must be a list of text", [name]) if {
+	some name in ["allowed_assets", "blacklist"]
+	not text_list(object.get(input.limits, name, null))
+}
+
+violation contains "malformed_input" if count(malformed) > 0
+
+message.malformed_input := concat("", ["malformed_input: ", concat("; ", sort(malformed))])
+
+whole_number(x) if {
+	is_number(x)
+	x >= 0
+	floor(x) == x
+}
+
+amounts_by_symbol(m) if {
+	is_object(m)
+	every key, value in m {
+		is_string(key)
+		whole_number(value)
+	}
+}
+
+text_list(xs) if {
+	is_array(xs)
+	every x in xs {
+		is_string(x)
+	}
+}
+
+# -- figures shared by the rules --------------------------------------------------------------
+
+position_now := object.get(input.account.positions_micro_usd, input.order.symbol, 0)
+
+held_now := object.get(input.account.holdings_e8, input.order.symbol, 0)
+
+# The position value if this buy fills.
+position_after := position_now + input.order.notional_micro_usd
+
+exposure_now := sum([value | some value in input.account.positions_micro_usd])
+
+exposure_after := exposure_now + input.order.notional_micro_usd
+
+opens_new_position if {
+	held_now == 0
+	position_now == 0
+}
+
+# -- rendering figures without floating point ---------------------------------------------
+# Integer arithmetic only: evaluators differ in how they print fractions.
+
+# 15000000 micro-USD -> "15.00" (rounded half up to the cent).
+usd(micro) := sprintf("%d.%02d", [whole, cents - whole * 100]) if {
+	cents := floor((micro + 5000) / 10000)
+	whole := floor(cents / 100)
+}
+
+# 550 bp -> "5.50".
+pct(bp) := sprintf("%d.%02d", [whole, bp - whole * 100]) if {
+	whole := floor(bp / 100)
+}
+
+# 150000000 (1e-8 units) -> "1.50000000".
+qty(e8) := sprintf("%d.%08d", [whole, e8 - whole * 100000000]) if {
+	whole := floor(e8 / 100000000)
+}
+
+# 1000 -> "1.000".
+leverage(milli) := sprintf("%d.%03d", [whole, milli - whole * 1000]) if {
+	whole := floor(milli / 1000)
+}
