@@ -1,0 +1,265 @@
+"""Policy as code: every order is checked against the Rego policies in ``config/policies``.
+
+:class:`PolicyEngine` evaluates them in process with rego-cpp (the ``regopy`` package);
+:class:`~sigmax.safety.policy_opa.OpaPolicyEngine` asks an external OPA server the same question
+over OPA's Data API. Both answer with a :class:`PolicyVerdict`. Any problem (a missing folder, a
+syntax error, a failed evaluation, an unreachable server) raises a :class:`PolicyError` and the
+order must not be sent: the compliance gate fails closed.
+
+Speed: the policies are compiled once into a rego-cpp bundle at load; each evaluation only sets
+the input and runs the compiled plan (a fraction of a millisecond, see the tests).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import regopy  # type: ignore[import-untyped]
+from regopy import rego_shared
+
+from sigmax.config.paths import discover_config_dir
+from sigmax.config.settings import Settings
+from sigmax.safety.policy_input import (
+    OrderPolicyInput,
+    PolicyAccount,
+    PolicyLimits,
+    PolicyOrder,
+)
+from sigmax.safety.policy_opa import OpaPolicyEngine
+from sigmax.safety.policy_selfcheck import REQUIRED_RULES, self_check
+from sigmax.safety.policy_types import (
+    POLICY_PACKAGE,
+    EvaluatorName,
+    PolicyError,
+    PolicyEvaluationError,
+    PolicyInputError,
+    PolicyLoadError,
+    PolicyServiceError,
+    PolicyVerdict,
+    PolicyViolation,
+    verdict_from_document,
+)
+
+#: Folder name of the policies inside the configuration folder.
+POLICIES_DIR_NAME = "policies"
+
+_QUERY = f"result = data.{POLICY_PACKAGE}"
+_PACKAGE_RE = re.compile(r"^\s*package\s+([A-Za-z0-9_.]+)\s*$", re.MULTILINE)
+_ERRORMSG_RE = re.compile(r"\(errormsg (\d+):")
+_LOCATION_RE = re.compile(r"\(error (\d+):")
+
+
+class PolicyEvaluator(Protocol):
+    """What the engine and the CLI need: a verdict for an order, or a :class:`PolicyError`."""
+
+    evaluator: ClassVar[EvaluatorName]
+
+    def evaluate(self, request: OrderPolicyInput) -> PolicyVerdict: ...
+
+    async def evaluate_async(self, request: OrderPolicyInput) -> PolicyVerdict: ...
+
+
+class PolicyEngine:
+    """The policies of one folder, compiled and evaluated in process. Build with :meth:`load`."""
+
+    evaluator: ClassVar[EvaluatorName] = "embedded"
+
+    def __init__(self, directory: Path, files: tuple[Path, ...], runner: Any, bundle: Any) -> None:
+        self.directory = directory
+        self.files = files
+        self._runner = runner
+        self._bundle = bundle
+        # A rego-cpp interpreter holds the input between set and query: one caller at a time.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, directory: Path) -> PolicyEngine:
+        """Compile every ``*.rego`` file in ``directory`` and prove they give the expected
+        verdicts on known orders; raise :class:`PolicyLoadError` naming the file otherwise."""
+        directory = directory.expanduser().resolve()
+        if not directory.is_dir():
+            raise PolicyLoadError(f"policy folder {directory} does not exist")
+        files = tuple(sorted(p for p in directory.glob("*.rego") if p.is_file()))
+        if not files:
+            raise PolicyLoadError(f"policy folder {directory} holds no *.rego files")
+        builder = _interpreter()
+        for path in files:
+            source = _read_policy(path)
+            try:
+                builder.add_module(path.name, source)
+            except regopy.RegoError as error:
+                raise PolicyLoadError(
+                    f"{path}: does not compile: {_describe(str(error), source)}"
+                ) from None
+        try:
+            bundle = builder.build(_QUERY)
+        except regopy.RegoError as error:
+            raise PolicyLoadError(
+                f"{directory}: policies do not compile: {_describe(str(error))}"
+            ) from None
+        if not bundle.ok():
+            raise PolicyLoadError(f"{directory}: policies do not compile")
+        engine = cls(directory, files, _interpreter(), bundle)
+        try:
+            self_check(engine.evaluate, str(directory))
+        except PolicyEvaluationError as error:
+            raise PolicyLoadError(f"{directory}: self-check failed: {error}") from None
+        return engine
+
+    def evaluate(self, request: OrderPolicyInput) -> PolicyVerdict:
+        """The verdict for one order."""
+        return verdict_from_document(self.evaluate_document(request.to_document()), "embedded")
+
+    async def evaluate_async(self, request: OrderPolicyInput) -> PolicyVerdict:
+        """Same as :meth:`evaluate`; evaluation takes well under a millisecond, so it runs
+        inline rather than in a thread."""
+        return self.evaluate(request)
+
+    def evaluate_document(self, document: Mapping[str, Any]) -> Any:
+        """The raw ``sigmax.orders`` document for an input document, as OPA's Data API would
+        return it under ``result``; ``None`` when the package is undefined."""
+        try:
+            term = json.dumps(document, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise PolicyEvaluationError(f"policy input is not JSON: {error}") from None
+        with self._lock:
+            try:
+                self._runner.set_input_term(term)
+                output = rego_shared.rego_bundle_query(self._runner._impl, self._bundle._impl)
+            except regopy.RegoError as error:
+                raise PolicyEvaluationError(
+                    f"evaluating {self.directory} failed: {_describe(str(error))}"
+                ) from None
+            try:
+                ok = rego_shared.rego_output_ok(output)
+                text = rego_shared.rego_output_string(output)
+            finally:
+                rego_shared.rego_free_output(output)
+        return _result_of(text, ok, self.directory)
+
+
+def _interpreter() -> Any:
+    interpreter = regopy.Interpreter()
+    # rego-cpp prints errors to the terminal by default; they are raised with the file instead.
+    interpreter.log_level = regopy.LogLevel.NONE
+    return interpreter
+
+
+def _read_policy(path: Path) -> str:
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PolicyLoadError(f"{path}: cannot be read: {error}") from None
+    packages = _PACKAGE_RE.findall(source)
+    # A file in another package would be compiled and then silently never asked.
+    if packages and packages[0] != POLICY_PACKAGE:
+        raise PolicyLoadError(
+            f"{path}: must declare 'package {POLICY_PACKAGE}' (declares package {packages[0]})"
+        )
+    return source
+
+
+def _result_of(text: str, ok: bool, directory: Path) -> Any:
+    if not ok or text.lstrip().startswith(("(", "<")):
+        raise PolicyEvaluationError(
+            f"evaluating {directory} failed: {_describe(text)} "
+            "(a rule with conflicting values, or a call to an unknown function?)"
+        )
+    if text.strip() == "undefined":
+        return None
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        excerpt = text if len(text) <= 200 else text[:197] + "..."
+        raise PolicyEvaluationError(
+            f"evaluating {directory} gave output that is not JSON: {excerpt}"
+        ) from None
+    results = parsed if isinstance(parsed, list) else [parsed]
+    if len(results) != 1 or not isinstance(results[0], dict):
+        raise PolicyEvaluationError(f"evaluating {directory} gave {len(results)} results, not 1")
+    return (results[0].get("bindings") or {}).get("result")
+
+
+def _describe(error_text: str, source: str | None = None) -> str:
+    """rego-cpp's error tree as ``line 2, column 10: this is unclosed; ...``."""
+    found: list[str] = []
+    for match in _ERRORMSG_RE.finditer(error_text):
+        size = int(match.group(1))
+        message = error_text[match.end() : match.end() + size]
+        where = ""
+        # The nearest "(error N:FILE|OFFSET|LENGTH" before the message locates it.
+        start = error_text.rfind("(error ", 0, match.start())
+        location = _LOCATION_RE.match(error_text, start) if start >= 0 else None
+        if source is not None and location is not None:
+            rest = error_text[location.end() :].split("|")
+            if len(rest) >= 2 and rest[1].isdigit():
+                offset = int(rest[1])
+                line = source.count("\n", 0, offset) + 1
+                column = offset - (source.rfind("\n", 0, offset) + 1) + 1
+                where = f"line {line}, column {column}: "
+        if f"{where}{message}" not in found:
+            found.append(f"{where}{message}")
+    return "; ".join(found) if found else " ".join(error_text.split())[:300] or "no detail"
+
+
+def policy_directory(settings: Settings) -> Path:
+    """``safety.policy.directory`` (relative to the configuration folder), or the configuration
+    folder's ``policies/``; the folder is found the same way as the YAML files."""
+    configured = settings.safety.policy.directory
+    if configured is not None and configured.is_absolute():
+        return configured
+    config_dir = settings.config_dir
+    if config_dir is None:
+        found = discover_config_dir(settings.home)
+        if found is None:
+            raise PolicyLoadError(
+                "no configuration folder to find the policies in; set SIGMAX_CONFIG_DIR "
+                "or safety.policy.directory"
+            )
+        config_dir = found.path
+    return config_dir / (configured if configured is not None else Path(POLICIES_DIR_NAME))
+
+
+def policy_engine_from_settings(settings: Settings) -> PolicyEvaluator:
+    """OPA when ``safety.policy.opa_url`` (``OPA_URL``) is set, the embedded engine otherwise.
+
+    Either way the policies are proven with the self-check before this returns, so a broken
+    policy or an unreachable OPA stops start-up instead of the first order.
+    """
+    policy = settings.safety.policy
+    if policy.opa_url is not None:
+        opa = OpaPolicyEngine(policy.opa_url, timeout_seconds=policy.opa_timeout_seconds)
+        try:
+            self_check(opa.evaluate, f"OPA at {opa.display_url}")
+        except BaseException:
+            opa.close()
+            raise
+        return opa
+    return PolicyEngine.load(policy_directory(settings))
+
+
+__all__ = [
+    "POLICIES_DIR_NAME",
+    "REQUIRED_RULES",
+    "OpaPolicyEngine",
+    "OrderPolicyInput",
+    "PolicyAccount",
+    "PolicyEngine",
+    "PolicyError",
+    "PolicyEvaluationError",
+    "PolicyEvaluator",
+    "PolicyInputError",
+    "PolicyLimits",
+    "PolicyLoadError",
+    "PolicyOrder",
+    "PolicyServiceError",
+    "PolicyVerdict",
+    "PolicyViolation",
+    "policy_directory",
+    "policy_engine_from_settings",
+]
