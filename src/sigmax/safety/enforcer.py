@@ -34,23 +34,19 @@ Resume rules (:meth:`SafetyEnforcer.resume`)
     A resume lifts every hold at once. Without ``force`` it is refused with
     :class:`ResumeRefusedError` while a hold's condition still holds:
 
-    ============================  ===================================  ==========================
-    hold                          still holds while                    ``force=True`` resets
-    ============================  ===================================  ==========================
-    consecutive_losses            the loss streak >= the limit          the streak to 0
-    daily_loss                    the last day PnL < the floor          the floor: the limit counts
-                                                                        from the day PnL at the
-                                                                        forced resume until the
-                                                                        next daily reset
-    api_error_burst               >= limit errors in the window         the error window (emptied)
-                                  ending at the resume
-    sentiment_drop                the last reading < the threshold      disarms the trigger until
-                                                                        a reading >= threshold
-    max_drawdown                  drawdown from the peak >= the limit   the peak to current equity
-    slippage, privacy_breach      never (an incident is over; the      nothing
-                                  resume is the acknowledgement)
-    manual, panic, other names    never                                nothing
-    ============================  ===================================  ==========================
+    * ``consecutive_losses``: holds while the loss streak is at the limit or above (a winning
+      trade closing while paused resets it). Force resets the streak to 0.
+    * ``daily_loss``: holds while the last day PnL is below the floor. Force moves the floor:
+      until the next daily reset the limit counts from the day PnL at the forced resume, so a
+      further full limit lost the same day pauses again.
+    * ``api_error_burst``: holds while the window ending at the resume still contains the limit
+      of errors. Force forgets the recorded errors.
+    * ``sentiment_drop``: holds while the last real reading is below the threshold. Force
+      disarms the trigger until a reading at or above the threshold re-arms it.
+    * ``max_drawdown``: holds while equity is the limit or more below its peak. Force resets the
+      peak to the current equity.
+    * ``slippage``, ``privacy_breach``: never; the incident is over and the resume is the
+      operator's acknowledgement. ``manual``, ``panic`` and other names: never.
 
     Every resume is journalled (``resume`` or ``force_resume`` with what was overridden and
     reset). Automatic lifts are journalled as ``resume`` with ``"automatic": true``.
@@ -105,6 +101,22 @@ from sigmax.safety.triggers import (
     usd,
 )
 from sigmax.storage.models import SafetyEventKind
+
+__all__ = [
+    "EXIT_REASONS",
+    "ExitReason",
+    "Firing",
+    "Hold",
+    "InvalidSafetyInputError",
+    "Refusal",
+    "ResumeBlock",
+    "ResumeRefusedError",
+    "SafetyEnforcer",
+    "SafetyEvent",
+    "SafetyState",
+    "SafetyStatus",
+    "TriggerName",
+]
 
 log = logging.getLogger("sigmax.safety")
 
