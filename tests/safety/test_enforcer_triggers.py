@@ -385,3 +385,19 @@ def test_drawdown_line_shows_decimals_rather_than_round_up_to_the_limit(
     assert safety.observe_account(Decimal("900.4"), Decimal("0"), T0 + 1) == []  # 9.96 %
     safety.observe_account(Decimal("874.5"), Decimal("0"), T0 + 2)  # 12.55 %
     assert safety_lines(warnings) == ["PAUSE: Max drawdown reached (12.6% / 10.0%)"]
+
+
+def test_pause_and_resume_lines_carry_the_pause_tag_and_cooldowns_do_not(
+    warnings: pytest.LogCaptureFixture,
+) -> None:
+    safety = enforcer()
+    safety.record_closed_trade("BTC/USDT", Decimal("-1"), T0, "stop_loss")
+    safety.record_fill("BTC/USDT", Decimal("100"), Decimal("90"), T0 + 1)
+    safety.resume(T0 + 2)
+    tags = [
+        (record.getMessage().split(":")[0], getattr(record, "tag", None))
+        for record in warnings.records
+    ]
+    # The log formatter gives untagged WARNING records the WARNING tag; `grep PAUSE` finds
+    # pauses and resumes, not per-symbol cooldowns.
+    assert tags == [("COOLDOWN", None), ("PAUSE", "PAUSE"), ("RESUME", "PAUSE")]
