@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sigmax.domain.decisions import AgentReport, Claim, DebateRound, Evidence
 
@@ -25,29 +25,52 @@ SCORE_GAIN = 2.0
 
 
 @dataclass(slots=True)
-class _Point:
-    claim: Claim
-    strength: float
-    answered: bool = False
-    used: bool = False
-
-
-@dataclass(slots=True)
 class _Side:
-    name: str
-    points: list[_Point] = field(default_factory=list)
+    """One side's points, strongest first. Answered and used points always form a prefix (each
+    round answers the strongest unanswered point with the strongest unused one), so two
+    counters say which points are answered and used."""
 
-    def strongest_unanswered(self) -> _Point | None:
-        return next((p for p in self.points if not p.answered), None)
+    indexes: list[int]
+    strengths: list[float]
+    answered: int = 0
+    used: int = 0
 
-    def strongest_unused(self) -> _Point | None:
-        return next((p for p in self.points if not p.used), None) or (
-            self.points[0] if self.points else None
-        )
+    @classmethod
+    def of(cls, weights: Sequence[float], sign: int) -> _Side:
+        chosen = [i for i, w in enumerate(weights) if w * sign > 0]
+        chosen.sort(key=lambda i: -abs(weights[i]))
+        return cls(chosen, [abs(weights[i]) for i in chosen])
 
     @property
     def total(self) -> float:
-        return sum(p.strength for p in self.points)
+        return sum(self.strengths)
+
+
+#: One answer in a round: the opponent's point answered (index into the claims) and the
+#: speaker's point used to answer it (None when the speaker had no evidence), or None when
+#: there was nothing left to answer.
+_Answer = tuple[int, int | None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SideNumbers:
+    score: float
+    confidence: float
+    points: int
+    opening_strength: float
+    surviving_strength: float
+    #: Indexes of the side's points, strongest first.
+    order: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DebateNumbers:
+    """The debate's result without its text: both sides' scores and who answered what."""
+
+    bull: SideNumbers
+    bear: SideNumbers
+    #: Per round: the bull's answer, then the bear's.
+    rounds: tuple[tuple[_Answer, _Answer], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,76 +80,90 @@ class DebateOutcome:
     rounds: tuple[DebateRound, ...]
 
 
-def run_debate(evidence_reports: Sequence[AgentReport], rounds: int) -> DebateOutcome:
-    """Let the bull and the bear argue ``rounds`` rounds over the reports' claims."""
-    claims = [c for report in evidence_reports if report.status == "ok" for c in report.claims]
-    bull = _Side("bull", _points(claims, sign=1))
-    bear = _Side("bear", _points(claims, sign=-1))
+def debate_numbers(weights: Sequence[float], rounds: int) -> DebateNumbers:
+    """Let the bull and the bear argue ``rounds`` rounds over claims of these signed weights."""
+    bull = _Side.of(weights, sign=1)
+    bear = _Side.of(weights, sign=-1)
     opening_bull, opening_bear = bull.total, bear.total
-    bull_opening = _opening(bull, "buy")
-    bear_opening = _opening(bear, "sell")
+    answers = tuple((_answer(bull, bear), _answer(bear, bull)) for _ in range(rounds))
+    return DebateNumbers(
+        _side_numbers(bull, opening_bull, 1.0), _side_numbers(bear, opening_bear, -1.0), answers
+    )
 
+
+def run_debate(evidence_reports: Sequence[AgentReport], rounds: int) -> DebateOutcome:
+    """The debate over the reports' claims, with every side's argument and every round's text."""
+    claims = [c for report in evidence_reports if report.status == "ok" for c in report.claims]
+    numbers = debate_numbers([c.weight for c in claims], rounds)
     debate: list[DebateRound] = []
-    for number in range(1, rounds + 1):
-        bull_text, bull_evidence = _answer(bull, bear)
-        bear_text, bear_evidence = _answer(bear, bull)
+    for number, (bull_answer, bear_answer) in enumerate(numbers.rounds, start=1):
+        bull_text, bull_evidence = _render_answer("bull", bull_answer, claims)
+        bear_text, bear_evidence = _render_answer("bear", bear_answer, claims)
         debate.append(DebateRound(number, bull_text, bear_text, (*bull_evidence, *bear_evidence)))
-
-    bull_report = _report("bull", bull, opening_bull, bull_opening, sign=1.0)
-    bear_report = _report("bear", bear, opening_bear, bear_opening, sign=-1.0)
-    return DebateOutcome(bull_report, bear_report, tuple(debate))
-
-
-def _points(claims: Sequence[Claim], sign: int) -> list[_Point]:
-    chosen = [c for c in claims if c.weight * sign > 0]
-    chosen.sort(key=lambda c: -abs(c.weight))
-    return [_Point(c, abs(c.weight)) for c in chosen]
+    return DebateOutcome(
+        _report("bull", numbers.bull, claims, "buy"),
+        _report("bear", numbers.bear, claims, "sell"),
+        tuple(debate),
+    )
 
 
-def _opening(side: _Side, verb: str) -> tuple[Claim, ...]:
-    if not side.points:
-        return (Claim((f"No evidence favours a decision to {verb}.",)),)
-    return tuple(p.claim for p in side.points[:OPENING_POINTS])
+def _answer(speaker: _Side, opponent: _Side) -> _Answer:
+    """``speaker`` answers ``opponent``'s strongest unanswered point with its own strongest
+    point not yet used (or its strongest, once all are used); the answered point keeps part of
+    its strength."""
+    target = opponent.answered
+    if target >= len(opponent.strengths):
+        return None
+    opponent.answered += 1
+    if not speaker.strengths:
+        return opponent.indexes[target], None
+    reply = speaker.used if speaker.used < len(speaker.strengths) else 0
+    speaker.used = min(speaker.used + 1, len(speaker.strengths))
+    reply_strength, target_strength = speaker.strengths[reply], opponent.strengths[target]
+    share = reply_strength / (reply_strength + target_strength)
+    opponent.strengths[target] = target_strength * (1.0 - REBUTTAL_DISCOUNT * share)
+    return opponent.indexes[target], speaker.indexes[reply]
 
 
-def _answer(speaker: _Side, opponent: _Side) -> tuple[str, tuple[Evidence, ...]]:
-    """``speaker`` answers ``opponent``'s strongest unanswered point."""
-    target = opponent.strongest_unanswered()
-    reply = speaker.strongest_unused()
-    if target is None:
-        return f"The {speaker.name} has nothing left to answer.", ()
-    if reply is None:
-        target.answered = True
-        return (
-            f"The {speaker.name} has no evidence to answer: " + target.claim.render(),
-            target.claim.evidence,
-        )
-    target.answered = True
-    reply.used = True
-    share = reply.strength / (reply.strength + target.strength)
-    target.strength *= 1.0 - REBUTTAL_DISCOUNT * share
-    text = f"Against \u201c{target.claim.render()}\u201d: {reply.claim.render()}"
-    return text, (*target.claim.evidence, *reply.claim.evidence)
-
-
-def _report(
-    name: str,
-    side: _Side,
-    opening_total: float,
-    opening: tuple[Claim, ...],
-    sign: float,
-) -> AgentReport:
+def _side_numbers(side: _Side, opening_total: float, sign: float) -> SideNumbers:
     surviving = side.total
-    score = sign * math.tanh(SCORE_GAIN * surviving)
-    confidence = surviving / opening_total if opening_total > 0 else 0.0
+    return SideNumbers(
+        score=sign * math.tanh(SCORE_GAIN * surviving),
+        confidence=surviving / opening_total if opening_total > 0 else 0.0,
+        points=len(side.strengths),
+        opening_strength=opening_total,
+        surviving_strength=surviving,
+        order=tuple(side.indexes),
+    )
+
+
+def _render_answer(
+    speaker: str, answer: _Answer, claims: Sequence[Claim]
+) -> tuple[str, tuple[Evidence, ...]]:
+    if answer is None:
+        return f"The {speaker} has nothing left to answer.", ()
+    target, reply = claims[answer[0]], answer[1]
+    if reply is None:
+        return f"The {speaker} has no evidence to answer: " + target.render(), target.evidence
+    rebuttal = claims[reply]
+    text = f"Against \u201c{target.render()}\u201d: {rebuttal.render()}"
+    return text, (*target.evidence, *rebuttal.evidence)
+
+
+def _report(name: str, side: SideNumbers, claims: Sequence[Claim], verb: str) -> AgentReport:
+    opening = (
+        tuple(claims[i] for i in side.order[:OPENING_POINTS])
+        if side.order
+        else (Claim((f"No evidence favours a decision to {verb}.",)),)
+    )
     return AgentReport.from_claims(
         name,
-        score,
-        confidence,
+        side.score,
+        side.confidence,
         opening,
         details={
-            "points": len(side.points),
-            "opening_strength": round(opening_total, 6),
-            "surviving_strength": round(surviving, 6),
+            "points": side.points,
+            "opening_strength": round(side.opening_strength, 6),
+            "surviving_strength": round(side.surviving_strength, 6),
         },
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sigmax.agents.scoring import LayerScores, score_layer
 from sigmax.data.indicators import (
     STANDARD_SPEC,
     IndicatorColumns,
@@ -40,6 +41,11 @@ class TimeframeView:
     series: CandleSeries
     columns: IndicatorColumns
     index: int
+    scores: LayerScores
+
+    def score(self, name: str) -> float:
+        """Per-candle number ``name`` of :class:`LayerScores` at the visible end."""
+        return float(getattr(self.scores, name)[self.index])
 
     def value(self, name: str, back: int = 0) -> float:
         """Indicator ``name`` at ``back`` candles before the visible end (NaN before data)."""
@@ -100,6 +106,12 @@ class MarketSnapshot:
 class _Layer:
     series: CandleSeries
     columns: IndicatorColumns
+    scores: LayerScores
+
+    @classmethod
+    def build(cls, series: CandleSeries, spec: IndicatorSpec) -> _Layer:
+        columns = compute_indicators(series, spec)
+        return cls(series, columns, score_layer(series, columns))
 
 
 class SymbolHistory:
@@ -117,14 +129,12 @@ class SymbolHistory:
         self.timeframe = series.timeframe
         self.spec = spec
         self._higher_timeframes = tuple(higher)
-        self._primary = _Layer(series, compute_indicators(series, spec))
+        self._primary = _Layer.build(series, spec)
         self._record = (
-            self._primary
-            if spec == STANDARD_SPEC
-            else _Layer(series, compute_indicators(series, STANDARD_SPEC))
+            self._primary if spec == STANDARD_SPEC else _Layer.build(series, STANDARD_SPEC)
         )
         self._higher = tuple(
-            _Layer(resampled, compute_indicators(resampled, spec))
+            _Layer.build(resampled, spec)
             for resampled in (resample(series, tf) for tf in self._higher_timeframes)
         )
 
@@ -166,4 +176,4 @@ def _view(layer: _Layer, decision_ms: int) -> TimeframeView | None:
     index = int(np.searchsorted(layer.series.timestamp, decision_ms - timeframe.ms, "right")) - 1
     if index < 0:
         return None
-    return TimeframeView(timeframe, layer.series, layer.columns, index)
+    return TimeframeView(timeframe, layer.series, layer.columns, index, layer.scores)

@@ -4,43 +4,46 @@ Sources sit behind the :class:`ResearchSource` protocol. Offline, the only sourc
 itself (trend and volatility regime). A source that is not configured is reported as
 ``unavailable`` with its reason and contributes nothing: an absent sentiment reading is not a
 neutral 0, and the sentiment safety trigger never fires on it.
+
+A source gives its numbers (:meth:`ResearchSource.measure`, called for every decision) apart
+from its explanation (:meth:`ResearchSource.explain`, only for decisions that are explained).
+Sources that need the network (news, social) keep their latest reading fetched in the
+background, so measuring never waits on a remote service.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from sigmax.agents.base import AnalysisContext, clip, evidence
+from sigmax.agents.market_view import MarketSnapshot
+from sigmax.agents.scoring import (
+    HIGH_VOLATILITY_RATIO,
+    LOW_VOLATILITY_RATIO,
+    REGIME_SLOPE_CANDLES,
+    VOLATILITY_BASELINE_DAYS,
+    volatility_factor,
+)
 from sigmax.domain.decisions import AgentReport, Claim, Evidence
-
-#: How far back the volatility regime compares today's ATR %, in days.
-VOLATILITY_BASELINE_DAYS = 30
-#: ATR % above this multiple of its baseline is a high-volatility regime.
-HIGH_VOLATILITY_RATIO = 1.5
-LOW_VOLATILITY_RATIO = 0.67
-#: EMA slope look-back on the regime timeframe, in candles.
-REGIME_SLOPE_CANDLES = 5
-REGIME_SCORE = 0.4
 
 
 @dataclass(frozen=True, slots=True)
 class SourceReading:
-    """One source's contribution: a score in [-1, 1] and its claims, or why there is none.
+    """One source's numbers: a score in [-1, 1] with its confidence, or why there is none.
 
-    ``sentiment`` is set only by sources that measure market sentiment (news, social).
+    ``claim_weights`` are the signed weights of the claims :meth:`ResearchSource.explain` makes,
+    in order (what the bull and the bear argue from). ``sentiment`` is set only by sources that
+    measure market sentiment (news, social).
     """
 
     source: str
     available: bool
     score: float = 0.0
     confidence: float = 0.0
-    claims: tuple[Claim, ...] = ()
+    claim_weights: tuple[float, ...] = ()
     reason: str = ""
     sentiment: float | None = None
 
@@ -50,7 +53,9 @@ class ResearchSource(Protocol):
 
     name: str
 
-    async def read(self, context: AnalysisContext) -> SourceReading: ...
+    def measure(self, snapshot: MarketSnapshot) -> SourceReading: ...
+
+    def explain(self, context: AnalysisContext, reading: SourceReading) -> tuple[Claim, ...]: ...
 
 
 class PriceRegimeSource:
@@ -59,78 +64,84 @@ class PriceRegimeSource:
 
     name = "price_regime"
 
-    async def read(self, context: AnalysisContext) -> SourceReading:
-        snapshot = context.snapshot
+    def measure(self, snapshot: MarketSnapshot) -> SourceReading:
         regime_view = snapshot.views[-1]
-        tf = regime_view.timeframe.value
-        slow = regime_view.value("ema_slow")
-        slow_before = regime_view.value("ema_slow", REGIME_SLOPE_CANDLES)
-        if not (math.isfinite(slow) and math.isfinite(slow_before)) or slow_before <= 0:
+        regime = regime_view.score("regime")
+        if math.isnan(regime):
             return SourceReading(
-                self.name, False, reason=f"not enough {tf} history for the trend regime yet"
+                self.name,
+                False,
+                reason=f"not enough {regime_view.timeframe.value} history for the trend regime yet",
             )
-        period = context.agents.analyzer.indicators.ema_slow
-        slope_pct = 100.0 * (slow / slow_before - 1.0)
-        e_close = evidence(f"close@{tf}", f"close {tf}", regime_view.close)
-        e_slow = evidence(f"ema_slow@{tf}", f"EMA({period}) {tf}", slow)
-        e_slope = evidence(
-            f"ema_slow_slope_pct@{tf}",
-            f"EMA({period}) {tf} change over {REGIME_SLOPE_CANDLES} candles %",
-            slope_pct,
-        )
-        if regime_view.close > slow and slope_pct > 0:
-            regime, score = "uptrend", REGIME_SCORE
-        elif regime_view.close < slow and slope_pct < 0:
-            regime, score = "downtrend", -REGIME_SCORE
-        else:
-            regime, score = "range", 0.0
-        claims = [
-            Claim(
-                ("Regime: ", e_close, " vs ", e_slow, " with ", e_slope, f": {regime}."),
-                score,
-            )
-        ]
-        ratio_claim, volatility_factor = _volatility_regime(context)
-        if ratio_claim is not None:
-            claims.append(ratio_claim)
+        primary = snapshot.primary
+        now, baseline = primary.score("atr_pct_now"), primary.score("atr_pct_baseline")
+        factor = volatility_factor(now, baseline)
+        weights = (regime, 0.0) if math.isfinite(baseline) else (regime,)
         return SourceReading(
             self.name,
             True,
-            score=score * volatility_factor,
-            confidence=0.6 * volatility_factor,
-            claims=tuple(claims),
+            score=regime * factor,
+            confidence=0.6 * factor,
+            claim_weights=weights,
         )
 
+    def explain(self, context: AnalysisContext, reading: SourceReading) -> tuple[Claim, ...]:
+        snapshot = context.snapshot
+        regime_view = snapshot.views[-1]
+        tf = regime_view.timeframe.value
+        period = context.agents.analyzer.indicators.ema_slow
+        regime = reading.claim_weights[0]
+        label = "uptrend" if regime > 0 else "downtrend" if regime < 0 else "range"
+        claims = [
+            Claim(
+                (
+                    "Regime: ",
+                    evidence(f"close@{tf}", f"close {tf}", regime_view.close),
+                    " vs ",
+                    evidence(
+                        f"ema_slow@{tf}", f"EMA({period}) {tf}", regime_view.value("ema_slow")
+                    ),
+                    " with ",
+                    evidence(
+                        f"ema_slow_slope_pct@{tf}",
+                        f"EMA({period}) {tf} change over {REGIME_SLOPE_CANDLES} candles %",
+                        regime_view.score("regime_slope_pct"),
+                    ),
+                    f": {label}.",
+                ),
+                regime,
+            )
+        ]
+        if len(reading.claim_weights) > 1:
+            claims.append(_volatility_claim(snapshot, reading.claim_weights[1]))
+        return tuple(claims)
 
-def _volatility_regime(context: AnalysisContext) -> tuple[Claim | None, float]:
-    """How today's ATR % compares with its median over the baseline; high volatility halves
-    the regime's weight because trends break more often then."""
-    view = context.snapshot.primary
-    candles = max(1, VOLATILITY_BASELINE_DAYS * 86_400_000 // view.timeframe.ms)
-    start = max(0, view.index + 1 - candles)
-    atr = view.columns.atr[start : view.index + 1]
-    close = view.series.close[start : view.index + 1]
-    atr_pct = 100.0 * atr / close
-    atr_pct = atr_pct[np.isfinite(atr_pct)]
-    if len(atr_pct) < candles // 2:
-        return None, 1.0
-    baseline = float(np.median(atr_pct))
-    now = float(atr_pct[-1])
-    if baseline <= 0:
-        return None, 1.0
+
+def _volatility_claim(snapshot: MarketSnapshot, weight: float) -> Claim:
+    """Today's ATR % against its median over the baseline; high volatility halves the regime's
+    weight because trends break more often then."""
+    view = snapshot.primary
+    now, baseline = view.score("atr_pct_now"), view.score("atr_pct_baseline")
     ratio = now / baseline
     tf = view.timeframe.value
-    e_now = evidence(f"atr_pct@{tf}", f"ATR {tf} as % of price", now)
-    e_base = evidence(
-        f"atr_pct_median@{tf}", f"its {VOLATILITY_BASELINE_DAYS}-day median", baseline
-    )
     if ratio > HIGH_VOLATILITY_RATIO:
-        label, factor = "high volatility: trend signals are less reliable", 0.5
+        label = "high volatility: trend signals are less reliable"
     elif ratio < LOW_VOLATILITY_RATIO:
-        label, factor = "quiet market: a breakout can follow", 1.0
+        label = "quiet market: a breakout can follow"
     else:
-        label, factor = "normal volatility", 1.0
-    return Claim(("Volatility regime: ", e_now, " against ", e_base, f": {label}.")), factor
+        label = "normal volatility"
+    return Claim(
+        (
+            "Volatility regime: ",
+            evidence(f"atr_pct@{tf}", f"ATR {tf} as % of price", now),
+            " against ",
+            evidence(
+                f"atr_pct_median@{tf}", f"its {VOLATILITY_BASELINE_DAYS}-day median", baseline
+            ),
+            f": {label}.",
+        ),
+        weight,
+    )
 
 
 class UnconfiguredSource:
@@ -140,8 +151,11 @@ class UnconfiguredSource:
         self.name = name
         self._reason = reason
 
-    async def read(self, context: AnalysisContext) -> SourceReading:
+    def measure(self, snapshot: MarketSnapshot) -> SourceReading:
         return SourceReading(self.name, False, reason=self._reason)
+
+    def explain(self, context: AnalysisContext, reading: SourceReading) -> tuple[Claim, ...]:
+        return ()
 
 
 def default_sources() -> tuple[ResearchSource, ...]:
@@ -154,37 +168,69 @@ def default_sources() -> tuple[ResearchSource, ...]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ResearchNumbers:
+    """The researcher's combined numbers over every source's reading."""
+
+    readings: tuple[SourceReading, ...]
+    score: float
+    confidence: float
+    sentiment: float | None
+
+    @property
+    def available(self) -> bool:
+        return any(r.available for r in self.readings)
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.available else "unavailable"
+
+    def claim_weights(self) -> list[float]:
+        return [w for r in self.readings if r.available for w in r.claim_weights]
+
+
 class ResearcherAgent:
-    """Gathers every source concurrently and summarises them."""
+    """Gathers every source and summarises them."""
 
     name = "researcher"
 
     def __init__(self, sources: Sequence[ResearchSource] | None = None) -> None:
         self.sources = tuple(sources) if sources is not None else default_sources()
 
-    async def analyze(self, context: AnalysisContext) -> AgentReport:
-        readings = await asyncio.gather(*(s.read(context) for s in self.sources))
+    def measure(self, snapshot: MarketSnapshot) -> ResearchNumbers:
+        """The numbers alone: the confidence-weighted mean of the available sources' scores."""
+        readings = tuple(source.measure(snapshot) for source in self.sources)
         available = [r for r in readings if r.available]
-        claims: list[Claim] = [c for r in available for c in r.claims]
         sentiments = [r.sentiment for r in available if r.sentiment is not None]
-        sentiment = float(np.mean(sentiments)) if sentiments else None
-        missing = [r for r in readings if not r.available]
-        if missing:
-            listed = "; ".join(f"{r.source} ({r.reason})" for r in missing)
-            claims.append(Claim((f"Unavailable: {listed}.",)))
+        sentiment = sum(sentiments) / len(sentiments) if sentiments else None
         weight = sum(r.confidence for r in available)
         score = sum(r.score * r.confidence for r in available) / weight if weight > 0 else 0.0
         confidence = weight / len(available) if available else 0.0
+        return ResearchNumbers(readings, clip(score), clip(confidence, 0.0, 1.0), sentiment)
+
+    async def analyze(self, context: AnalysisContext) -> AgentReport:
+        numbers = self.measure(context.snapshot)
+        claims: list[Claim] = [
+            claim
+            for source, reading in zip(self.sources, numbers.readings, strict=True)
+            if reading.available
+            for claim in source.explain(context, reading)
+        ]
+        missing = [r for r in numbers.readings if not r.available]
+        if missing:
+            listed = "; ".join(f"{r.source} ({r.reason})" for r in missing)
+            claims.append(Claim((f"Unavailable: {listed}.",)))
         sources = {
-            r.source: ("available" if r.available else f"unavailable: {r.reason}") for r in readings
+            r.source: ("available" if r.available else f"unavailable: {r.reason}")
+            for r in numbers.readings
         }
         return AgentReport.from_claims(
             self.name,
-            clip(score),
-            clip(confidence, 0.0, 1.0),
+            numbers.score,
+            numbers.confidence,
             claims,
-            status="ok" if available else "unavailable",
-            details={"sources": sources, "sentiment": sentiment},
+            status=numbers.status,
+            details={"sources": sources, "sentiment": numbers.sentiment},
         )
 
 

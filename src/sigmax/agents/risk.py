@@ -12,6 +12,7 @@ it accepts, -1 when it vetoes; it does not vote with the others.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 
 from sigmax.agents.base import AnalysisContext, evidence
@@ -20,50 +21,80 @@ from sigmax.domain.decisions import AgentReport, Claim
 CENT = Decimal("0.01")
 
 
+@dataclass(frozen=True, slots=True)
+class RiskNumbers:
+    """The risk agent's sizing, or why it vetoes (``veto`` set, nothing else meaningful)."""
+
+    veto: str | None
+    held: Decimal
+    atr: float
+    size: Decimal = Decimal("0.00")
+    stop_loss: float = math.nan
+    take_profit: float = math.nan
+    risk_usd: float = math.nan
+    uncapped: float = math.nan
+    binding: str = ""
+    cap: float = math.nan
+
+
+def measure(context: AnalysisContext) -> RiskNumbers:
+    """Size, stop and target for a buy now, or the veto."""
+    profile = context.profile
+    snapshot = context.snapshot
+    price = snapshot.price
+    atr = snapshot.primary.value("atr")
+    portfolio = context.portfolio
+    held = portfolio.positions_usd.get(snapshot.symbol, Decimal(0))
+    veto = _veto_reason(context, atr, held)
+    if veto is not None:
+        return RiskNumbers(veto, held, atr)
+    stop_distance = profile.stop_atr_multiple * atr
+    risk_usd = float(portfolio.equity_usd) * profile.risk_per_trade
+    uncapped = risk_usd / stop_distance * price
+    caps = {
+        "max position": float(profile.max_position_size),
+        "max % of equity": float(portfolio.equity_usd) * profile.max_position_pct_of_equity / 100.0,
+        "exposure room": float(profile.max_exposure - portfolio.exposure_usd),
+        "cash": float(portfolio.cash_usd),
+    }
+    binding = min(caps, key=lambda k: caps[k])
+    size = Decimal(str(max(0.0, min(uncapped, caps[binding])))).quantize(CENT, ROUND_DOWN)
+    numbers = RiskNumbers(
+        None,
+        held,
+        atr,
+        size=size,
+        stop_loss=price - stop_distance,
+        take_profit=price + profile.take_profit_atr_multiple * atr,
+        risk_usd=risk_usd,
+        uncapped=uncapped,
+        binding=binding,
+        cap=caps[binding],
+    )
+    if size <= 0:
+        return replace(numbers, veto=f"no room left: the {binding} limit is reached")
+    return numbers
+
+
 class RiskAgent:
     """Position sizing, stop-loss and take-profit, limits and veto."""
 
     name = "risk"
 
     async def analyze(self, context: AnalysisContext) -> AgentReport:
-        profile = context.profile
-        snapshot = context.snapshot
-        symbol = snapshot.symbol
-        price = snapshot.price
-        atr = snapshot.primary.value("atr")
-        tf = snapshot.primary.timeframe.value
-        portfolio = context.portfolio
-        held = portfolio.positions_usd.get(symbol, Decimal(0))
-
-        veto = _veto_reason(context, atr, held)
-        if veto is not None:
-            return _veto(veto, held)
-
-        stop_distance = profile.stop_atr_multiple * atr
-        stop_loss = price - stop_distance
-        take_profit = price + profile.take_profit_atr_multiple * atr
-        risk_usd = float(portfolio.equity_usd) * profile.risk_per_trade
-        uncapped = risk_usd / stop_distance * price
-        caps = {
-            "max position": float(profile.max_position_size),
-            "max % of equity": float(portfolio.equity_usd)
-            * profile.max_position_pct_of_equity
-            / 100.0,
-            "exposure room": float(profile.max_exposure - portfolio.exposure_usd),
-            "cash": float(portfolio.cash_usd),
-        }
-        binding = min(caps, key=lambda k: caps[k])
-        size = Decimal(str(max(0.0, min(uncapped, caps[binding])))).quantize(CENT, ROUND_DOWN)
-
+        numbers = measure(context)
+        if numbers.veto is not None and math.isnan(numbers.stop_loss):
+            return _veto(numbers.veto, numbers.held)  # vetoed before sizing: nothing to explain
+        tf = context.snapshot.primary.timeframe.value
         e_atr = evidence(
-            f"atr@{tf}", f"ATR({context.agents.analyzer.indicators.atr_period}) {tf}", atr
+            f"atr@{tf}", f"ATR({context.agents.analyzer.indicators.atr_period}) {tf}", numbers.atr
         )
-        e_stop = evidence("stop_loss", "stop-loss", stop_loss)
-        e_tp = evidence("take_profit", "take-profit", take_profit)
-        e_risk = evidence("risk_usd", "risk per trade USD", risk_usd)
-        e_uncapped = evidence("size_uncapped_usd", "volatility size USD", uncapped)
-        e_cap = evidence("size_cap_usd", f"{binding} cap USD", caps[binding])
-        e_size = evidence("size_usd", "size USD", float(size))
+        e_stop = evidence("stop_loss", "stop-loss", numbers.stop_loss)
+        e_tp = evidence("take_profit", "take-profit", numbers.take_profit)
+        e_risk = evidence("risk_usd", "risk per trade USD", numbers.risk_usd)
+        e_uncapped = evidence("size_uncapped_usd", "volatility size USD", numbers.uncapped)
+        e_cap = evidence("size_cap_usd", f"{numbers.binding} cap USD", numbers.cap)
+        e_size = evidence("size_usd", "size USD", float(numbers.size))
         claims = [
             Claim(("Stops from volatility: ", e_atr, " gives ", e_stop, " and ", e_tp, ".")),
             Claim(
@@ -80,19 +111,19 @@ class RiskAgent:
                 )
             ),
         ]
-        if size <= 0:
-            return _veto(f"no room left: the {binding} limit is reached", held, claims)
+        if numbers.veto is not None:
+            return _veto(numbers.veto, numbers.held, claims)
         return AgentReport.from_claims(
             self.name,
             0.0,
             1.0,
             claims,
             details={
-                "size_usd": str(size),
-                "stop_loss": stop_loss,
-                "take_profit": take_profit,
-                "binding_limit": binding,
-                "position_usd": str(held),
+                "size_usd": str(numbers.size),
+                "stop_loss": numbers.stop_loss,
+                "take_profit": numbers.take_profit,
+                "binding_limit": numbers.binding,
+                "position_usd": str(numbers.held),
                 "veto": None,
             },
         )
