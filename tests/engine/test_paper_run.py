@@ -35,8 +35,8 @@ RUN_ARGS = [
     "--profile", "aggressive",
     "--symbols", "BTC/USDT,ETH/USDT",
     "--speed", "max",
-    "--from", "2022-11-01T00:00:00Z",
-    "--until", "2022-11-15T00:00:00Z",
+    "--from", "2022-10-15T00:00:00Z",
+    "--until", "2023-01-15T00:00:00Z",
     "--no-api",
 ]  # fmt: skip
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from sigmax.agents.base import PortfolioView
 from sigmax.agents.market_view import SymbolHistory
-from sigmax.agents.orchestrator import Orchestrator, build_history
+from sigmax.agents.orchestrator import Assessment, Orchestrator, build_history
 from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
 from sigmax.domain.ledger import InsufficientCashError, Ledger, utc_day
@@ -164,22 +164,26 @@ class Engine:
         self.ledger.mark_to_market(event.close_ms, self.marks)
 
         snapshot = self._history(event).snapshot(event.close_ms)
-        record = await self.orchestrator.decide(snapshot, self._portfolio())
-        self.totals.decisions[record.decision.value] += 1
-        if self.persist_holds:  # a watchable pace: show the operator every decision
-            log.info(
-                "%s %s at %s: %s, confidence %.2f, score %+.3f, size %.2f USD",
-                self.feed_kind.upper(),
-                symbol,
-                ms_to_iso(event.close_ms),
-                record.decision.value,
-                record.confidence,
-                record.score,
-                record.size_usd,
-            )
-        acted = self._act(record, event.close_ms, write)
-        if acted or self.persist_holds:
-            write.decisions.insert(0, record)
+        portfolio = self._portfolio()
+        # The numbers first; the explained record only when it leads to an order or is shown.
+        assessment = self.orchestrator.assess(snapshot, portfolio)
+        self.totals.decisions[assessment.decision.value] += 1
+        if self.persist_holds or self._would_order(assessment):
+            record = await self.orchestrator.decide(snapshot, portfolio)
+            if self.persist_holds:  # a watchable pace: show the operator every decision
+                log.info(
+                    "%s %s at %s: %s, confidence %.2f, score %+.3f, size %.2f USD",
+                    self.feed_kind.upper(),
+                    symbol,
+                    ms_to_iso(event.close_ms),
+                    record.decision.value,
+                    record.confidence,
+                    record.score,
+                    record.size_usd,
+                )
+            acted = self._act(record, event.close_ms, write)
+            if acted or self.persist_holds:
+                write.decisions.insert(0, record)
         self.cursor[symbol] = candle.timestamp
         self.totals.candles += 1
         self.totals.last_close_ms = event.close_ms
@@ -286,6 +290,17 @@ class Engine:
             log.warning("order %s rejected: %s", order.client_order_id, event.reason)
             return False
         return True
+
+    def _would_order(self, assessment: Assessment) -> bool:
+        """Whether :meth:`_act` would place an order for this decision."""
+        if assessment.decision is Action.HOLD:
+            return False
+        held = self.ledger.position(assessment.symbol).qty
+        if assessment.decision is Action.SELL:
+            return held > 0
+        return held <= 0 and not any(
+            o.side is OrderSide.BUY for o in self.venue.open_orders(assessment.symbol)
+        )
 
     def _act(self, record: DecisionRecord, now_ms: int, write: StepWrite) -> bool:
         """Turn a decision into orders; True when it caused one (accepted or rejected)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from sigmax.domain.decisions import DecisionRecord
 from sigmax.domain.orders import Fill, Order, OrderStatus
@@ -195,18 +195,23 @@ class RunStore:
                         updated_at_ms=now_ms,
                     )
                 )
-            for point in write.equity:
-                session.add(
-                    EquitySnapshotRow(
-                        run_id=self.run_id,
-                        taken_at_ms=point.taken_at_ms,
-                        cash=point.cash,
-                        equity=point.equity,
-                        realized_pnl=point.realized_pnl,
-                        unrealized_pnl=point.unrealized_pnl,
-                        fees=point.fees,
-                        daily_pnl=point.daily_pnl,
-                    )
+            if write.equity:
+                # One multi-row INSERT: a batch holds a mark per candle group, hundreds of rows.
+                session.execute(
+                    insert(EquitySnapshotRow),
+                    [
+                        {
+                            "run_id": self.run_id,
+                            "taken_at_ms": point.taken_at_ms,
+                            "cash": point.cash,
+                            "equity": point.equity,
+                            "realized_pnl": point.realized_pnl,
+                            "unrealized_pnl": point.unrealized_pnl,
+                            "fees": point.fees,
+                            "daily_pnl": point.daily_pnl,
+                        }
+                        for point in write.equity
+                    ],
                 )
             EngineStateRepository(session).set(self._key, dict(state), updated_at_ms=now_ms)
 
