@@ -15,7 +15,7 @@ violation contains "allowed_assets" if {
 	input.order.quote != input.limits.quote_asset
 }
 
-message.allowed_assets := concat("", [
+describe("allowed_assets") := concat("", [
 	"allowed_assets: ", input.order.symbol, " may not be bought, only ",
 	concat(", ", input.limits.allowed_assets), " against ", input.limits.quote_asset,
 ])
@@ -31,7 +31,7 @@ violation contains "blacklist" if {
 	count(blacklisted) > 0
 }
 
-message.blacklist := concat("", [
+describe("blacklist") := concat("", [
 	"blacklist: ", input.order.symbol, " may never be bought (blacklisted: ",
 	concat(", ", sort(blacklisted)), ")",
 ])

@@ -10,7 +10,7 @@ violation contains "max_position_size" if {
 	position_after > input.limits.max_position_size_micro_usd
 }
 
-message.max_position_size := sprintf(
+describe("max_position_size") := sprintf(
 	"max_position_size: position would be %s USD, limit %s USD",
 	[usd(position_after), usd(input.limits.max_position_size_micro_usd)],
 )
@@ -20,7 +20,7 @@ violation contains "max_exposure" if {
 	exposure_after > input.limits.max_exposure_micro_usd
 }
 
-message.max_exposure := sprintf(
+describe("max_exposure") := sprintf(
 	"max_exposure: open exposure would be %s USD, limit %s USD",
 	[usd(exposure_after), usd(input.limits.max_exposure_micro_usd)],
 )
@@ -31,7 +31,7 @@ violation contains "max_position_pct_of_equity" if {
 	position_after * 10000 > input.limits.max_position_pct_of_equity_bp * input.account.equity_micro_usd
 }
 
-message.max_position_pct_of_equity := sprintf(
+describe("max_position_pct_of_equity") := sprintf(
 	"max_position_pct_of_equity: position would be %s USD, %s%% of equity %s USD, limit %s%%",
 	[
 		usd(position_after),
@@ -54,7 +54,7 @@ violation contains "max_open_positions" if {
 	input.account.open_positions >= input.limits.max_open_positions
 }
 
-message.max_open_positions := sprintf(
+describe("max_open_positions") := sprintf(
 	"max_open_positions: %s would open position %d, limit %d open positions",
 	[input.order.symbol, input.account.open_positions + 1, input.limits.max_open_positions],
 )

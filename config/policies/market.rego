@@ -12,7 +12,7 @@ violation contains "spot_only" if input.order.leverage_milli < 1000
 
 violation contains "spot_only" if input.order.leverage_milli > input.limits.max_leverage_milli
 
-message.spot_only := sprintf(
+describe("spot_only") := sprintf(
 	"spot_only: order is %s with leverage %s, only spot orders with leverage 1 to %s are allowed",
 	[
 		input.order.market_type,
@@ -26,7 +26,7 @@ violation contains "no_shorting" if {
 	input.order.qty_e8 > held_now
 }
 
-message.no_shorting := sprintf(
+describe("no_shorting") := sprintf(
 	"no_shorting: sell of %s %s is more than the %s held",
 	[qty(input.order.qty_e8), input.order.base, qty(held_now)],
 )

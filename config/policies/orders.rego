@@ -7,17 +7,22 @@
 #   *_bp         percentages in basis points (1 bp = 0.01 %)
 #   *_milli      leverage in thousandths
 #
-# Each rule adds its name to `violation` and may give a detailed text in `message`. A rule whose
-# message cannot be rendered still denies, with a short fallback text: a formatting problem
-# must never turn a denial into an approval. Texts that include a concat() result are built
+# Each rule adds its name to `violation` and may give a detailed text as `describe(name)`, which
+# is only computed for the rules that are broken. A rule whose text cannot be rendered still
+# denies, with a short fallback text: a formatting problem must never turn a denial into an
+# approval. Texts that include a concat() result are built
 # with concat(), not sprintf(): rego-cpp 1.5 quotes a concat() result passed to sprintf's %s.
 package sigmax.orders
 
 import rego.v1
 
-deny contains {"rule": rule, "message": text} if {
+deny contains {"rule": rule, "message": describe(rule)} if {
 	some rule in violation
-	text := object.get(message, rule, sprintf("%s: order denied", [rule]))
+}
+
+deny contains {"rule": rule, "message": sprintf("%s: order denied", [rule])} if {
+	some rule in violation
+	not describe(rule)
 }
 
 allow := count(deny) == 0
@@ -30,7 +35,54 @@ is_sell if input.order.side == "sell"
 # A rule reading a missing field is undefined and would not deny, so the input's shape is a
 # rule of its own: a malformed input is denied instead of passing unchecked.
 
-required_whole_numbers := [
+violation contains "malformed_input" if not well_formed
+
+# The quick test every order passes, written inline because each function call costs time in
+# rego-cpp; the field-by-field list in `malformed` is only worked out for the message of an
+# input that fails it.
+well_formed if {
+	every x in [
+		input.order.qty_e8, input.order.price_e8, input.order.notional_micro_usd,
+		input.order.leverage_milli, input.account.equity_micro_usd, input.account.cash_micro_usd,
+		input.account.open_positions, input.limits.max_position_size_micro_usd,
+		input.limits.max_exposure_micro_usd, input.limits.max_position_pct_of_equity_bp,
+		input.limits.max_open_positions, input.limits.max_leverage_milli,
+	] {
+		is_number(x)
+		x >= 0
+	}
+	every x in [
+		input.order.symbol, input.order.base, input.order.quote, input.order.market_type,
+		input.order.source, input.limits.quote_asset,
+	] {
+		is_string(x)
+	}
+	input.order.side in {"buy", "sell"}
+	is_object(input.account.positions_micro_usd)
+	every key, value in input.account.positions_micro_usd {
+		is_string(key)
+		is_number(value)
+		value >= 0
+	}
+	is_object(input.account.holdings_e8)
+	every key, value in input.account.holdings_e8 {
+		is_string(key)
+		is_number(value)
+		value >= 0
+	}
+	is_array(input.limits.allowed_assets)
+	every x in input.limits.allowed_assets {
+		is_string(x)
+	}
+	is_array(input.limits.blacklist)
+	every x in input.limits.blacklist {
+		is_string(x)
+	}
+}
+
+describe("malformed_input") := concat("", ["malformed_input: ", concat("; ", sort(malformed))])
+
+required_numbers := [
 	["order", "qty_e8"],
 	["order", "price_e8"],
 	["order", "notional_micro_usd"],
@@ -49,15 +101,14 @@ required_texts := [
 	["order", "symbol"],
 	["order", "base"],
 	["order", "quote"],
-	["order", "side"],
 	["order", "market_type"],
 	["order", "source"],
 	["limits", "quote_asset"],
 ]
 
-malformed contains sprintf("%s.%s must be a whole number >= 0", [path[0], path[1]]) if {
-	some path in required_whole_numbers
-	not whole_number(object.get(input, path, null))
+malformed contains sprintf("%s.%s must be a number >= 0", [path[0], path[1]]) if {
+	some path in required_numbers
+	not number_at_least_zero(object.get(input, path, null))
 }
 
 malformed contains sprintf("%s.%s must be text", [path[0], path[1]]) if {
@@ -69,7 +120,7 @@ malformed contains "order.side must be buy or sell" if {
 	not input.order.side in {"buy", "sell"}
 }
 
-malformed contains sprintf("%s.%s must map symbols to whole numbers >= 0", [path[0], path[1]]) if {
+malformed contains sprintf("%s.%s must map symbols to numbers >= 0", [path[0], path[1]]) if {
 	some path in [["account", "positions_micro_usd"], ["account", "holdings_e8"]]
 	not amounts_by_symbol(object.get(input, path, null))
 }
@@ -79,21 +130,16 @@ malformed contains sprintf("limits.%s must be a list of text", [name]) if {
 	not text_list(object.get(input.limits, name, null))
 }
 
-violation contains "malformed_input" if count(malformed) > 0
-
-message.malformed_input := concat("", ["malformed_input: ", concat("; ", sort(malformed))])
-
-whole_number(x) if {
+number_at_least_zero(x) if {
 	is_number(x)
 	x >= 0
-	floor(x) == x
 }
 
 amounts_by_symbol(m) if {
 	is_object(m)
 	every key, value in m {
 		is_string(key)
-		whole_number(value)
+		number_at_least_zero(value)
 	}
 }
 

@@ -165,7 +165,7 @@ _ASSET_RE = re.compile(r"^[A-Z0-9]{2,15}$")
 def _asset_code(text: str) -> str:
     cleaned = text.strip().upper()
     if not _ASSET_RE.match(cleaned):
-        raise ValueError(f"must be asset codes such as BTC (got {text!r})")
+        raise ValueError(f"must be asset codes such as BTC ({text!r} is not one)")
     return cleaned
 
 
