@@ -107,11 +107,17 @@ class _Layer:
     series: CandleSeries
     columns: IndicatorColumns
     scores: LayerScores
+    timeframe: Timeframe
+    timeframe_ms: int
+    opens: np.ndarray[tuple[int], np.dtype[np.int64]]
 
     @classmethod
     def build(cls, series: CandleSeries, spec: IndicatorSpec) -> _Layer:
         columns = compute_indicators(series, spec)
-        return cls(series, columns, score_layer(series, columns))
+        timeframe = series.timeframe
+        return cls(
+            series, columns, score_layer(series, columns), timeframe, timeframe.ms, series.timestamp
+        )
 
 
 class SymbolHistory:
@@ -172,8 +178,7 @@ class SymbolHistory:
 
 def _view(layer: _Layer, decision_ms: int) -> TimeframeView | None:
     """The view of ``layer`` whose last candle is the newest one closed at ``decision_ms``."""
-    timeframe = layer.series.timeframe
-    index = int(np.searchsorted(layer.series.timestamp, decision_ms - timeframe.ms, "right")) - 1
+    index = int(np.searchsorted(layer.opens, decision_ms - layer.timeframe_ms, "right")) - 1
     if index < 0:
         return None
-    return TimeframeView(timeframe, layer.series, layer.columns, index, layer.scores)
+    return TimeframeView(layer.timeframe, layer.series, layer.columns, index, layer.scores)

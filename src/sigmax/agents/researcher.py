@@ -149,10 +149,10 @@ class UnconfiguredSource:
 
     def __init__(self, name: str, reason: str) -> None:
         self.name = name
-        self._reason = reason
+        self._reading = SourceReading(name, False, reason=reason)
 
     def measure(self, snapshot: MarketSnapshot) -> SourceReading:
-        return SourceReading(self.name, False, reason=self._reason)
+        return self._reading
 
     def explain(self, context: AnalysisContext, reading: SourceReading) -> tuple[Claim, ...]:
         return ()

@@ -155,13 +155,15 @@ class PaperVenue:
         last = self._last_candle_ms.get(symbol)
         if last is not None and candle.timestamp <= last:
             return []
-        prices = CandlePrices.from_candle(candle)
         self._last_candle_ms[symbol] = candle.timestamp
         eligible = [
             r
             for r in self._resting.values()
             if r.order.symbol == symbol and r.accepted_ms <= candle.timestamp
         ]
+        if not eligible:
+            return []  # most candles: nothing rests, so no prices to work out
+        prices = CandlePrices.from_candle(candle)
         events: list[VenueEvent] = []
         seen: set[str] = set()
         for resting in eligible:
