@@ -144,6 +144,7 @@ ENV_CASES: list[tuple[str, str, str, object]] = [
     ("ANTHROPIC_API_KEY", "sk-ant-1234", "credentials.anthropic_api_key", "sk-ant-1234"),
     ("NEWSAPI_KEY", "news-1234", "credentials.newsapi_key", "news-1234"),
     ("OLLAMA_URL", "http://127.0.0.1:11434/", "services.ollama_url", "http://127.0.0.1:11434"),
+    ("OPA_URL", "http://127.0.0.1:8181/", "safety.policy.opa_url", "http://127.0.0.1:8181"),
     (
         "POSTGRES_URL",
         "postgres://u:pw12@db:5432/sigmax",
@@ -398,7 +399,7 @@ def test_yaml_range_error_names_profile_file(home: Path, config_dir: Path) -> No
             "max_losses: 2\n",
             "safety.yaml: max_losses: unknown key (allowed: api_error_window_seconds, "
             "daily_loss_resets_at_utc_midnight, max_api_errors, max_consecutive_losses, "
-            "max_daily_loss_usd, max_slippage_pct, min_sentiment, privacy_pause, protections)",
+            "max_daily_loss_usd, max_slippage_pct, min_sentiment, policy, privacy_pause, protections)",
         ),
         (
             "agents.yaml",
