@@ -399,7 +399,8 @@ def test_yaml_range_error_names_profile_file(home: Path, config_dir: Path) -> No
             "max_losses: 2\n",
             "safety.yaml: max_losses: unknown key (allowed: api_error_window_seconds, "
             "daily_loss_resets_at_utc_midnight, max_api_errors, max_consecutive_losses, "
-            "max_daily_loss_usd, max_slippage_pct, min_sentiment, policy, privacy_pause, protections)",
+            "max_daily_loss_usd, max_slippage_pct, min_sentiment, policy, privacy_pause, "
+            "protections)",
         ),
         (
             "agents.yaml",
