@@ -31,6 +31,7 @@ TABLES = {
     "safety_events",
     "equity_snapshots",
     "engine_state",
+    "control_commands",
 }
 
 

@@ -76,6 +76,22 @@ class SafetyEventKind(StrEnum):
     """A protection blocked new entries on one symbol for a while (not a pause)."""
 
 
+class ControlKind(StrEnum):
+    """An operator's command to the engine."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    PANIC = "panic"
+
+
+class ControlStatus(StrEnum):
+    """Where a control command is: waiting for the engine, done, or refused with a reason."""
+
+    PENDING = "pending"
+    APPLIED = "applied"
+    REFUSED = "refused"
+
+
 class RunMode(StrEnum):
     """The clock and venue an engine run used."""
 
@@ -304,3 +320,27 @@ class EngineStateRow(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[Any] = mapped_column(JsonDocument)
     updated_at_ms: Mapped[int] = mapped_column(EpochMillis)
+
+
+class ControlCommandRow(Base):
+    """An operator's pause, resume or panic, queued for the running engine.
+
+    The CLI (another process) inserts it; the engine applies it between two steps and records
+    the outcome. When no engine is running the CLI applies it to the stored safety state itself.
+    Exactly one of them moves it out of ``pending`` (a conditional update), so it is applied once.
+    """
+
+    __tablename__ = "control_commands"
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True)
+    kind: Mapped[ControlKind] = mapped_column(string_enum(ControlKind, "kind"))
+    arguments: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    status: Mapped[ControlStatus] = mapped_column(string_enum(ControlStatus, "status"))
+    result: Mapped[str | None] = mapped_column(Text)
+    applied_by: Mapped[str | None] = mapped_column(String(32))
+    """``engine`` or ``cli``."""
+    requested_at_ms: Mapped[int] = mapped_column(EpochMillis)
+    """Wall-clock time of the request."""
+    applied_at_ms: Mapped[int | None] = mapped_column(EpochMillis)
+
+    __table_args__ = (Index(None, "status", "id"),)
