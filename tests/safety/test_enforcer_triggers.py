@@ -398,6 +398,8 @@ def test_pause_and_resume_lines_carry_the_pause_tag_and_cooldowns_do_not(
         (record.getMessage().split(":")[0], getattr(record, "tag", None))
         for record in warnings.records
     ]
-    # The log formatter gives untagged WARNING records the WARNING tag; `grep PAUSE` finds
-    # pauses and resumes, not per-symbol cooldowns.
-    assert tags == [("COOLDOWN", None), ("PAUSE", "PAUSE"), ("RESUME", "PAUSE")]
+    # Untagged WARNING records get the WARNING tag (from the formatter, or from a handler an
+    # earlier test configured); `grep PAUSE` finds pauses and resumes, not per-symbol cooldowns.
+    assert [message for message, _ in tags] == ["COOLDOWN", "PAUSE", "RESUME"]
+    assert tags[0][1] in (None, "WARNING")
+    assert tags[1:] == [("PAUSE", "PAUSE"), ("RESUME", "PAUSE")]
