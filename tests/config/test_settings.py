@@ -145,6 +145,7 @@ ENV_CASES: list[tuple[str, str, str, object]] = [
     ("NEWSAPI_KEY", "news-1234", "credentials.newsapi_key", "news-1234"),
     ("OLLAMA_URL", "http://127.0.0.1:11434/", "services.ollama_url", "http://127.0.0.1:11434"),
     ("OPA_URL", "http://127.0.0.1:8181/", "safety.policy.opa_url", "http://127.0.0.1:8181"),
+    ("NEWSAPI_URL", "http://127.0.0.1:8765/", "services.newsapi_url", "http://127.0.0.1:8765"),
     (
         "POSTGRES_URL",
         "postgres://u:pw12@db:5432/sigmax",

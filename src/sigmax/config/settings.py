@@ -492,6 +492,8 @@ class Services(_Section):
 
     #: Local LLM server for the optional reasoning backend, e.g. http://127.0.0.1:11434.
     ollama_url: str | None = None
+    #: NewsAPI.org, the news sentiment source (used only when NEWSAPI_KEY is set).
+    newsapi_url: str = "https://newsapi.org"
     #: PostgreSQL server; used for storage when set and DATABASE_URL is not.
     postgres_url: SecretStr | None = None
     #: Storage database as a SQLAlchemy URL (sqlite:///... or postgresql://...); wins over
@@ -501,7 +503,7 @@ class Services(_Section):
 
     _strip = field_validator("*", mode="before")(_strip_secret)
 
-    @field_validator("ollama_url")
+    @field_validator("ollama_url", "newsapi_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -703,7 +705,12 @@ class Settings(BaseSettings):
                 plain = url_secret.get_secret_value()
                 found.add(plain)
                 found.update(_url_password(plain))
-        for service_url in (self.services.ollama_url, self.safety.policy.opa_url):
+        service_urls = (
+            self.services.ollama_url,
+            self.services.newsapi_url,
+            self.safety.policy.opa_url,
+        )
+        for service_url in service_urls:
             if service_url is not None:
                 found.update(_url_password(service_url))
         return sorted((s for s in found if s), key=lambda s: (-len(s), s))

@@ -42,6 +42,7 @@ ENV_VARS: dict[str, KeyPath] = {
     "ANTHROPIC_API_KEY": ("credentials", "anthropic_api_key"),
     "NEWSAPI_KEY": ("credentials", "newsapi_key"),
     "OLLAMA_URL": ("services", "ollama_url"),
+    "NEWSAPI_URL": ("services", "newsapi_url"),
     "POSTGRES_URL": ("services", "postgres_url"),
     "DATABASE_URL": ("services", "database_url"),
     "REDIS_URL": ("services", "redis_url"),
