@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from support.binance_server import BinanceLoopback
+from support.newsapi_server import NewsApiLoopback
 
 REQUIRE_SERVICES = os.environ.get("SIGMAX_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
@@ -52,7 +53,7 @@ CONFIG_VARIABLES = (
     "TRADING_MODE", "TESTNET", "MAX_POSITION_SIZE", "MAX_DAILY_LOSS", "EXCHANGE", "API_KEY",
     "API_SECRET", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_URL", "POSTGRES_URL",
     "DATABASE_URL", "REDIS_URL", "NEWSAPI_KEY", "LOG_LEVEL", "MAX_CONSECUTIVE_LOSSES",
-    "MAX_API_ERRORS_PER_MIN", "MAX_SLIPPAGE_PCT", "MIN_SENTIMENT", "OPA_URL",
+    "MAX_API_ERRORS_PER_MIN", "MAX_SLIPPAGE_PCT", "MIN_SENTIMENT", "OPA_URL", "NEWSAPI_URL",
 )  # fmt: skip
 
 
@@ -72,4 +73,11 @@ def sigmax_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 async def binance_loopback() -> AsyncIterator[BinanceLoopback]:
     """A started Binance spot stand-in on 127.0.0.1 with its clock at ``DEFAULT_NOW_MS``."""
     async with BinanceLoopback() as server:
+        yield server
+
+
+@pytest.fixture
+async def newsapi_loopback() -> AsyncIterator[NewsApiLoopback]:
+    """A started NewsAPI stand-in on 127.0.0.1 with no articles; tests add their own."""
+    async with NewsApiLoopback() as server:
         yield server
