@@ -21,6 +21,7 @@ REQUIRE_SERVICES = os.environ.get("SIGMAX_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
     "SIGMAX_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+NATS_URL = os.environ.get("SIGMAX_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -48,12 +49,20 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
+@pytest.fixture
+def nats_url() -> str:
+    """URL of the real NATS server (with JetStream) used by the event bus tests."""
+    require_service("NATS", "127.0.0.1", 4222)
+    return NATS_URL
+
+
 #: Variables SIGMAX reads; a developer's shell must not change what a test sees.
 CONFIG_VARIABLES = (
     "TRADING_MODE", "TESTNET", "MAX_POSITION_SIZE", "MAX_DAILY_LOSS", "EXCHANGE", "API_KEY",
     "API_SECRET", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_URL", "POSTGRES_URL",
     "DATABASE_URL", "REDIS_URL", "NEWSAPI_KEY", "LOG_LEVEL", "MAX_CONSECUTIVE_LOSSES",
     "MAX_API_ERRORS_PER_MIN", "MAX_SLIPPAGE_PCT", "MIN_SENTIMENT", "OPA_URL", "NEWSAPI_URL",
+    "NATS_URL",
 )  # fmt: skip
 
 

@@ -164,6 +164,12 @@ ENV_CASES: list[tuple[str, str, str, object]] = [
         "services.redis_url",
         "rediss://:pw1234@cache:6380/0",
     ),
+    (
+        "NATS_URL",
+        "nats://bus:pw5678@127.0.0.1:4222",
+        "services.nats_url",
+        "nats://bus:pw5678@127.0.0.1:4222",
+    ),
     ("SIGMAX_PROFILE", "Aggressive", "profile_name", "aggressive"),
     ("LOG_LEVEL", "debug", "logging.level", "DEBUG"),
 ]

@@ -485,6 +485,26 @@ def _url_password(url: str) -> list[str]:
     return [written, unquote(written)]
 
 
+def _url_token(url: str) -> list[str]:
+    """The user part of a URL that has no password (NATS reads it as a token)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    if not parts.username or parts.password is not None:
+        return []
+    return [parts.username, unquote(parts.username)]
+
+
+def _is_nats_server(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        return False
+    return parts.scheme in ("nats", "tls", "ws", "wss") and bool(parts.hostname) and port != 0
+
+
 class Services(_Section):
     """Endpoints of external services. URLs can hold passwords, so most are secret."""
 
@@ -500,6 +520,9 @@ class Services(_Section):
     #: POSTGRES_URL. When neither is set SIGMAX uses SQLite at SIGMAX_HOME/sigmax.db.
     database_url: SecretStr | None = None
     redis_url: SecretStr | None = None
+    #: NATS server for the event bus, e.g. nats://user:password@127.0.0.1:4222 (several may be
+    #: separated by commas). Set: the bus is NATS JetStream; not set: in process.
+    nats_url: SecretStr | None = None
 
     _strip = field_validator("*", mode="before")(_strip_secret)
 
@@ -544,6 +567,19 @@ class Services(_Section):
         parts = urlsplit(value.get_secret_value())
         if parts.scheme not in ("redis", "rediss") or not parts.hostname:
             raise ValueError("must be a redis:// or rediss:// URL with a host")
+        return value
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for server in value.get_secret_value().split(","):
+            if not _is_nats_server(server.strip()):
+                raise ValueError(
+                    "must be a nats://, tls://, ws:// or wss:// URL with a host "
+                    "(several separated by commas)"
+                )
         return value
 
 
@@ -705,6 +741,13 @@ class Settings(BaseSettings):
                 plain = url_secret.get_secret_value()
                 found.add(plain)
                 found.update(_url_password(plain))
+        if self.services.nats_url is not None:
+            plain = self.services.nats_url.get_secret_value()
+            found.add(plain)
+            for server in plain.split(","):
+                found.update(_url_password(server.strip()))
+                # nats://TOKEN@host: a user without a password is a token.
+                found.update(_url_token(server.strip()))
         service_urls = (
             self.services.ollama_url,
             self.services.newsapi_url,

@@ -46,6 +46,7 @@ ENV_VARS: dict[str, KeyPath] = {
     "POSTGRES_URL": ("services", "postgres_url"),
     "DATABASE_URL": ("services", "database_url"),
     "REDIS_URL": ("services", "redis_url"),
+    "NATS_URL": ("services", "nats_url"),
     "OPA_URL": ("safety", "policy", "opa_url"),
     "SIGMAX_PROFILE": ("profile_name",),
     "LOG_LEVEL": ("logging", "level"),
@@ -66,6 +67,7 @@ SECRET_PREFIXES: tuple[KeyPath, ...] = (
     ("services", "postgres_url"),
     ("services", "database_url"),
     ("services", "redis_url"),
+    ("services", "nats_url"),
 )
 
 SOURCE_DEFAULT = "default"
