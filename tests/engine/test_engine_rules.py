@@ -12,6 +12,7 @@ from sigmax.domain.ledger import Ledger
 from sigmax.domain.orders import Order, OrderSide, OrderStatus, OrderType
 from sigmax.engine.engine import Engine
 from sigmax.engine.feeds import CandleClosed
+from sigmax.engine.gate import OrderGate
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
 
@@ -31,6 +32,7 @@ def test_a_buy_the_account_cannot_pay_at_the_fill_is_rejected() -> None:
         rules={"BTC/USDT": OrderRules(specs["BTC/USDT"])},
         store=None,
         persist_holds=False,
+        gate=OrderGate.from_settings(settings),
     )
     index = 5_000
     submitted_at = int(series.timestamp[index])  # the close of candle index - 1

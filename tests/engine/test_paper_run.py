@@ -49,6 +49,10 @@ def _env(home: Path, database_url: str | None = None) -> dict[str, str]:
         if not k.startswith("SIGMAX_") or k == "SIGMAX_REQUIRE_SERVICES"
     }
     env["SIGMAX_HOME"] = str(home)
+    # The safety triggers would pause this aggressive run after a few losses; the crash test
+    # needs it to keep trading (the triggers have their own tests).
+    env["MAX_CONSECUTIVE_LOSSES"] = "1000"
+    env["MAX_DAILY_LOSS"] = "1000"
     if database_url:
         env["DATABASE_URL"] = database_url
     return env

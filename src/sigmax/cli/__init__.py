@@ -20,6 +20,7 @@ from sigmax.cli.bench_cmd import bench_app
 from sigmax.cli.config_cmd import config_app
 from sigmax.cli.data_cmd import data_app
 from sigmax.cli.run_cmd import run_command
+from sigmax.cli.safety_cmd import panic_command, pause_command, resume_command, safety_command
 from sigmax.errors import SigmaxError
 
 app = typer.Typer(
@@ -39,6 +40,10 @@ app.command("run")(run_command)
 app.command("portfolio")(portfolio_command)
 app.command("trades")(trades_command)
 app.command("status")(status_command)
+app.command("pause")(pause_command)
+app.command("resume")(resume_command)
+app.command("panic")(panic_command)
+app.command("safety")(safety_command)
 # A negative QTY must reach the command's own check, not be taken for an option.
 app.command("trade", context_settings={"ignore_unknown_options": True})(trade_command)
 

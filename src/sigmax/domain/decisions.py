@@ -190,6 +190,9 @@ class DecisionRecord:
     inputs: Mapping[str, Any]
     config_digest: str
     latency_ms: float = 0.0
+    #: The gate's answer for the order this decision caused: ``allowed``, ``reason`` (why it
+    #: was not sent: paused, cooling down, a broken policy rule) and the policy ``verdict``.
+    compliance: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready data (the shape of ``--json`` and the API)."""
@@ -214,6 +217,7 @@ class DecisionRecord:
             "inputs": dict(self.inputs),
             "config_digest": self.config_digest,
             "latency_ms": round(self.latency_ms, 4),
+            "compliance": None if self.compliance is None else dict(self.compliance),
         }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -31,13 +31,17 @@ from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
 from sigmax.domain.ledger import InsufficientCashError, Ledger, utc_day
 from sigmax.domain.orders import (
+    Fill,
     Order,
     OrderSide,
     OrderStatus,
     OrderType,
     client_order_id,
 )
+from sigmax.engine.controls import ControlCommand, ControlQueue
+from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.engine.feeds import CandleClosed
+from sigmax.engine.gate import AccountView, GateResult, OrderGate, OrderOrigin
 from sigmax.engine.run_store import (
     EquityPoint,
     FillRecord,
@@ -48,6 +52,9 @@ from sigmax.engine.run_store import (
 from sigmax.execution.instruments import OrderRules, size_to_qty
 from sigmax.execution.paper import PaperVenue, VenueEvent
 from sigmax.logging_setup import log_trade
+from sigmax.safety.enforcer import ExitReason
+from sigmax.safety.errors import ResumeRefusedError
+from sigmax.storage.models import ControlKind, ControlStatus
 
 log = logging.getLogger("sigmax.engine")
 
@@ -93,6 +100,8 @@ class Engine:
         marks: Mapping[str, Decimal] | None = None,
         protection: Mapping[str, tuple[str, str]] | None = None,
         history_for: Callable[[CandleSeries], SymbolHistory] | None = None,
+        gate: OrderGate,
+        trades: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         """``history_for`` builds a symbol's history from the candles an event brings when they
         are newer than the history knows (live candles); by default with the analyzer's
@@ -111,7 +120,18 @@ class Engine:
         self.marks: dict[str, Decimal] = dict(marks or {})
         #: Entry order id -> (stop-loss, take-profit) to place once the entry fills.
         self.protection: dict[str, tuple[str, str]] = dict(protection or {})
+        #: The safety enforcer and the compliance policies every order passes.
+        self.gate = gate
+        self.safety = gate.safety
+        #: Per open position: gross PnL realised and fees paid since it opened, so a closed
+        #: trade's result (what the loss-streak trigger counts) includes both fees.
+        self.trades: dict[str, tuple[Decimal, Decimal]] = {
+            symbol: (Decimal(realized), Decimal(fees))
+            for symbol, (realized, fees) in (trades or {}).items()
+        }
         self.totals = RunTotals()
+        #: The operator's queued commands (pause, resume, panic); None: no store to read.
+        self.controls: ControlQueue | None = None
         #: ``replay`` or ``live``: every operator-facing line says which.
         self.feed_kind = "replay"
         self._pending = StepWrite()
@@ -128,7 +148,12 @@ class Engine:
                 self._pending.merge(await self.step(event))
                 self._pending_steps += 1
             last = group[-1].close_ms
-            self._pending.equity.append(self._equity_point(last))
+            point = self._equity_point(last)
+            self._pending.equity.append(point)
+            self.safety.observe_account(point.equity, point.daily_pnl, last)
+            self._pending.safety_events += self.safety.take_events()
+            if self.controls is not None and self.controls.due(paced):
+                self.apply_controls(last)
             if paced or self._pending.changes_state or self._pending_steps >= BATCH_STEPS:
                 self.commit(last)
         if self._pending_steps:
@@ -136,10 +161,24 @@ class Engine:
         self.totals.elapsed_s = time.perf_counter() - started
         return self.totals
 
+    @property
+    def pending_changes(self) -> bool:
+        return self._pending.changes_state
+
+    def clock_ms(self) -> int:
+        """The engine's clock: the close of the newest candle processed (wall time before the
+        first one)."""
+        if self.totals.last_close_ms is not None:
+            return self.totals.last_close_ms
+        if self.cursor:
+            timeframe = self.orchestrator.settings.agents.analyzer.timeframes.primary
+            return max(self.cursor.values()) + timeframe.ms
+        return wall_clock_ms()
+
     def commit(self, now_ms: int) -> None:
         """Write what is pending with the resume point, in one transaction."""
         if self.store is not None:
-            self.store.commit(self._pending, self.state(), now_ms)
+            self.store.commit(self._pending, self.state(), now_ms, self.safety.state)
         self._pending = StepWrite()
         self._pending_steps = 0
 
@@ -151,6 +190,10 @@ class Engine:
             "cursor": dict(self.cursor),
             "marks": {symbol: str(mark) for symbol, mark in self.marks.items()},
             "protection": {key: list(value) for key, value in self.protection.items()},
+            "trades": {
+                symbol: [str(realized), str(fees)]
+                for symbol, (realized, fees) in self.trades.items()
+            },
         }
 
     # -- one candle ---------------------------------------------------------------------------
@@ -162,14 +205,21 @@ class Engine:
             self._apply(venue_event, candle.timestamp, write)
         self.marks[symbol] = Decimal(repr(candle.close))
         self.ledger.mark_to_market(event.close_ms, self.marks)
+        self.safety.tick(event.close_ms)
 
         snapshot = self._history(event).snapshot(event.close_ms)
         portfolio = self._portfolio()
         # The numbers first; the explained record only when it leads to an order or is shown.
         assessment = self.orchestrator.assess(snapshot, portfolio)
         self.totals.decisions[assessment.decision.value] += 1
-        if self.persist_holds or self._would_order(assessment):
+        self.safety.observe_sentiment(assessment.sentiment, event.close_ms)
+        if self.persist_holds or (
+            self._would_order(assessment)
+            # Paused or cooling down: the order would be refused, so it needs no explanation.
+            and self.gate.refusal(assessment.symbol, assessment.decision, event.close_ms) is None
+        ):
             record = await self.orchestrator.decide(snapshot, portfolio)
+            self._screened(record)
             if self.persist_holds:  # a watchable pace: show the operator every decision
                 log.info(
                     "%s %s at %s: %s, confidence %.2f, score %+.3f, size %.2f USD",
@@ -181,9 +231,10 @@ class Engine:
                     record.score,
                     record.size_usd,
                 )
-            acted = self._act(record, event.close_ms, write)
+            acted, record = self._act(record, event.close_ms, write)
             if acted or self.persist_holds:
                 write.decisions.insert(0, record)
+        write.safety_events += self.safety.take_events()
         self.cursor[symbol] = candle.timestamp
         self.totals.candles += 1
         self.totals.last_close_ms = event.close_ms
@@ -253,8 +304,45 @@ class Engine:
             order.type.value,
             order.client_order_id,
         )
+        expected = order.price if order.type is not OrderType.MARKET else order.reference_price
+        if expected is not None and expected > 0:
+            self.safety.record_fill(order.symbol, expected, fill.price, fill.timestamp_ms)
+        self._count_trade(order, fill, entry.realized_pnl, position.qty)
         if order.type is OrderType.MARKET and order.side is OrderSide.BUY:
             self._protect(order, fill.qty, fill.timestamp_ms, write)
+
+    def _count_trade(self, order: Order, fill: Fill, realized: Decimal, left: Decimal) -> None:
+        """Add a fill to its position's trade; report the trade when the position is flat."""
+        gross, fees = self.trades.get(order.symbol, (Decimal(0), Decimal(0)))
+        gross, fees = gross + realized, fees + fill.fee
+        if left > 0:
+            self.trades[order.symbol] = (gross, fees)
+            return
+        self.trades.pop(order.symbol, None)
+        self.safety.record_closed_trade(
+            order.symbol, gross - fees, fill.timestamp_ms, _exit_reason(order)
+        )
+
+    def _account(self) -> AccountView:
+        positions = self.ledger.open_positions()
+        return AccountView(
+            equity_usd=self.ledger.equity(self.marks),
+            cash_usd=self.ledger.cash,
+            positions_usd={
+                symbol: position.qty * self.marks.get(symbol, position.avg_price)
+                for symbol, position in positions.items()
+            },
+            positions_qty={symbol: position.qty for symbol, position in positions.items()},
+        )
+
+    def _screened(self, record: DecisionRecord) -> None:
+        """A privacy finding in a record's text pauses trading (the text is already redacted)."""
+        for report in record.agents:
+            if report.name == "privacy" and report.status == "violation":
+                for violation in report.details.get("violations", []):
+                    self.safety.record_privacy_violation(
+                        str(violation["kind"]), str(violation["where"]), record.timestamp_ms
+                    )
 
     def _protect(self, entry: Order, qty: Decimal, now_ms: int, write: StepWrite) -> None:
         """A stop-loss and a take-profit, one cancelling the other, for a filled entry."""
@@ -279,17 +367,44 @@ class Engine:
                 decision_id=entry.decision_id,
                 oco_group=f"oco-{entry.decision_id[:16]}",
             )
-            self._submit(order, now_ms, write)
+            self._send(order, order.price or price, now_ms, write, "protective")
 
-    def _submit(self, order: Order, now_ms: int, write: StepWrite) -> bool:
+    def _send(
+        self,
+        order: Order,
+        price: Decimal,
+        now_ms: int,
+        write: StepWrite,
+        origin: OrderOrigin,
+    ) -> GateResult:
+        """Pass ``order`` through the gate, then to the venue; record what happened."""
+        verdict = self.gate.check(order, price, self._account(), now_ms, origin)
+        if verdict.policy_failed:
+            self.safety.pause(verdict.reason, now_ms, trigger="policy")
+        if not verdict.allowed:
+            log.warning(
+                "%s %s not sent: %s", order.side.value.upper(), order.symbol, verdict.reason
+            )
+            if verdict.policy is not None or verdict.policy_failed:
+                # Refused by compliance: recorded as a rejected order with its reasons.
+                write.orders.append(
+                    OrderUpdate(
+                        order, OrderStatus.REJECTED, Decimal(0), verdict.reason, verdict.policy
+                    )
+                )
+                self.totals.orders += 1
+                self.totals.rejected += 1
+            return verdict
         event = self.venue.submit(order, now_ms)
-        write.orders.append(OrderUpdate(order, event.status, Decimal(0), event.reason))
+        write.orders.append(
+            OrderUpdate(order, event.status, Decimal(0), event.reason, verdict.policy)
+        )
         self.totals.orders += 1
         if event.status is OrderStatus.REJECTED:
             self.totals.rejected += 1
             log.warning("order %s rejected: %s", order.client_order_id, event.reason)
-            return False
-        return True
+            return GateResult(False, event.reason or "rejected by the venue", verdict.policy)
+        return verdict
 
     def _would_order(self, assessment: Assessment) -> bool:
         """Whether :meth:`_act` would place an order for this decision."""
@@ -302,8 +417,11 @@ class Engine:
             o.side is OrderSide.BUY for o in self.venue.open_orders(assessment.symbol)
         )
 
-    def _act(self, record: DecisionRecord, now_ms: int, write: StepWrite) -> bool:
-        """Turn a decision into orders; True when it caused one (accepted or rejected)."""
+    def _act(
+        self, record: DecisionRecord, now_ms: int, write: StepWrite
+    ) -> tuple[bool, DecisionRecord]:
+        """Turn a decision into orders; True when it led to one (sent or refused), with the
+        record completed by the gate's answer."""
         symbol = record.symbol
         held = self.ledger.position(symbol).qty
         resting = self.venue.open_orders(symbol)
@@ -311,14 +429,14 @@ class Engine:
         price = Decimal(repr(record.price))
         if record.decision is Action.BUY:
             if held > 0 or any(o.side is OrderSide.BUY for o in resting):
-                return False  # one entry per symbol: the position is already open or opening
+                return False, record  # one entry per symbol: already open or opening
             qty = size_to_qty(Decimal(repr(record.size_usd)), price, rules)
-            verdict = rules.check(qty, price)
-            if not verdict.ok or record.stop_loss is None or record.take_profit is None:
-                reason = "; ".join(verdict.reasons) or "no stop-loss or take-profit"
+            check = rules.check(qty, price)
+            if not check.ok or record.stop_loss is None or record.take_profit is None:
+                reason = "; ".join(check.reasons) or "no stop-loss or take-profit"
                 self.totals.rejected += 1
                 log.warning("BUY %s at %s not sent: %s", symbol, ms_to_iso(now_ms), reason)
-                return True
+                return True, replace(record, compliance={"allowed": False, "reason": reason})
             order = Order(
                 client_order_id=client_order_id(record.id, "entry"),
                 symbol=symbol,
@@ -329,17 +447,14 @@ class Engine:
                 reference_price=price,
                 decision_id=record.id,
             )
-            self.protection[order.client_order_id] = (
-                repr(record.stop_loss),
-                repr(record.take_profit),
-            )
-            self._submit(order, now_ms, write)
-            return True
+            verdict = self._send(order, price, now_ms, write, "engine")
+            if verdict.allowed:
+                self.protection[order.client_order_id] = (
+                    repr(record.stop_loss),
+                    repr(record.take_profit),
+                )
+            return True, replace(record, compliance=_compliance(verdict))
         if record.decision is Action.SELL and held > 0:
-            for order in resting:
-                cancelled = self.venue.cancel(order.client_order_id, now_ms)
-                if cancelled is not None:
-                    write.orders.append(OrderUpdate(order, OrderStatus.CANCELLED))
             exit_order = Order(
                 client_order_id=client_order_id(record.id, "exit"),
                 symbol=symbol,
@@ -350,9 +465,81 @@ class Engine:
                 reference_price=price,
                 decision_id=record.id,
             )
-            self._submit(exit_order, now_ms, write)
-            return True
-        return False
+            verdict = self.gate.check(exit_order, price, self._account(), now_ms, "engine")
+            if verdict.allowed:
+                # The exit replaces the position's stop and target.
+                for order in resting:
+                    if self.venue.cancel(order.client_order_id, now_ms) is not None:
+                        write.orders.append(OrderUpdate(order, OrderStatus.CANCELLED))
+                verdict = self._send(exit_order, price, now_ms, write, "engine")
+            else:
+                self._send(exit_order, price, now_ms, write, "engine")  # records the refusal
+            return True, replace(record, compliance=_compliance(verdict))
+        return False, record
+
+    # -- operator control ---------------------------------------------------------------------
+
+    def apply_controls(self, now_ms: int) -> None:
+        """Apply the operator's queued pause / resume / panic commands at ``now_ms``."""
+        assert self.controls is not None
+        for command in self.controls.pending():
+            status, result = self._control(command, now_ms)
+            self._pending.controls.append((command.id, status, result))
+        self._pending.safety_events += self.safety.take_events()
+
+    def _control(self, command: ControlCommand, now_ms: int) -> tuple[ControlStatus, str]:
+        if command.kind is ControlKind.PAUSE:
+            hold = self.safety.pause(
+                command.reason or "paused by the operator",
+                now_ms,
+                duration_ms=command.duration_ms,
+                trigger="manual",
+            )
+            until = "" if hold.until_ms is None else f" until {ms_to_iso(hold.until_ms)}"
+            return ControlStatus.APPLIED, f"paused at {ms_to_iso(now_ms)}{until}"
+        if command.kind is ControlKind.RESUME:
+            try:
+                self.safety.resume(now_ms, force=command.force)
+            except ResumeRefusedError as refused:
+                return ControlStatus.REFUSED, str(refused)
+            return ControlStatus.APPLIED, f"resumed at {ms_to_iso(now_ms)}"
+        closed = self.panic(now_ms, command.reason or "panic by the operator", f"cmd{command.id}")
+        return ControlStatus.APPLIED, closed
+
+    def panic(self, now_ms: int, reason: str, key: str) -> str:
+        """Stop trading: pause, cancel every resting order, close every position at market.
+
+        The close-out orders fill at each symbol's next candle open. ``key`` names this panic
+        so a redone step (after a crash) sends the same client order ids, never new ones.
+        """
+        self.safety.panic(now_ms, reason)
+        write = self._pending
+        cancelled = 0
+        for order in self.venue.open_orders():
+            if self.venue.cancel(order.client_order_id, now_ms) is not None:
+                write.orders.append(OrderUpdate(order, OrderStatus.CANCELLED, reason="panic"))
+                cancelled += 1
+        self.protection.clear()
+        closing = 0
+        for symbol, position in sorted(self.ledger.open_positions().items()):
+            order = Order(
+                client_order_id=client_order_id(f"panic|{key}|{symbol}", "panic"),
+                symbol=symbol,
+                side=OrderSide.SELL,
+                type=OrderType.MARKET,
+                qty=position.qty,
+                created_ms=now_ms,
+                reference_price=self.marks.get(symbol, position.avg_price),
+                decision_id=None,
+            )
+            self._send(order, order.reference_price or position.avg_price, now_ms, write, "panic")
+            closing += 1
+        message = (
+            f"PANIC at {ms_to_iso(now_ms)}: trading paused, {cancelled} open orders cancelled, "
+            f"{closing} positions closing at market"
+        )
+        log.critical("ALERT %s", message)
+        return message
 
     def _equity_point(self, now_ms: int) -> EquityPoint:
         ledger = self.ledger
@@ -365,3 +552,19 @@ class Engine:
             fees=ledger.fees_total,
             daily_pnl=ledger.daily_pnl(utc_day(now_ms), self.marks),
         )
+
+
+def _exit_reason(order: Order) -> ExitReason:
+    if order.type is OrderType.STOP_LOSS:
+        return "stop_loss"
+    if order.type is OrderType.TAKE_PROFIT:
+        return "take_profit"
+    if order.client_order_id.startswith("sgx-panic-"):
+        return "panic"
+    if order.decision_id is None:
+        return "manual"
+    return "signal"
+
+
+def _compliance(verdict: GateResult) -> dict[str, Any]:
+    return {"allowed": verdict.allowed, "reason": verdict.reason, "verdict": verdict.policy}

@@ -19,12 +19,17 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy import update as sql_update
 
 from sigmax.domain.decisions import DecisionRecord
 from sigmax.domain.orders import Fill, Order, OrderStatus
 from sigmax.engine.decision_log import usd_cents, wall_clock_ms
+from sigmax.safety.state import SafetyEvent, SafetyState
+from sigmax.safety.store import SafetyStore
 from sigmax.storage.database import Database
 from sigmax.storage.models import (
+    ControlCommandRow,
+    ControlStatus,
     DecisionRow,
     EquitySnapshotRow,
     FillRow,
@@ -57,6 +62,8 @@ class OrderUpdate:
     status: OrderStatus
     filled_qty: Decimal = Decimal(0)
     reason: str | None = None
+    #: The compliance verdict the order was checked against (``PolicyVerdict.to_dict()``).
+    policy: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -87,10 +94,13 @@ class StepWrite:
     fills: list[FillRecord] = field(default_factory=list)
     positions: dict[str, tuple[Decimal, Decimal, Decimal]] = field(default_factory=dict)
     equity: list[EquityPoint] = field(default_factory=list)
+    safety_events: list[SafetyEvent] = field(default_factory=list)
+    #: Control commands handled: (id, status, result).
+    controls: list[tuple[int, ControlStatus, str]] = field(default_factory=list)
 
     @property
     def changes_state(self) -> bool:
-        return bool(self.orders or self.fills)
+        return bool(self.orders or self.fills or self.safety_events or self.controls)
 
     def merge(self, other: StepWrite) -> None:
         self.decisions += other.decisions
@@ -98,6 +108,8 @@ class StepWrite:
         self.fills += other.fills
         self.positions.update(other.positions)
         self.equity += other.equity
+        self.safety_events += other.safety_events
+        self.controls += other.controls
 
 
 class RunStore:
@@ -141,8 +153,14 @@ class RunStore:
             ids = session.scalars(select(RunRow.id).where(RunRow.id != self.run_id)).all()
             return list(ids)
 
-    def commit(self, write: StepWrite, state: Mapping[str, Any], now_ms: int) -> None:
-        """Write the steps and the resume point in one transaction."""
+    def commit(
+        self,
+        write: StepWrite,
+        state: Mapping[str, Any],
+        now_ms: int,
+        safety: SafetyState | None = None,
+    ) -> None:
+        """Write the steps, the resume point and the safety state in one transaction."""
         with self.db.transaction() as session:
             # One query per table for what already exists: a resumed step finds its rows.
             decision_ids = {record.id for record in write.decisions}
@@ -177,6 +195,7 @@ class RunStore:
                     row.status = update.status
                     row.filled_qty = update.filled_qty
                     row.reject_reason = update.reason or row.reject_reason
+                    row.policy_verdict = update.policy or row.policy_verdict
                     row.updated_at_ms = now_ms
             session.flush()
             for item in write.fills:
@@ -214,6 +233,19 @@ class RunStore:
                     ],
                 )
             EngineStateRepository(session).set(self._key, dict(state), updated_at_ms=now_ms)
+            if safety is not None:
+                SafetyStore(self.db).save(safety, write.safety_events, session=session)
+            for command_id, status, result in write.controls:
+                session.execute(
+                    sql_update(ControlCommandRow)
+                    .where(ControlCommandRow.id == command_id)
+                    .values(
+                        status=status,
+                        result=result,
+                        applied_by="engine",
+                        applied_at_ms=wall_clock_ms(),
+                    )
+                )
 
     def finish(self, status: RunStatus) -> None:
         with self.db.transaction() as session:
@@ -256,7 +288,7 @@ def order_row(update: OrderUpdate, now_ms: int) -> OrderRow:
         filled_qty=update.filled_qty,
         status=update.status,
         reject_reason=update.reason,
-        policy_verdict=None,
+        policy_verdict=update.policy,
         created_at_ms=order.created_ms,
         updated_at_ms=now_ms,
     )

@@ -34,8 +34,10 @@ from sigmax.data.feeds import CcxtFeed
 from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.instruments import Symbol
 from sigmax.domain.ledger import Ledger
+from sigmax.engine.controls import ControlQueue
 from sigmax.engine.engine import Engine, Feed, RunTotals
 from sigmax.engine.feeds import ReplayFeed
+from sigmax.engine.gate import OrderGate
 from sigmax.engine.live_feed import LiveFeed, wall_clock_ms
 from sigmax.engine.run_store import RunStore, run_identity
 from sigmax.errors import ConfigError, ConfigProblem, InputError
@@ -43,6 +45,8 @@ from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
 from sigmax.logging_setup import configure_logging
+from sigmax.safety.policy import PolicyEvaluator, policy_engine_from_settings
+from sigmax.safety.store import SafetyStore
 from sigmax.storage.database import Database
 from sigmax.storage.models import RunMode, RunStatus
 
@@ -154,13 +158,15 @@ async def run_paper(options: RunOptions) -> RunReport:
     identity["fees"] = [str(fees.maker), str(fees.taker)]
     identity["slippage"] = repr(slippage)
     run_id = run_identity(identity)
+    # Fail closed: no policies, no trading (a load error names the file and the problem).
+    policy = policy_engine_from_settings(settings)
     exchange = _exchange_feed(settings) if live else None
     try:
         db = Database.open(settings.effective_database_url())
         try:
             return await _run(
                 options, settings, db, run_id, identity, symbols, series, exchange, specs, fees,
-                slippage,
+                slippage, policy,
             )  # fmt: skip
         finally:
             db.dispose()
@@ -201,6 +207,7 @@ async def _run(
     specs: Any,
     fees: FeeSchedule,
     slippage: SlippageModel,
+    policy: PolicyEvaluator,
 ) -> RunReport:
     store = RunStore(db, run_id)
     others = store.other_runs()
@@ -216,12 +223,14 @@ async def _run(
     cursor: dict[str, int] = {}
     marks: dict[str, Decimal] = {}
     protection: dict[str, tuple[str, str]] = {}
+    trades: dict[str, tuple[str, str]] = {}
     if state is not None:
         ledger = Ledger.restore(state["ledger"])
         venue.restore(state["venue"])
         cursor = {k: int(v) for k, v in state["cursor"].items()}
         marks = {k: Decimal(v) for k, v in state["marks"].items()}
         protection = {k: (v[0], v[1]) for k, v in state.get("protection", {}).items()}
+        trades = {k: (v[0], v[1]) for k, v in state.get("trades", {}).items()}
     if status is RunStatus.COMPLETED:
         log.info("run %s is already complete; nothing to do", run_id)
         return RunReport(run_id, True, True, RunTotals(), account(ledger, marks))
@@ -231,6 +240,7 @@ async def _run(
             run_id,
             ", ".join(f"{s} {ms_to_iso(ms)}" for s, ms in sorted(cursor.items())),
         )
+    gate = OrderGate.from_settings(settings, SafetyStore(db).load(), policy)
     # A live run builds each history from the candles its first event brings.
     histories = {s: build_history(series[s], settings) for s in series}
     engine = Engine(
@@ -244,7 +254,14 @@ async def _run(
         cursor=cursor,
         marks=marks,
         protection=protection,
+        gate=gate,
+        trades=trades,
     )
+    engine.controls = ControlQueue(db)
+    # Commands queued while no engine ran (a panic's close-out) come first.
+    engine.apply_controls(engine.clock_ms())
+    if engine.pending_changes:
+        engine.commit(engine.clock_ms())
     timeframe = settings.agents.analyzer.timeframes.primary
     feed: Feed
     if exchange is not None:

@@ -1,0 +1,136 @@
+"""Pause, resume, panic and the safety report, for every operator surface.
+
+The CLI (and later the API and Telegram) call these functions, so they always agree. A command
+goes through the ``control_commands`` queue (see :mod:`sigmax.engine.controls`): a running
+engine applies it on its own clock; with no engine running, a pause or a resume is applied to
+the stored safety state here, on the clock of the newest run (the close of the last candle it
+processed), so a paused SIGMAX starts paused. A panic with no engine running pauses at once
+and stays queued: the next start cancels the resting orders and closes the positions first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sigmax.domain.candles import ms_to_iso
+from sigmax.engine.account import AccountHome, newest_run
+from sigmax.engine.controls import request, settle, wait_for
+from sigmax.engine.decision_log import wall_clock_ms
+from sigmax.safety.enforcer import SafetyEnforcer
+from sigmax.safety.errors import ResumeRefusedError
+from sigmax.safety.store import SafetyStore
+from sigmax.storage.models import ControlKind, ControlStatus, RunStatus
+
+#: How long the CLI waits for a running engine to apply a command before reporting it queued.
+ENGINE_WAIT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a pause / resume / panic request came to."""
+
+    command_id: int
+    kind: ControlKind
+    status: ControlStatus
+    message: str
+    applied_by: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "command_id": self.command_id,
+            "command": self.kind.value,
+            "status": self.status.value,
+            "message": self.message,
+            "applied_by": self.applied_by,
+        }
+
+
+def _clock(home: AccountHome) -> tuple[int, bool]:
+    """The safety clock (the newest run's last candle close, else now) and whether a run
+    process is running."""
+    with home.db.session() as session:
+        run = newest_run(session)
+    if run is None:
+        return wall_clock_ms(), False
+    as_of = run.as_of_ms()
+    return (as_of if as_of is not None else wall_clock_ms()), run.info.status is RunStatus.RUNNING
+
+
+def request_command(
+    home: AccountHome,
+    kind: ControlKind,
+    arguments: dict[str, Any],
+    wait_s: float = ENGINE_WAIT_S,
+) -> CommandResult:
+    """Queue ``kind``; let a running engine apply it, or apply it here when none runs."""
+    command_id = request(home.db, kind, arguments)
+    at_ms, running = _clock(home)
+    if running:
+        found = wait_for(home.db, command_id, wait_s)
+        if found.status is not ControlStatus.PENDING:
+            return CommandResult(
+                command_id, kind, found.status, found.result or "", found.applied_by
+            )
+        return CommandResult(
+            command_id,
+            kind,
+            ControlStatus.PENDING,
+            "queued: the running engine applies it after the candle it is processing",
+            None,
+        )
+    return _apply_here(home, command_id, kind, arguments, at_ms)
+
+
+def _apply_here(
+    home: AccountHome,
+    command_id: int,
+    kind: ControlKind,
+    arguments: dict[str, Any],
+    at_ms: int,
+) -> CommandResult:
+    store = SafetyStore(home.db)
+    enforcer = SafetyEnforcer(home.settings.safety, store.load())
+    status = ControlStatus.APPLIED
+    if kind is ControlKind.PAUSE:
+        hold = enforcer.pause(
+            str(arguments.get("reason") or "paused by the operator"),
+            at_ms,
+            duration_ms=arguments.get("duration_ms"),
+            trigger="manual",
+        )
+        until = "" if hold.until_ms is None else f" until {ms_to_iso(hold.until_ms)}"
+        message = f"paused at {ms_to_iso(at_ms)}{until}"
+    elif kind is ControlKind.RESUME:
+        try:
+            enforcer.resume(at_ms, force=bool(arguments.get("force", False)))
+            message = f"resumed at {ms_to_iso(at_ms)}"
+        except ResumeRefusedError as refused:
+            status, message = ControlStatus.REFUSED, str(refused)
+    else:
+        enforcer.panic(at_ms, str(arguments.get("reason") or "panic by the operator"))
+        store.save(enforcer.state, enforcer.take_events())
+        return CommandResult(
+            command_id,
+            kind,
+            ControlStatus.PENDING,
+            f"paused at {ms_to_iso(at_ms)}; no engine is running, so the resting orders are "
+            "cancelled and the positions closed at market as soon as the run resumes",
+            "cli",
+        )
+    store.save(enforcer.state, enforcer.take_events())
+    if not settle(home.db, command_id, status, message):
+        return CommandResult(command_id, kind, status, message + " (an engine also saw it)", "cli")
+    return CommandResult(command_id, kind, status, message, "cli")
+
+
+def safety_report(home: AccountHome) -> dict[str, Any]:
+    """``sigmax safety``: paused, reason, until, each trigger against its threshold, the
+    protections and the recent violations, on the newest run's clock."""
+    at_ms, running = _clock(home)
+    store = SafetyStore(home.db)
+    enforcer = SafetyEnforcer(home.settings.safety, store.load())
+    report = enforcer.status(at_ms).to_dict()
+    report["as_of"] = ms_to_iso(at_ms)
+    report["engine_running"] = running
+    return report
