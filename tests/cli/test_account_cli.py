@@ -150,7 +150,11 @@ def test_status_names_the_run_and_its_progress(completed: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("DOGE/USDT", "buy", "1"), "DOGE/USDT is not allowed by the aggressive profile"),
+        # This run paused itself after three losing trades: a manual buy waits for a resume.
+        (
+            ("DOGE/USDT", "buy", "1"),
+            "trading paused until a resume (Consecutive loss limit reached (3))",
+        ),
         (("BTC/USDT", "buy", "-1"), "QTY: must be > 0 (got -1)"),
         (("BTC/USDT", "sell", "0"), "QTY: must be > 0 (got 0)"),
         (("BTC/USDT", "short", "1"), "SIDE: must be buy or sell (got short)"),
@@ -172,14 +176,19 @@ def test_trade_queues_a_checked_order_on_a_stopped_run(sigmax_home: Path) -> Non
     assert notional.exit_code == 2
     assert "below min notional 5 USDT (NOTIONAL)" in " ".join(notional.output.split())
 
-    result = invoke("trade", "BTC/USDT", "buy", "0.001", "--json")
+    # The open BTC position is near the profile's limit: one more 0.001 BTC would break it.
+    over = invoke("trade", "BTC/USDT", "buy", "0.001")
+    assert over.exit_code == 2
+    assert "policy: max_position_size: position would be" in " ".join(over.output.split())
+
+    result = invoke("trade", "ETH/USDT", "buy", "0.01", "--json")
     assert result.exit_code == 0, result.output
     queued = json.loads(result.output)
     assert (queued["symbol"], queued["side"], queued["type"], queued["qty"]) == (
-        "BTC/USDT",
+        "ETH/USDT",
         "buy",
         "market",
-        "0.001",
+        "0.01",
     )
     assert queued["client_order_id"].startswith("sgx-manual-")
     assert queued["run_status"] == "interrupted"

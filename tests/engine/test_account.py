@@ -268,7 +268,7 @@ def _protected_symbol(state: dict[str, Any]) -> str:
 @pytest.mark.parametrize(
     ("symbol", "side", "qty", "message"),
     [
-        ("DOGE/USDT", "buy", "1", "DOGE/USDT is not allowed by the aggressive profile"),
+        ("DOGE/USDT", "buy", "1", "policy: allowed_assets: DOGE/USDT may not be bought"),
         ("SOL/USDT", "buy", "1", "SOL/USDT is not traded by run"),
         ("BTC/USDT", "buy", "-1", r"QTY: must be > 0 \(got -1\)"),
         ("BTC/USDT", "buy", "0", r"QTY: must be > 0 \(got 0\)"),

@@ -477,6 +477,11 @@ class Engine:
             return True, replace(record, compliance=_compliance(verdict))
         return False, record
 
+    def record_api_error(self, source: str, kind: str) -> None:
+        """A feed or venue request failed (wall time: errors happen now, whatever the candle)."""
+        self.safety.record_api_error(wall_clock_ms(), source, kind)
+        self._pending.safety_events += self.safety.take_events()
+
     # -- operator control ---------------------------------------------------------------------
 
     def apply_controls(self, now_ms: int) -> None:

@@ -13,6 +13,7 @@ will queue orders inside the running engine instead.)
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,18 +35,24 @@ from sigmax.engine.account import (
     iso_or_none,
     newest_run,
 )
+from sigmax.engine.gate import AccountView, GateResult, OrderGate
 from sigmax.engine.run_store import STATE_KEY, OrderUpdate, order_row
 from sigmax.errors import InputError
 from sigmax.execution.fill_model import QUOTE_QUANTUM, FeeSchedule
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
+from sigmax.safety.store import SafetyStore
 from sigmax.storage.models import RunStatus
 from sigmax.storage.repositories import EngineStateRepository, OrderRepository
+
+log = logging.getLogger("sigmax.engine")
 
 #: Prefix of the client order ids of manual orders; the rest is random, so ids never repeat.
 MANUAL_ORDER_PREFIX: Final = "sgx-manual-"
 _MANUAL_ID_HEX_DIGITS: Final = 20
 _ZERO: Final = Decimal(0)
+#: The price a manual order is checked at before SIGMAX knows the market's price.
+_UNKNOWN_PRICE: Final = Decimal("1e-8")
 _HUNDRED: Final = Decimal(100)
 
 
@@ -152,9 +159,78 @@ def queue_manual_order(home: AccountHome, symbol: str, side: str, qty: str) -> Q
             )
         settings = _run_settings(home.settings, run.info.profile)
         request = _ManualRequest(wanted, order_side, order_qty)
-        plan = _plan(run, settings, request)
-        queued = _queue(session, run, plan)
-    return queued
+        gate = OrderGate.from_settings(settings, SafetyStore(home.db).load(session))
+        # A market without a price yet is checked against the asset rules first, so a symbol
+        # SIGMAX may not trade is refused by the rule that forbids it.
+        rejection = _gate(gate, run, request) if request.symbol not in run.marks else None
+        if rejection is None:
+            plan = _plan(run, settings, request)
+            rejection = _gate(gate, run, request, plan.order, plan.mark)
+            if rejection is None:
+                return _queue(session, run, plan)
+    # Refused: the order is recorded as rejected with its reasons, in its own transaction.
+    order, result = rejection
+    with home.db.transaction() as session:
+        OrderRepository(session).add(
+            order_row(
+                OrderUpdate(
+                    order, OrderStatus.REJECTED, reason=result.reason, policy=result.policy
+                ),
+                order.created_ms,
+            )
+        )
+    log.warning("manual order %s refused: %s", request.describe(), result.reason)
+    raise OrderRefusedError(f"{request.describe()} refused: {result.reason}", result)
+
+
+class OrderRefusedError(InputError):
+    """The safety enforcer or a compliance policy refused the order; ``result`` says why."""
+
+    def __init__(self, message: str, result: GateResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _gate(
+    gate: OrderGate,
+    run: RunRecord,
+    request: _ManualRequest,
+    order: Order | None = None,
+    mark: Decimal | None = None,
+) -> tuple[Order, GateResult] | None:
+    """The safety enforcer and the policies on a manual order; the refusal, or None.
+
+    Without ``order`` (a market SIGMAX has no price for) only the asset rules can fire: the
+    notional is taken as the smallest unit, so no size rule fires on a price that is not known.
+    With the planned order, everything is checked at the last mark.
+    """
+    now_ms = run.as_of_ms() or 0
+    price = mark if mark is not None else run.marks.get(request.symbol, _UNKNOWN_PRICE)
+    if order is None:
+        order = Order(
+            client_order_id=f"{MANUAL_ORDER_PREFIX}{uuid.uuid4().hex[:_MANUAL_ID_HEX_DIGITS]}",
+            symbol=request.symbol,
+            side=request.side,
+            type=OrderType.MARKET,
+            qty=request.qty,
+            created_ms=now_ms,
+            reference_price=price,
+            decision_id=None,
+        )
+    ledger = run.ledger()
+    marks = run.marks
+    positions = ledger.open_positions()
+    account = AccountView(
+        equity_usd=ledger.equity(marks),
+        cash_usd=ledger.cash,
+        positions_usd={
+            symbol: position.qty * marks.get(symbol, position.avg_price)
+            for symbol, position in positions.items()
+        },
+        positions_qty={symbol: position.qty for symbol, position in positions.items()},
+    )
+    result = gate.check(order, price, account, order.created_ms, "manual")
+    return None if result.allowed else (order, result)
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,6 +258,11 @@ async def _run(
         trades=trades,
     )
     engine.controls = ControlQueue(db)
+    if exchange is not None:
+        # Errors happen in wall time, whatever candle the engine is on.
+        exchange.on_failure = lambda kind: engine.record_api_error(
+            f"{exchange.exchange_id} feed", kind
+        )
     # Commands queued while no engine ran (a panic's close-out) come first.
     engine.apply_controls(engine.clock_ms())
     if engine.pending_changes:

@@ -256,6 +256,9 @@ class CcxtFeed:
         self._retry = retry
         self._clock = clock
         self._rng = random.Random()
+        #: Told the kind of every failed request, retried or not (the error's class name, never
+        #: its text: ccxt messages carry URLs), so the safety enforcer can count API errors.
+        self.on_failure: Callable[[str], None] | None = None
         self._exchange: Any = _instrumented_class(exchange_id)(
             {
                 "enableRateLimit": True,
@@ -436,6 +439,10 @@ class CcxtFeed:
 
     # -- internals -----------------------------------------------------------------------------
 
+    def _failed(self, error: BaseException) -> None:
+        if self.on_failure is not None:
+            self.on_failure(type(error).__name__)
+
     async def _call(
         self, endpoint: str, symbol: Symbol | None, operation: Callable[[], Awaitable[T]]
     ) -> T:
@@ -449,6 +456,7 @@ class CcxtFeed:
                 retry_after_s=_retry_after_of,
                 describe=f"{self.exchange_id} {endpoint}" + (f" {symbol}" if symbol else ""),
                 rng=self._rng,
+                on_failure=self._failed,
             )
         except RetriesExhaustedError as exhausted:
             raise FeedUnavailableError(

@@ -113,12 +113,15 @@ async def retry_async(
     describe: str,
     rng: random.Random | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    on_failure: Callable[[BaseException], None] | None = None,
 ) -> T:
     """Run ``operation`` until it succeeds, retrying transient failures per ``policy``.
 
     Non-transient errors propagate unchanged on the first occurrence. When the attempts are
     used up (or a ``Retry-After`` exceeds ``policy.max_delay_s``) :class:`RetriesExhaustedError`
     is raised with the last error as its ``__cause__``. ``describe`` names the call in logs.
+    ``on_failure`` hears of every failed attempt, retried or not (the safety enforcer counts
+    them: a burst of errors pauses trading even when the retries succeed in the end).
     """
     jitter = rng if rng is not None else random.Random()
     attempt = 0
@@ -127,6 +130,8 @@ async def retry_async(
         try:
             return await operation()
         except Exception as error:
+            if on_failure is not None:
+                on_failure(error)
             if not is_transient(error):
                 raise
             requested = retry_after_s(error)
