@@ -308,6 +308,10 @@ class BinanceLoopback:
             raise ValueError(f"{kind.name} needs retry_after_s: Binance always sends Retry-After")
         self._state.faults[path].append(_Fault(kind, count, retry_after_s))
 
+    def pending_faults(self, path: str) -> int:
+        """How many injected failures of ``path`` are still to come."""
+        return sum(fault.remaining for fault in self._state.faults.get(path, ()))
+
     @property
     def requests(self) -> list[RecordedRequest]:
         """Every request so far, in arrival order (faulted ones included)."""

@@ -202,7 +202,7 @@ class Engine:
         write = StepWrite()
         symbol, candle = event.symbol, event.candle
         for venue_event in self.venue.on_candle(symbol, candle):
-            self._apply(venue_event, candle.timestamp, write)
+            self._apply(venue_event, candle.timestamp, write, event.close_ms)
         self.marks[symbol] = Decimal(repr(candle.close))
         self.ledger.mark_to_market(event.close_ms, self.marks)
         self.safety.tick(event.close_ms)
@@ -263,8 +263,14 @@ class Engine:
             positions_usd=positions,
         )
 
-    def _apply(self, event: VenueEvent, candle_open_ms: int, write: StepWrite) -> None:
-        """Record a venue event; apply its fill to the ledger; protect a new position."""
+    def _apply(
+        self, event: VenueEvent, candle_open_ms: int, write: StepWrite, known_ms: int
+    ) -> None:
+        """Record a venue event; apply its fill to the ledger; protect a new position.
+
+        ``known_ms`` is when the engine learns of the fill (the candle's close): a stop that
+        triggered somewhere inside the candle starts its cooldown then, not at the open.
+        """
         order = event.order
         fill = event.fill
         if fill is not None:
@@ -306,12 +312,14 @@ class Engine:
         )
         expected = order.price if order.type is not OrderType.MARKET else order.reference_price
         if expected is not None and expected > 0:
-            self.safety.record_fill(order.symbol, expected, fill.price, fill.timestamp_ms)
-        self._count_trade(order, fill, entry.realized_pnl, position.qty)
+            self.safety.record_fill(order.symbol, expected, fill.price, known_ms)
+        self._count_trade(order, fill, entry.realized_pnl, position.qty, known_ms)
         if order.type is OrderType.MARKET and order.side is OrderSide.BUY:
             self._protect(order, fill.qty, fill.timestamp_ms, write)
 
-    def _count_trade(self, order: Order, fill: Fill, realized: Decimal, left: Decimal) -> None:
+    def _count_trade(
+        self, order: Order, fill: Fill, realized: Decimal, left: Decimal, known_ms: int
+    ) -> None:
         """Add a fill to its position's trade; report the trade when the position is flat."""
         gross, fees = self.trades.get(order.symbol, (Decimal(0), Decimal(0)))
         gross, fees = gross + realized, fees + fill.fee
@@ -319,9 +327,7 @@ class Engine:
             self.trades[order.symbol] = (gross, fees)
             return
         self.trades.pop(order.symbol, None)
-        self.safety.record_closed_trade(
-            order.symbol, gross - fees, fill.timestamp_ms, _exit_reason(order)
-        )
+        self.safety.record_closed_trade(order.symbol, gross - fees, known_ms, _exit_reason(order))
 
     def _account(self) -> AccountView:
         positions = self.ledger.open_positions()
