@@ -621,7 +621,10 @@ class NatsJetStreamBus:
         await asyncio.wait({connecting})
         await nc.close()
         if failures:
-            reason = self._reason(failures[-1])
+            # A refused login is what the operator must fix; the connection reset that follows
+            # it, and anything later, is noise.
+            refused = [f for f in failures if _is_auth_refusal(f)]
+            reason = self._reason(refused[0] if refused else failures[0])
         else:
             reason = f"no answer within {self._connect_timeout:g} s"
         raise BusConnectionError(f"cannot connect to NATS at {self.server_summary}: {reason}")
@@ -654,10 +657,7 @@ class NatsJetStreamBus:
         """Why a connection attempt failed, in words an operator can act on."""
         if isinstance(error, ConnectionRefusedError):
             return "connection refused: is nats-server running there?"
-        # During the handshake nats-py reports a refusal as a plain Error with the server's text.
-        if isinstance(error, nats.errors.AuthorizationError) or (
-            "authorization violation" in str(error).lower()
-        ):
+        if _is_auth_refusal(error):
             return "authorization refused: check the user and password or token in NATS_URL"
         if isinstance(error, TimeoutError):
             return f"no answer within {self._connect_timeout:g} s"
@@ -668,6 +668,13 @@ class NatsJetStreamBus:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+def _is_auth_refusal(error: BaseException) -> bool:
+    # During the handshake nats-py reports a refusal as a plain Error with the server's text.
+    return isinstance(error, nats.errors.AuthorizationError) or (
+        "authorization violation" in str(error).lower()
+    )
 
 
 def _describe(error: nats.js.errors.APIError) -> str:
