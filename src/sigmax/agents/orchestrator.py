@@ -26,7 +26,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
@@ -39,7 +39,7 @@ from sigmax.agents.debate import debate_numbers, run_debate
 from sigmax.agents.market_view import MarketSnapshot, SymbolHistory
 from sigmax.agents.optimizer import OptimizerAgent, Vote, choose, combine
 from sigmax.agents.privacy_agent import PrivacyAgent
-from sigmax.agents.researcher import ResearcherAgent, sentiment_summary
+from sigmax.agents.researcher import ResearcherAgent, ResearchSource, sentiment_summary
 from sigmax.agents.risk import RiskAgent
 from sigmax.config.settings import Settings
 from sigmax.data.indicators import IndicatorSpec
@@ -99,11 +99,13 @@ class Orchestrator:
         settings: Settings,
         history: Callable[[str], SymbolHistory],
         sink: DecisionSink | None = None,
+        sources: Sequence[ResearchSource] | None = None,
     ) -> None:
+        """``sources``: the researcher's sources (default: those available offline)."""
         self.settings = settings
         self._history = history
         self._sink = sink
-        self.researcher = ResearcherAgent()
+        self.researcher = ResearcherAgent(sources)
         self.analyzer = AnalyzerAgent()
         self.risk = RiskAgent()
         self.optimizer = OptimizerAgent()

@@ -158,11 +158,14 @@ class UnconfiguredSource:
         return ()
 
 
-def default_sources() -> tuple[ResearchSource, ...]:
-    """The sources available offline: the price regime; sentiment inputs are not configured."""
+def default_sources(news: ResearchSource | None = None) -> tuple[ResearchSource, ...]:
+    """The price regime, the news source when one is configured (NEWSAPI_KEY), and the kinds
+    of input SIGMAX has no source for, reported as unavailable."""
     return (
         PriceRegimeSource(),
-        UnconfiguredSource("news", "no news source is configured"),
+        news
+        if news is not None
+        else UnconfiguredSource("news", "no news source is configured (NEWSAPI_KEY is not set)"),
         UnconfiguredSource("social", "no social-sentiment source is configured"),
         UnconfiguredSource("onchain", "no on-chain data source is configured"),
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from sigmax.agents.base import PortfolioView
 from sigmax.agents.market_view import SymbolHistory
 from sigmax.agents.orchestrator import Assessment, Orchestrator, build_history
+from sigmax.bus import EventBus
 from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
 from sigmax.domain.ledger import InsufficientCashError, Ledger, utc_day
@@ -40,6 +41,7 @@ from sigmax.domain.orders import (
 )
 from sigmax.engine.controls import ControlCommand, ControlQueue
 from sigmax.engine.decision_log import wall_clock_ms
+from sigmax.engine.events import publish_step
 from sigmax.engine.feeds import CandleClosed
 from sigmax.engine.gate import AccountView, GateResult, OrderGate, OrderOrigin
 from sigmax.engine.run_store import (
@@ -132,6 +134,12 @@ class Engine:
         self.totals = RunTotals()
         #: The operator's queued commands (pause, resume, panic); None: no store to read.
         self.controls: ControlQueue | None = None
+        #: Where committed steps are announced (decisions, orders, fills, safety, equity).
+        self.bus: EventBus | None = None
+        self.run_id = store.run_id if store is not None else ""
+        #: Work before each group of candles closing together (a live run refreshes its
+        #: research sources here), given the group's close time.
+        self.before_group: Callable[[int], Awaitable[None]] | None = None
         #: ``replay`` or ``live``: every operator-facing line says which.
         self.feed_kind = "replay"
         self._pending = StepWrite()
@@ -144,6 +152,8 @@ class Engine:
         started = time.perf_counter()
         self.feed_kind = feed.kind
         async for group in feed.events():
+            if self.before_group is not None:
+                await self.before_group(group[0].close_ms)
             for event in group:
                 self._pending.merge(await self.step(event))
                 self._pending_steps += 1
@@ -179,6 +189,8 @@ class Engine:
         """Write what is pending with the resume point, in one transaction."""
         if self.store is not None:
             self.store.commit(self._pending, self.state(), now_ms, self.safety.state)
+        if self.bus is not None:
+            publish_step(self.bus, self.run_id, self._pending)
         self._pending = StepWrite()
         self._pending_steps = 0
 

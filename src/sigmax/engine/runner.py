@@ -27,7 +27,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sigmax.agents.news_source import news_source_from_settings
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
+from sigmax.agents.researcher import default_sources
+from sigmax.bus import bus_from_settings
 from sigmax.config import Settings, load_settings
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.data.feeds import CcxtFeed
@@ -155,6 +158,8 @@ async def run_paper(options: RunOptions) -> RunReport:
         identity["data"] = checksums
         identity["start_ms"] = options.start_ms
         identity["until_ms"] = options.until_ms
+    # The news source changes decisions: a run with it is another run than one without.
+    identity["news"] = settings.credentials.newsapi_key is not None
     identity["fees"] = [str(fees.maker), str(fees.taker)]
     identity["slippage"] = repr(slippage)
     run_id = run_identity(identity)
@@ -243,8 +248,13 @@ async def _run(
     gate = OrderGate.from_settings(settings, SafetyStore(db).load(), policy)
     # A live run builds each history from the candles its first event brings.
     histories = {s: build_history(series[s], settings) for s in series}
+    news = news_source_from_settings(
+        settings, on_error=lambda failure: engine.record_api_error(failure.source, "fetch failed")
+    )
     engine = Engine(
-        orchestrator=Orchestrator(settings, lambda symbol: engine.histories[symbol]),
+        orchestrator=Orchestrator(
+            settings, lambda symbol: engine.histories[symbol], sources=default_sources(news)
+        ),
         histories=histories,
         venue=venue,
         ledger=ledger,
@@ -263,10 +273,6 @@ async def _run(
         exchange.on_failure = lambda kind: engine.record_api_error(
             f"{exchange.exchange_id} feed", kind
         )
-    # Commands queued while no engine ran (a panic's close-out) come first.
-    engine.apply_controls(engine.clock_ms())
-    if engine.pending_changes:
-        engine.commit(engine.clock_ms())
     timeframe = settings.agents.analyzer.timeframes.primary
     feed: Feed
     if exchange is not None:
@@ -288,6 +294,13 @@ async def _run(
             f" via {url}, set by {EXCHANGE_URL_VAR}" if url else "",
             settings.profile_name,
         )
+        if news is not None:
+            live_news = news
+
+            async def refresh(close_ms: int) -> None:
+                await live_news.refresh(symbols, close_ms)
+
+            engine.before_group = refresh
     else:
         feed = ReplayFeed(
             series,
@@ -296,6 +309,15 @@ async def _run(
             speed=options.speed,
             after_ms=cursor,
         )
+        if news is not None:
+            # The whole window's news at once: decisions read only what was published by then.
+            first = min(int(series[s].timestamp[0]) for s in series)
+            last = max(series[s].last_ms for s in series) + timeframe.ms
+            await news.load(
+                symbols,
+                max(first, options.start_ms or first),
+                min(last, options.until_ms or last),
+            )
         pace = "max speed" if options.speed is None else f"{options.speed:g} candles/s per symbol"
         log.info(
             "REPLAY of %s %s candles (%s), %d candles to go, profile %s",
@@ -305,7 +327,14 @@ async def _run(
             feed.total_candles(),
             settings.profile_name,
         )
+    bus = bus_from_settings(settings)
+    await bus.start()  # fails closed: a configured NATS that does not answer stops the run
+    engine.bus = bus
     try:
+        # Commands queued while no engine ran (a panic's close-out) come first.
+        engine.apply_controls(engine.clock_ms())
+        if engine.pending_changes:
+            engine.commit(engine.clock_ms())
         totals = await engine.run(feed, paced=exchange is not None or options.speed is not None)
     except (KeyboardInterrupt, asyncio.CancelledError):
         # The operator stopped it: what was committed stays, the same command resumes.
@@ -314,6 +343,8 @@ async def _run(
     except BaseException:
         store.finish(RunStatus.FAILED)
         raise
+    finally:
+        await bus.close()  # flushes what is queued
     # A replay ends with its data; a live run only stops (at --until) and can be resumed.
     store.finish(RunStatus.INTERRUPTED if exchange is not None else RunStatus.COMPLETED)
     return RunReport(run_id, state is not None, False, totals, account(ledger, engine.marks))

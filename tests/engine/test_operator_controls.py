@@ -1,0 +1,243 @@
+"""Pause, resume and panic as an operator gives them: the `sigmax` command against real runs.
+
+The runs are `sigmax run` processes on the bundled Binance candles; the commands are `sigmax
+pause|resume|panic|safety` processes. Everything is read back from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from conftest import CONFIG_VARIABLES
+from sigmax.bus import Event, EventType
+from storage.conftest import throwaway_postgres_database
+
+SIGMAX = str(Path(sys.executable).with_name("sigmax"))
+HOUR = 3_600_000
+
+
+def _env(home: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in CONFIG_VARIABLES
+        and (not k.startswith("SIGMAX_") or k == "SIGMAX_REQUIRE_SERVICES")
+    }
+    env["SIGMAX_HOME"] = str(home)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    env.update(extra)
+    return env
+
+
+def _run_args(until: str, speed: str = "max") -> list[str]:
+    return [
+        "run", "--profile", "aggressive", "--symbols", "BTC/USDT,ETH/USDT",
+        "--speed", speed, "--from", "2022-11-01T00:00:00Z", "--until", until, "--no-api",
+    ]  # fmt: skip
+
+
+def _sigmax(
+    env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SIGMAX, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+def _sqlite(home: Path) -> str:
+    return f"sqlite:///{home / 'sigmax.db'}"
+
+
+def _safety(env: dict[str, str]) -> dict[str, Any]:
+    done = _sigmax(env, "safety", "--json")
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def test_a_pause_survives_a_restart_and_a_timed_pause_lifts_on_time(tmp_path: Path) -> None:
+    env = _env(tmp_path, MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000")
+    first = _sigmax(env, *_run_args("2022-11-02T00:00:00Z"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    paused = _sigmax(env, "pause")
+    assert paused.returncode == 0, paused.stderr
+    assert "pause: applied: paused at 2022-11-02T00:00:00Z" in paused.stdout
+    # A new process: the stored state is still paused.
+    report = _safety(env)
+    assert report["paused"]
+    assert report["reason"] == "paused by the operator"
+
+    # Resumed later by the operator with a timed pause in between: it lifts by itself.
+    assert _sigmax(env, "resume").returncode == 0
+    timed = _sigmax(env, "pause", "--duration", "2h")
+    assert "until 2022-11-02T02:00:00Z" in timed.stdout
+    assert _safety(env)["paused"]
+    bad = _sigmax(env, "pause", "--duration", "soon")
+    assert bad.returncode == 2
+    assert "--duration: must be a positive whole number" in bad.stderr
+
+
+def test_the_engine_starts_paused_and_a_timed_pause_lifts_on_candle_time(tmp_path: Path) -> None:
+    env = _env(tmp_path, MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000")
+    # A first run of the same command, stopped early: it is resumed below.
+    until = "2022-11-05T00:00:00Z"
+    process = subprocess.Popen(
+        [SIGMAX, *_run_args(until, speed="40")], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _decided(tmp_path):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)  # Ctrl-C: the run stops cleanly, marked interrupted
+    assert process.wait(timeout=30) == 130
+    pause = _sigmax(env, "pause", "--duration", "6h")
+    assert pause.returncode == 0, pause.stderr
+    paused_at = _clock_of(pause.stdout)
+    done = _sigmax(env, *_run_args(until))
+    assert done.returncode == 0, done.stderr[-2000:]
+    entries = _query(
+        _sqlite(tmp_path),
+        "SELECT created_at_ms FROM orders WHERE client_order_id LIKE 'sgx-entry-%'",
+    )
+    assert not [at for (at,) in entries if paused_at <= at < paused_at + 6 * HOUR]
+    lifted = _query(
+        _sqlite(tmp_path),
+        "SELECT occurred_at_ms FROM safety_events WHERE kind = 'resume' AND \"trigger\" = 'manual'",
+    )
+    assert lifted == [(paused_at + 6 * HOUR,)]
+    assert not _safety(env)["paused"]
+
+
+def _decided(home: Path) -> bool:
+    if not (home / "sigmax.db").exists():
+        return False
+    try:
+        rows = _query(_sqlite(home), "SELECT value FROM engine_state WHERE key LIKE 'run:%'")
+    except Exception:  # the first run is still creating its tables
+        return False
+    return bool(rows)  # the run committed its first step
+
+
+def _clock_of(message: str) -> int:
+    from datetime import datetime
+
+    stamp = message.split("paused at ")[1].split(" ")[0]
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_resume_is_refused_while_a_trigger_holds_and_a_forced_resume_is_audited(
+    tmp_path: Path,
+) -> None:
+    env = _env(tmp_path)  # default thresholds: three losing trades pause this run
+    done = _sigmax(env, *_run_args("2022-11-05T00:00:00Z"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _safety(env)["paused"]
+    refused = _sigmax(env, "resume")
+    assert refused.returncode == 2
+    assert "consecutive_losses" in refused.stdout
+    assert "resume with force" in refused.stdout
+    assert _safety(env)["paused"]
+    forced = _sigmax(env, "resume", "--force", "--json")
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)["status"] == "applied"
+    assert not _safety(env)["paused"]
+    audit = _query(
+        _sqlite(tmp_path), "SELECT kind, details FROM safety_events WHERE kind = 'force_resume'"
+    )
+    assert len(audit) == 1
+    assert "consecutive_losses" in str(audit[0][1])
+
+
+def _panic_while_running(home: Path, env: dict[str, str], url: str) -> None:
+    process = subprocess.Popen(
+        [SIGMAX, *_run_args("2022-11-05T00:00:00Z", speed="20")], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            held = _held(url)
+            if held:
+                break
+            time.sleep(0.05)
+        assert held, "the run never opened a position"
+        panic = _sigmax(env, "panic", "--yes", "--json")
+        assert panic.returncode == 0, panic.stderr
+        result = json.loads(panic.stdout)
+        assert (result["status"], result["applied_by"]) == ("applied", "engine"), result
+        assert "positions closing at market" in result["message"]
+        _, errors = process.communicate(timeout=120)
+        assert process.returncode == 0, errors[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert _held(url) == []
+    assert _query(url, "SELECT client_order_id FROM orders WHERE status = 'open'") == []
+    closing = _query(url, "SELECT status FROM orders WHERE client_order_id LIKE 'sgx-panic-%'")
+    assert closing
+    assert {status for (status,) in closing} == {"filled"}
+    assert _safety(env)["paused"]
+    assert "ALERT PANIC at" in (home / "logs" / "sigmax.log").read_text(encoding="utf-8")
+
+
+def _held(url: str) -> list[tuple[Any, ...]]:
+    try:
+        return _query(url, "SELECT symbol, qty FROM positions WHERE qty > 0")
+    except Exception:  # the run is still creating its tables
+        return []
+
+
+@pytest.mark.slow
+def test_panic_leaves_no_position_and_no_open_order_on_sqlite(
+    tmp_path: Path, nats_url: str
+) -> None:
+    # With NATS_URL set the engine announces on NATS JetStream; the panic raises an alert.
+    env = _env(tmp_path, MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000", NATS_URL=nats_url)
+    _panic_while_running(tmp_path, env, _sqlite(tmp_path))
+    (run_id,) = _query(_sqlite(tmp_path), "SELECT id FROM runs")[0]
+    alert = asyncio.run(_last_alert(nats_url))
+    assert alert.type is EventType.ALERT
+    assert alert.payload["run_id"] == run_id
+    assert str(alert.payload["message"]).startswith("PANIC: ")
+
+
+async def _last_alert(url: str) -> Event:
+    import nats
+
+    connection = await nats.connect(url)
+    try:
+        message = await connection.jetstream().get_last_msg("SIGMAX", "sigmax.events.alert")
+    finally:
+        await connection.close()
+    return Event.from_json(message.data or b"")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_panic_leaves_no_position_and_no_open_order_on_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with throwaway_postgres_database(postgres_url) as url:
+        env = _env(tmp_path, url, MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000")
+        _panic_while_running(tmp_path, env, url)
