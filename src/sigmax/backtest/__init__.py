@@ -1,0 +1,1 @@
+"""Backtests: the one engine over stored history, its metrics and its report."""
