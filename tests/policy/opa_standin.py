@@ -25,6 +25,8 @@ class OpaStandIn:
         self.engine = PolicyEngine.load(policy_dir)
         self.mode: Mode = "normal"
         self.requests = 0
+        #: After this many requests every answer is an evaluation error (None: never).
+        self.fail_after: int | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -52,7 +54,9 @@ class OpaStandIn:
                 "code": "invalid_parameter",
                 "message": f"body contains malformed JSON: {error}",
             }
-        if self.mode == "error":
+        if self.mode == "error" or (
+            self.fail_after is not None and self.requests > self.fail_after
+        ):
             return 500, {"code": "internal_error", "message": "evaluation failed"}
         if self.mode == "slow":
             time.sleep(1.0)
