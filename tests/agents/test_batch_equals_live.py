@@ -92,3 +92,35 @@ async def test_assessment_equals_the_explained_decision(
             actions.add(fast.decision.value)
     # The sample covers buying and selling, not only holding.
     assert {"BUY", "SELL", "HOLD"} <= actions
+
+
+@pytest.mark.parametrize("profile", ["conservative", "aggressive"])
+@pytest.mark.parametrize("symbol", SYMBOLS)
+def test_whole_history_assessment_equals_the_per_decision_one(
+    bundled_series: Callable[[str], CandleSeries], symbol: str, profile: str
+) -> None:
+    from sigmax.agents.batch import assess_history
+    from sigmax.config import load_settings
+
+    from .conftest import REPO_CONFIG
+
+    settings = load_settings(config_dir=REPO_CONFIG, env={}, profile=profile)
+    history = build_history(bundled_series(symbol), settings)
+    orchestrator = Orchestrator(settings, lambda _: history)
+    batch = assess_history(history, settings)
+    moments = history.decision_moments()
+    portfolio = PortfolioView.starting(Decimal("1000"))
+    sampled = [0, 1, 5, 30, 100, 170, 500, 721, *range(1000, len(moments), 53), len(moments) - 1]
+    candidates = 0
+    for index in sampled:
+        fast = orchestrator.assess(history.snapshot(int(moments[index])), portfolio)
+        assert (batch.score[index], batch.confidence[index]) == (fast.score, fast.confidence), (
+            symbol,
+            index,
+        )
+        if fast.decision.value != "HOLD":
+            assert batch.candidate[index]
+        candidates += int(batch.candidate[index])
+    # Every candle that is not a candidate is a HOLD whatever the account.
+    assert not batch.candidate.all()
+    assert candidates > 0

@@ -103,7 +103,7 @@ class MarketSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class _Layer:
+class HistoryLayer:
     series: CandleSeries
     columns: IndicatorColumns
     scores: LayerScores
@@ -112,7 +112,7 @@ class _Layer:
     opens: np.ndarray[tuple[int], np.dtype[np.int64]]
 
     @classmethod
-    def build(cls, series: CandleSeries, spec: IndicatorSpec) -> _Layer:
+    def build(cls, series: CandleSeries, spec: IndicatorSpec) -> HistoryLayer:
         columns = compute_indicators(series, spec)
         timeframe = series.timeframe
         return cls(
@@ -135,12 +135,12 @@ class SymbolHistory:
         self.timeframe = series.timeframe
         self.spec = spec
         self._higher_timeframes = tuple(higher)
-        self._primary = _Layer.build(series, spec)
+        self._primary = HistoryLayer.build(series, spec)
         self._record = (
-            self._primary if spec == STANDARD_SPEC else _Layer.build(series, STANDARD_SPEC)
+            self._primary if spec == STANDARD_SPEC else HistoryLayer.build(series, STANDARD_SPEC)
         )
         self._higher = tuple(
-            _Layer.build(resampled, spec)
+            HistoryLayer.build(resampled, spec)
             for resampled in (resample(series, tf) for tf in self._higher_timeframes)
         )
 
@@ -152,6 +152,10 @@ class SymbolHistory:
     def latest_decision_ms(self) -> int:
         """The moment the newest known candle closed: the latest possible decision time."""
         return self.series.last_ms + self.timeframe.ms
+
+    def layers(self) -> tuple[HistoryLayer, ...]:
+        """The primary timeframe, then the higher ones, with their indicators and scores."""
+        return (self._primary, *self._higher)
 
     def decision_moments(self) -> np.ndarray[tuple[int], np.dtype[np.int64]]:
         """Close time of every known candle: the moments a decision can be made at."""
@@ -176,7 +180,7 @@ class SymbolHistory:
         return MarketSnapshot(self.symbol, decision_ms, primary, higher, record)
 
 
-def _view(layer: _Layer, decision_ms: int) -> TimeframeView | None:
+def _view(layer: HistoryLayer, decision_ms: int) -> TimeframeView | None:
     """The view of ``layer`` whose last candle is the newest one closed at ``decision_ms``."""
     index = int(np.searchsorted(layer.opens, decision_ms - layer.timeframe_ms, "right")) - 1
     if index < 0:
