@@ -402,18 +402,24 @@ def daily_returns(curve: EquityCurve) -> tuple[NDArray[np.int64], NDArray[np.flo
     return starts, day_equity / previous - 1.0
 
 
+def _with_start(curve: EquityCurve) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Equity with the initial equity at position 0, and its running peak."""
+    extended = np.concatenate(([curve.initial_equity], curve.equity))
+    return extended, np.maximum.accumulate(extended)
+
+
 def drawdowns(curve: EquityCurve) -> NDArray[np.float64]:
     """Drawdown at each step: ``1 - equity / running peak``; the peak includes initial equity."""
-    extended = np.concatenate(([curve.initial_equity], curve.equity))
-    drawdown = 1.0 - extended / np.maximum.accumulate(extended)
-    return drawdown[1:]
+    extended, peak = _with_start(curve)
+    return (1.0 - extended / peak)[1:]
 
 
-def _max_drawdown_duration_ms(curve: EquityCurve) -> int:
+def _max_drawdown_duration_ms(
+    curve: EquityCurve, extended: NDArray[np.float64], peak: NDArray[np.float64]
+) -> int:
     # Position 0 is the start (initial equity at period_start_ms); positions 1.. are the steps.
-    extended = np.concatenate(([curve.initial_equity], curve.equity))
     times = np.concatenate(([curve.period_start_ms], curve.timestamps_ms))
-    at_peak = extended >= np.maximum.accumulate(extended)
+    at_peak = extended >= peak
     positions = np.arange(extended.shape[0])
     # For every position, the latest peak at or before it (position 0 is always a peak).
     peak_of = np.maximum.accumulate(np.where(at_peak, positions, 0))
@@ -504,7 +510,9 @@ def compute_metrics(
 
     growth = curve.final_equity / curve.initial_equity
     cagr = _cagr(growth, curve.span_ms)
-    max_drawdown = float(drawdowns(curve).max())
+    extended, peak = _with_start(curve)
+    # The start itself is never under its own peak, so including it changes nothing.
+    max_drawdown = float((1.0 - extended / peak).max())
     calmar = _finite(cagr / max_drawdown) if cagr is not None and max_drawdown > 0.0 else None
     _, returns = daily_returns(curve)
     sharpe, sortino = _sharpe_sortino(returns)
@@ -522,7 +530,7 @@ def compute_metrics(
         sortino=sortino,
         calmar=calmar,
         max_drawdown=max_drawdown,
-        max_drawdown_duration=_max_drawdown_duration_ms(curve) / 1000.0,
+        max_drawdown_duration=_max_drawdown_duration_ms(curve, extended, peak) / 1000.0,
         win_rate=win_rate,
         profit_factor=profit_factor,
         expectancy=expectancy,
