@@ -388,6 +388,25 @@ def test_cagr_that_overflows_a_float_is_null() -> None:
     json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
 
 
+def test_huge_values_stay_exact_or_null_never_infinite() -> None:
+    # Equity swinging between 1e-5 and 1e300 on daily candles: every daily return is ~1e305 or ~-1,
+    # whose squares overflow, so Sharpe is not representable (null), not 0.
+    closes = [at(2, 0), at(3, 0), at(4, 0), at(5, 0)]
+    curve = curve_of(closes, [1e300, 1e-5, 1e300, 1e300], 1e-5)
+    huge_win = trade("1E+400", entry=START, exit_=at(2, 0))
+    tiny_loss = trade("-3E-20", entry=START, exit_=at(2, 0))
+    m = run(curve, [huge_win, tiny_loss], fees_paid=D("1E+50"))
+    assert m.sharpe is None
+    assert m.profit_factor is None  # 1e400 / 3e-20 does not fit a float64
+    out = m.to_dict()
+    # Money is exact at any size: the float 1e300's exact integer value, 8 places.
+    assert out["final_equity"] == f"{int(1e300)}.00000000"
+    assert out["fees_paid"] == "1" + "0" * 50 + ".00000000"
+    # (1e400 - 3e-20) / 2 to 8 places: 5 followed by 399 zeros; the -1.5e-20 rounds away.
+    assert out["expectancy"] == "5" + "0" * 399 + ".00000000"
+    json.loads(m.to_json(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+
+
 def test_exposure_extremes() -> None:
     curve = curve_of(CLOSES, EQUITY, 1000.0, START)
     assert run(curve, exposed=[True] * 10).exposure == 1.0

@@ -19,7 +19,8 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, localcontext
+from fractions import Fraction
 from typing import Final
 
 import numpy as np
@@ -48,6 +49,9 @@ PERIODS_PER_YEAR: Final = 365
 SIGNIFICANT_DIGITS: Final = 10
 #: Money in the JSON form: USD with the ledger's quote precision (1e-8).
 MONEY_QUANTUM: Final = Decimal("0.00000001")
+#: Exact decimal arithmetic: sums and quantisations never round at this precision, whatever the
+#: magnitude (a float equity converts to up to ~1100 digits). Division goes through ``Fraction``.
+_EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_EVEN)
 #: Upper bound for timestamps (9999-12-31T23:59:59.999Z): keeps the per-day arrays bounded.
 MAX_TIMESTAMP_MS: Final = 253_402_300_799_999
 
@@ -308,12 +312,17 @@ def _round_ratio(value: float | None) -> float | None:
     return 0.0 if rounded == 0.0 else rounded
 
 
+def _to_money(value: Decimal) -> Decimal:
+    """``value`` rounded half-even to 1e-8, exactly at any magnitude."""
+    return value.quantize(MONEY_QUANTUM, context=_EXACT)
+
+
 def _money_text(value: Decimal | None) -> str | None:
     if value is None:
         return None
     if value == 0:
         value = Decimal(0)  # no "-0.00000000"
-    return format(value.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_EVEN), "f")
+    return format(_to_money(value), "f")
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,12 +449,14 @@ def _sharpe_sortino(returns: NDArray[np.float64]) -> tuple[float | None, float |
     if returns.shape[0] < 2:
         return None, None
     scale = math.sqrt(PERIODS_PER_YEAR)
-    mean = float(returns.mean())
+    # Returns as large as the curve allows can overflow these sums: such ratios become None.
     with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(returns.mean())
         deviation = float(returns.std(ddof=1))
         downside = math.sqrt(float(np.mean(np.square(np.minimum(returns, 0.0)))))
-    sharpe = _finite(mean / deviation * scale) if deviation > 0.0 else None
-    sortino = _finite(mean / downside * scale) if downside > 0.0 else None
+    # An overflowed (infinite) deviation would make the ratio a meaningless 0: not representable.
+    sharpe = _finite(mean / deviation * scale) if 0.0 < deviation < math.inf else None
+    sortino = _finite(mean / downside * scale) if 0.0 < downside < math.inf else None
     return sharpe, sortino
 
 
@@ -463,15 +474,21 @@ def _trade_stats(
 ) -> tuple[float | None, float | None, Decimal | None]:
     if not trades:
         return None, None, None
-    with localcontext() as context:
-        context.prec = 60
-        context.rounding = ROUND_HALF_EVEN
+    with localcontext(_EXACT):
         gross_profit = sum((t.pnl for t in trades if t.pnl > 0), Decimal(0))
         gross_loss = -sum((t.pnl for t in trades if t.pnl < 0), Decimal(0))
-        wins = sum(1 for t in trades if t.pnl > 0)
         net = sum((t.pnl for t in trades), Decimal(0))
-        expectancy = (net / len(trades)).quantize(MONEY_QUANTUM)
-        profit_factor = float(gross_profit / gross_loss) if gross_loss > 0 else None
+    wins = sum(1 for t in trades if t.pnl > 0)
+    # The mean in units of 1e-8 USD, rounded half-even once from the exact quotient.
+    units = round(Fraction(net) * 100_000_000 / len(trades))
+    expectancy = Decimal(units).scaleb(-8, context=_EXACT)
+    profit_factor = None
+    if gross_loss:
+        try:
+            # float(Fraction) is correctly rounded; a Decimal division would round twice.
+            profit_factor = float(Fraction(gross_profit) / Fraction(gross_loss))
+        except OverflowError:
+            profit_factor = None  # beyond float64: not representable, like an overflowing CAGR
     return wins / len(trades), profit_factor, expectancy
 
 
@@ -519,10 +536,6 @@ def compute_metrics(
     win_rate, profit_factor, expectancy = _trade_stats(trades)
     times = np.concatenate(([curve.period_start_ms], curve.timestamps_ms))
     exposed_ms = int(np.diff(times)[exposure].sum())
-    with localcontext() as context:
-        context.prec = 60
-        final_equity = Decimal(curve.final_equity).quantize(MONEY_QUANTUM, rounding=ROUND_HALF_EVEN)
-        fees = fees_paid.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_EVEN)
     return Metrics(
         total_return=growth - 1.0,
         cagr=cagr,
@@ -536,7 +549,8 @@ def compute_metrics(
         expectancy=expectancy,
         exposure=exposed_ms / curve.span_ms,
         trades=len(trades),
-        fees_paid=fees,
-        final_equity=final_equity,
+        fees_paid=_to_money(fees_paid),
+        # Decimal(float) is the float's exact value; only the quantisation rounds.
+        final_equity=_to_money(Decimal(curve.final_equity)),
         buy_and_hold_return=float(buy_and_hold),
     )
