@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 
 def _cpu_model() -> str:
@@ -35,3 +39,18 @@ def machine_info(*packages: str) -> dict[str, object]:
         "python": sys.version.split()[0],
         "packages": {name: _package_version(name) for name in ("sigmax", *packages)},
     }
+
+
+@contextmanager
+def temporary_home(prefix: str = "sigmax-bench-") -> Iterator[Path]:
+    """A fresh SIGMAX_HOME for one benchmark, removed afterwards; the caller's is restored."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as home:
+        previous = os.environ.get("SIGMAX_HOME")
+        os.environ["SIGMAX_HOME"] = home
+        try:
+            yield Path(home)
+        finally:
+            if previous is None:
+                os.environ.pop("SIGMAX_HOME", None)
+            else:
+                os.environ["SIGMAX_HOME"] = previous

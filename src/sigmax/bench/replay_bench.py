@@ -7,12 +7,10 @@ all seven agents, the paper venue, the ledger, ``--speed max``, over the last ``
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from sigmax.bench.machine import machine_info
+from sigmax.bench.machine import machine_info, temporary_home
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.domain.candles import Timeframe, ms_to_iso
 from sigmax.engine.runner import RunOptions, run_paper
@@ -30,29 +28,21 @@ def run_replay_bench(
     catalog = DatasetCatalog.from_path(data)
     end = min(catalog.load(s, Timeframe.H1).series.last_ms for s in SYMBOLS) + Timeframe.H1.ms
     start = end - days * 86_400_000
-    with tempfile.TemporaryDirectory(prefix="sigmax-bench-") as home:
-        previous = os.environ.get("SIGMAX_HOME")
-        os.environ["SIGMAX_HOME"] = home
-        try:
-            report = asyncio.run(
-                run_paper(
-                    RunOptions(
-                        profile=profile,
-                        symbols=list(SYMBOLS),
-                        speed=None,
-                        start_ms=start,
-                        until_ms=end,
-                        data=data,
-                        home=Path(home),
-                        console_log=False,
-                    )
+    with temporary_home() as home:
+        report = asyncio.run(
+            run_paper(
+                RunOptions(
+                    profile=profile,
+                    symbols=list(SYMBOLS),
+                    speed=None,
+                    start_ms=start,
+                    until_ms=end,
+                    data=data,
+                    home=home,
+                    console_log=False,
                 )
             )
-        finally:
-            if previous is None:
-                os.environ.pop("SIGMAX_HOME", None)
-            else:
-                os.environ["SIGMAX_HOME"] = previous
+        )
     totals = report.totals
     rate = totals.candles / totals.elapsed_s if totals.elapsed_s > 0 else 0.0
     return {

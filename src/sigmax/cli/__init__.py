@@ -16,6 +16,7 @@ from rich.markup import escape
 from sigmax import __version__
 from sigmax.cli.account_cmd import portfolio_command, status_command, trade_command, trades_command
 from sigmax.cli.analyze_cmd import analyze_command, history_command, why_command
+from sigmax.cli.backtest_cmd import backtest_command
 from sigmax.cli.bench_cmd import bench_app
 from sigmax.cli.config_cmd import config_app
 from sigmax.cli.data_cmd import data_app
@@ -44,6 +45,7 @@ app.command("pause")(pause_command)
 app.command("resume")(resume_command)
 app.command("panic")(panic_command)
 app.command("safety")(safety_command)
+app.command("backtest")(backtest_command)
 # A negative QTY must reach the command's own check, not be taken for an option.
 app.command("trade", context_settings={"ignore_unknown_options": True})(trade_command)
 

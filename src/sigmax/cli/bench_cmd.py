@@ -76,3 +76,22 @@ def bench_replay(
     from sigmax.bench.replay_bench import run_replay_bench
 
     _emit(run_replay_bench(days=days, profile=profile, data=data), as_json)
+
+
+RepeatsOption = Annotated[int, typer.Option("--repeats", min=1, help="Cold runs; the median.")]
+BacktestProfileOption = Annotated[
+    str | None, typer.Option("--profile", help="Risk profile (default: the configuration's).")
+]
+
+
+@bench_app.command("backtest")
+def bench_backtest(
+    repeats: RepeatsOption = 3,
+    profile: BacktestProfileOption = None,
+    data: BenchDataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Candles per second of a whole backtest over the four bundled 1h markets."""
+    from sigmax.bench.backtest_bench import run_backtest_bench
+
+    _emit(run_backtest_bench(repeats=repeats, profile=profile, data=data), as_json)

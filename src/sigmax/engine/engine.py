@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from sigmax.agents.base import PortfolioView
+from sigmax.agents.batch import BatchAssessment
 from sigmax.agents.market_view import SymbolHistory
 from sigmax.agents.orchestrator import Assessment, Orchestrator, build_history
 from sigmax.bus import EventBus
@@ -48,7 +49,6 @@ from sigmax.engine.run_store import (
     EquityPoint,
     FillRecord,
     OrderUpdate,
-    RunStore,
     StepWrite,
 )
 from sigmax.execution.instruments import OrderRules, size_to_qty
@@ -56,6 +56,7 @@ from sigmax.execution.paper import PaperVenue, VenueEvent
 from sigmax.logging_setup import log_trade
 from sigmax.safety.enforcer import ExitReason
 from sigmax.safety.errors import ResumeRefusedError
+from sigmax.safety.state import SafetyState
 from sigmax.storage.models import ControlKind, ControlStatus
 
 log = logging.getLogger("sigmax.engine")
@@ -64,6 +65,22 @@ AVG_PRICE_QUANTUM = Decimal("1e-12")
 
 #: Steps that change nothing are committed at least this often (in steps) at full speed.
 BATCH_STEPS = 500
+
+
+class StepSink(Protocol):
+    """Where committed steps go: the run's database (:class:`RunStore`) or, for a backtest,
+    memory. ``keeps_resume_point``: whether it stores the state a restart resumes from."""
+
+    run_id: str
+    keeps_resume_point: bool
+
+    def commit(
+        self,
+        write: StepWrite,
+        state: Mapping[str, Any],
+        now_ms: int,
+        safety: SafetyState | None = None,
+    ) -> None: ...
 
 
 class Feed(Protocol):
@@ -96,7 +113,7 @@ class Engine:
         venue: PaperVenue,
         ledger: Ledger,
         rules: Mapping[str, OrderRules],
-        store: RunStore | None,
+        store: StepSink | None,
         persist_holds: bool,
         cursor: Mapping[str, int] | None = None,
         marks: Mapping[str, Decimal] | None = None,
@@ -134,6 +151,9 @@ class Engine:
         self.totals = RunTotals()
         #: The operator's queued commands (pause, resume, panic); None: no store to read.
         self.controls: ControlQueue | None = None
+        #: Per symbol, the whole-history assessment of a replay (candles that cannot act
+        #: skip their assessment); empty for a live run, whose history grows.
+        self.batch: dict[str, BatchAssessment] = {}
         #: Where committed steps are announced (decisions, orders, fills, safety, equity).
         self.bus: EventBus | None = None
         self.run_id = store.run_id if store is not None else ""
@@ -188,7 +208,8 @@ class Engine:
     def commit(self, now_ms: int) -> None:
         """Write what is pending with the resume point, in one transaction."""
         if self.store is not None:
-            self.store.commit(self._pending, self.state(), now_ms, self.safety.state)
+            state = self.state() if self.store.keeps_resume_point else {}
+            self.store.commit(self._pending, state, now_ms, self.safety.state)
         if self.bus is not None:
             publish_step(self.bus, self.run_id, self._pending)
         self._pending = StepWrite()
@@ -219,7 +240,21 @@ class Engine:
         self.ledger.mark_to_market(event.close_ms, self.marks)
         self.safety.tick(event.close_ms)
 
-        snapshot = self._history(event).snapshot(event.close_ms)
+        history = self._history(event)
+        batch = self.batch.get(symbol)
+        if (
+            batch is not None
+            and not self.persist_holds
+            and event.series is history.series
+            and 0 <= event.index < len(batch.score)
+            and not batch.candidate[event.index]
+        ):
+            # Score or confidence short of a threshold: a HOLD whatever the account, known
+            # from the whole-history assessment (equal to assess(), tested).
+            self.totals.decisions["HOLD"] += 1
+            self._finish_step(event, write)
+            return write
+        snapshot = history.snapshot(event.close_ms)
         portfolio = self._portfolio()
         # The numbers first; the explained record only when it leads to an order or is shown.
         assessment = self.orchestrator.assess(snapshot, portfolio)
@@ -246,11 +281,14 @@ class Engine:
             acted, record = self._act(record, event.close_ms, write)
             if acted or self.persist_holds:
                 write.decisions.insert(0, record)
+        self._finish_step(event, write)
+        return write
+
+    def _finish_step(self, event: CandleClosed, write: StepWrite) -> None:
         write.safety_events += self.safety.take_events()
-        self.cursor[symbol] = candle.timestamp
+        self.cursor[event.symbol] = event.candle.timestamp
         self.totals.candles += 1
         self.totals.last_close_ms = event.close_ms
-        return write
 
     def _history(self, event: CandleClosed) -> SymbolHistory:
         """The symbol's history, rebuilt when the event's series has candles it lacks.
@@ -342,16 +380,7 @@ class Engine:
         self.safety.record_closed_trade(order.symbol, gross - fees, known_ms, _exit_reason(order))
 
     def _account(self) -> AccountView:
-        positions = self.ledger.open_positions()
-        return AccountView(
-            equity_usd=self.ledger.equity(self.marks),
-            cash_usd=self.ledger.cash,
-            positions_usd={
-                symbol: position.qty * self.marks.get(symbol, position.avg_price)
-                for symbol, position in positions.items()
-            },
-            positions_qty={symbol: position.qty for symbol, position in positions.items()},
-        )
+        return AccountView.of(self.ledger, self.marks)
 
     def _screened(self, record: DecisionRecord) -> None:
         """A privacy finding in a record's text pauses trading (the text is already redacted)."""
@@ -449,7 +478,7 @@ class Engine:
             if held > 0 or any(o.side is OrderSide.BUY for o in resting):
                 return False, record  # one entry per symbol: already open or opening
             qty = size_to_qty(Decimal(repr(record.size_usd)), price, rules)
-            check = rules.check(qty, price)
+            check = rules.check(qty, price, OrderType.MARKET)
             if not check.ok or record.stop_loss is None or record.take_profit is None:
                 reason = "; ".join(check.reasons) or "no stop-loss or take-profit"
                 self.totals.rejected += 1

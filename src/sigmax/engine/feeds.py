@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,8 @@ class CandleClosed:
     candle: Candle
     close_ms: int
     series: CandleSeries
+    #: The candle's position in ``series`` (-1 when the feed does not know it).
+    index: int = -1
 
 
 class ReplayFeed:
@@ -49,7 +51,11 @@ class ReplayFeed:
         until_ms: int | None = None,
         speed: float | None = 1.0,
         after_ms: Mapping[str, int] | None = None,
+        keep: Callable[[str, int], bool] | None = None,
     ) -> None:
+        """``keep(symbol, index)``, when given, is asked just before each candle is yielded;
+        candles it refuses are left out (a backtest skips candles that cannot change
+        anything; it is asked lazily, so it sees the state the previous group left)."""
         if speed is not None and speed <= 0:
             raise ValueError("speed must be > 0 candles per second, or None for max")
         self._series = dict(series)
@@ -57,8 +63,10 @@ class ReplayFeed:
         self._until_ms = until_ms
         self._speed = speed
         self._after = dict(after_ms or {})
+        self._keep = keep
 
-    def _range(self, symbol: str, series: CandleSeries) -> range:
+    def window(self, symbol: str, series: CandleSeries) -> range:
+        """The indexes of ``series`` this feed yields (before ``keep``)."""
         tf = series.timeframe.ms
         opens = series.timestamp
         first = 0
@@ -72,31 +80,37 @@ class ReplayFeed:
         return range(first, max(first, last))
 
     def total_candles(self) -> int:
-        return sum(len(self._range(s, series)) for s, series in self._series.items())
+        return sum(len(self.window(s, series)) for s, series in self._series.items())
 
     async def events(self) -> AsyncIterator[list[CandleClosed]]:
         """Groups of candles that closed at the same moment, oldest first."""
         cursors: list[tuple[int, int, str, int]] = []
         order = {symbol: i for i, symbol in enumerate(self._series)}
         for symbol, series in self._series.items():
-            indices = self._range(symbol, series)
+            indices = self.window(symbol, series)
             if len(indices):
                 first = indices.start
                 close = int(series.timestamp[first]) + series.timeframe.ms
                 cursors.append((close, order[symbol], symbol, first))
         heapq.heapify(cursors)
-        ends = {s: self._range(s, series).stop for s, series in self._series.items()}
+        ends = {s: self.window(s, series).stop for s, series in self._series.items()}
         pause = 1.0 / self._speed if self._speed else 0.0
+        keep = self._keep
         while cursors:
             close_ms = cursors[0][0]
             group: list[CandleClosed] = []
             while cursors and cursors[0][0] == close_ms:
                 _, rank, symbol, index = heapq.heappop(cursors)
                 series = self._series[symbol]
-                group.append(CandleClosed(symbol, series.candle(index), close_ms, series))
+                if keep is None or keep(symbol, index):
+                    group.append(
+                        CandleClosed(symbol, series.candle(index), close_ms, series, index)
+                    )
                 if index + 1 < ends[symbol]:
                     nxt = int(series.timestamp[index + 1]) + series.timeframe.ms
                     heapq.heappush(cursors, (nxt, rank, symbol, index + 1))
+            if not group:
+                continue
             yield group
             if pause:
                 await asyncio.sleep(pause)

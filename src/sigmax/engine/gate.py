@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from sigmax.config import Settings
 from sigmax.domain.decisions import Action
+from sigmax.domain.ledger import Ledger
 from sigmax.domain.orders import Order, OrderSide
 from sigmax.safety.enforcer import SafetyEnforcer
 from sigmax.safety.policy import PolicyEvaluator, policy_engine_from_settings
@@ -61,6 +62,20 @@ class AccountView:
     cash_usd: Decimal
     positions_usd: Mapping[str, Decimal]
     positions_qty: Mapping[str, Decimal]
+
+    @classmethod
+    def of(cls, ledger: Ledger, marks: Mapping[str, Decimal]) -> AccountView:
+        """The ledger's account at ``marks`` (a position without a mark at its average price)."""
+        positions = ledger.open_positions()
+        return cls(
+            equity_usd=ledger.equity(marks),
+            cash_usd=ledger.cash,
+            positions_usd={
+                symbol: position.qty * marks.get(symbol, position.avg_price)
+                for symbol, position in positions.items()
+            },
+            positions_qty={symbol: position.qty for symbol, position in positions.items()},
+        )
 
     def policy_account(self) -> PolicyAccount:
         return PolicyAccount(

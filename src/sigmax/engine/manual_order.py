@@ -217,18 +217,7 @@ def _gate(
             reference_price=price,
             decision_id=None,
         )
-    ledger = run.ledger()
-    marks = run.marks
-    positions = ledger.open_positions()
-    account = AccountView(
-        equity_usd=ledger.equity(marks),
-        cash_usd=ledger.cash,
-        positions_usd={
-            symbol: position.qty * marks.get(symbol, position.avg_price)
-            for symbol, position in positions.items()
-        },
-        positions_qty={symbol: position.qty for symbol, position in positions.items()},
-    )
+    account = AccountView.of(run.ledger(), run.marks)
     result = gate.check(order, price, account, order.created_ms, "manual")
     return None if result.allowed else (order, result)
 

@@ -115,6 +115,8 @@ class StepWrite:
 class RunStore:
     """Reads and writes one run's rows and resume point."""
 
+    keeps_resume_point = True
+
     def __init__(self, db: Database, run_id: str) -> None:
         self.db = db
         self.run_id = run_id

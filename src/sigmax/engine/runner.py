@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sigmax.agents.batch import assess_history
 from sigmax.agents.news_source import news_source_from_settings
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
 from sigmax.agents.researcher import default_sources
@@ -267,6 +268,10 @@ async def _run(
         gate=gate,
         trades=trades,
     )
+    if exchange is None and news is None:
+        # A replay knows its whole history: candles that cannot act skip their assessment.
+        # (With a news source every candle's sentiment is observed, so all are assessed.)
+        engine.batch = {s: assess_history(h, settings) for s, h in histories.items()}
     engine.controls = ControlQueue(db)
     if exchange is not None:
         # Errors happen in wall time, whatever candle the engine is on.

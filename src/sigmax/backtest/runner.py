@@ -1,0 +1,262 @@
+"""``sigmax backtest``: the paper engine on a simulated clock over stored candles.
+
+A backtest is :class:`~sigmax.engine.engine.Engine` itself, the one that runs replays and live
+paper trading, with the steps kept in memory instead of the database. What makes it fast is
+what it leaves out, never what it changes:
+
+* every candle's combined score and confidence come from the whole-history assessment
+  (:mod:`sigmax.agents.batch`, equal to the per-decision one), so a candle that cannot act is a
+  HOLD without being assessed;
+* a candle is not even handed to the engine when it cannot change anything: no position and
+  no resting order in its symbol, and no buy signal. Such a candle would move no money, fill no
+  order and fire no trigger (equity only moves with a position), so leaving it out gives the
+  same fills, fees and equity as a replay of every candle; a test compares the two.
+
+The equity curve is the engine's marks carried forward over every candle close of the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sigmax.agents.batch import assess_history
+from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
+from sigmax.backtest.feed import BacktestFeed
+from sigmax.config import Settings, load_settings
+from sigmax.data.catalog import DatasetCatalog
+from sigmax.domain.candles import CandleSeries, Timeframe, ms_to_iso
+from sigmax.domain.decisions import Action, DecisionRecord
+from sigmax.domain.instruments import Symbol
+from sigmax.domain.ledger import Ledger
+from sigmax.engine.engine import Engine, RunTotals
+from sigmax.engine.gate import OrderGate
+from sigmax.engine.run_store import EquityPoint, FillRecord, OrderUpdate, StepWrite
+from sigmax.errors import InputError
+from sigmax.execution.fill_model import FeeSchedule, SlippageModel
+from sigmax.execution.instruments import OrderRules, bundled_market_specs
+from sigmax.execution.paper import PaperVenue
+from sigmax.safety.state import SafetyState
+
+STRATEGIES = ("agents",)
+SLIPPAGE_MODELS = ("default", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestOptions:
+    """What the operator asked for on the command line."""
+
+    profile: str | None = None
+    symbols: Sequence[str] | None = None
+    timeframe: str | None = None
+    start_ms: int | None = None
+    until_ms: int | None = None
+    data: Path | None = None
+    strategy: str = "agents"
+    fee_rate: Decimal | None = None
+    slippage_model: str = "default"
+    capital: Decimal | None = None
+    home: Path | None = None
+    #: Told (candles seen, candles in the window) as the backtest goes, for a progress bar.
+    progress: Callable[[int, int], None] | None = None
+
+
+@dataclass
+class MemorySink:
+    """The engine's committed steps, kept in memory (a backtest has no resume point)."""
+
+    run_id: str
+    keeps_resume_point: bool = False
+    decisions: dict[str, DecisionRecord] = field(default_factory=dict)
+    orders: list[OrderUpdate] = field(default_factory=list)
+    fills: list[FillRecord] = field(default_factory=list)
+    equity: list[EquityPoint] = field(default_factory=list)
+
+    def commit(
+        self,
+        write: StepWrite,
+        state: Mapping[str, Any],
+        now_ms: int,
+        safety: SafetyState | None = None,
+    ) -> None:
+        for record in write.decisions:
+            self.decisions[record.id] = record
+        self.orders += write.orders
+        self.fills += write.fills
+        self.equity += write.equity
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRun:
+    """What the engine did over the window, before any metric is computed."""
+
+    id: str
+    settings: Settings
+    config: dict[str, Any]
+    series: dict[str, CandleSeries]
+    #: Close time of every candle of the window, all symbols, sorted and unique.
+    closes_ms: np.ndarray[tuple[int], np.dtype[np.int64]]
+    sink: MemorySink
+    totals: RunTotals
+    ledger: Ledger
+    marks: dict[str, Decimal]
+    #: Candles in the window, all symbols (the engine is handed only those that matter).
+    window_candles: int
+
+
+def _settings(options: BacktestOptions) -> Settings:
+    overrides: dict[str, Any] = {}
+    if options.fee_rate is not None:
+        overrides["trading.paper_fee_rate"] = options.fee_rate
+    if options.capital is not None:
+        overrides["profile.starting_capital_usd"] = options.capital
+    settings = load_settings(home=options.home, profile=options.profile, overrides=overrides)
+    if options.timeframe is not None:
+        known = {t.value: t for t in Timeframe}
+        wanted = known.get(options.timeframe)
+        primary = settings.agents.analyzer.timeframes.primary
+        if wanted is None:
+            raise InputError(
+                f"--timeframe: must be one of {', '.join(t.value for t in Timeframe)} "
+                f"(got {options.timeframe})"
+            )
+        if wanted != primary:
+            raise InputError(
+                f"--timeframe: the agents decide on {primary.value} candles "
+                f"(agents.yaml: analyzer.timeframes.primary); got {wanted.value}"
+            )
+    return settings
+
+
+def _symbols(options: BacktestOptions, settings: Settings) -> list[str]:
+    chosen = list(options.symbols) if options.symbols else list(settings.trading.symbols)
+    parsed: list[str] = []
+    for text in chosen:
+        try:
+            symbol = str(Symbol.parse(text))
+        except ValueError as error:
+            raise InputError(f"--symbols: {error}") from None
+        if symbol in parsed:
+            raise InputError(f"--symbols: {symbol} is listed twice")
+        parsed.append(symbol)
+    if not parsed:
+        raise InputError("--symbols: name at least one market, e.g. BTC/USDT")
+    return parsed
+
+
+def _slippage(name: str) -> SlippageModel:
+    if name not in SLIPPAGE_MODELS:
+        raise InputError(
+            f"--slippage-model: must be one of {', '.join(SLIPPAGE_MODELS)} (got {name})"
+        )
+    return SlippageModel.none() if name == "none" else SlippageModel()
+
+
+def backtest_id(config: Mapping[str, Any]) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+async def simulate(options: BacktestOptions) -> BacktestRun:
+    """Run the engine over the window; everything a result is computed from."""
+    if options.strategy not in STRATEGIES:
+        raise InputError(
+            f"--strategy: must be one of {', '.join(STRATEGIES)} (got {options.strategy})"
+        )
+    settings = _settings(options)
+    symbols = _symbols(options, settings)
+    slippage = _slippage(options.slippage_model)
+    timeframe = settings.agents.analyzer.timeframes.primary
+    catalog = DatasetCatalog.from_path(options.data)
+    loaded = {s: catalog.load(s, timeframe) for s in symbols}
+    series = {s: item.series for s, item in loaded.items()}
+    specs = bundled_market_specs()
+    missing = [s for s in symbols if s not in specs]
+    if missing:
+        raise InputError(f"--symbols: no trading rules are known for {', '.join(missing)}")
+    rate = settings.trading.paper_fee_rate
+    fees = FeeSchedule(maker=rate, taker=rate)
+    config: dict[str, Any] = {
+        "strategy": options.strategy,
+        "symbols": symbols,
+        "timeframe": timeframe.value,
+        "from": None if options.start_ms is None else ms_to_iso(options.start_ms),
+        "to": None if options.until_ms is None else ms_to_iso(options.until_ms),
+        "profile": settings.profile_name,
+        "profile_settings": settings.profile.model_dump(mode="json"),
+        "agents": settings.agents.model_dump(mode="json"),
+        "safety": settings.safety.model_dump(mode="json", exclude={"policy": {"opa_url"}}),
+        "config_digest": config_digest(settings),
+        "fee_rate": str(rate),
+        "slippage_model": options.slippage_model,
+        "slippage": repr(slippage),
+        "capital": str(settings.profile.starting_capital_usd),
+        "data": {s: item.sha256 for s, item in loaded.items()},
+    }
+    run_id = backtest_id(config)
+    histories = {s: build_history(series[s], settings) for s in symbols}
+    sink = MemorySink(run_id)
+    ledger = Ledger(settings.profile.starting_capital_usd)
+    venue = PaperVenue({s: specs[s] for s in symbols}, fees, slippage)
+    engine = Engine(
+        orchestrator=Orchestrator(settings, lambda symbol: histories[symbol]),
+        histories=histories,
+        venue=venue,
+        ledger=ledger,
+        rules={s: OrderRules(specs[s]) for s in symbols},
+        store=sink,
+        persist_holds=False,
+        gate=OrderGate.from_settings(settings),
+    )
+    engine.batch = {s: assess_history(h, settings) for s, h in histories.items()}
+
+    def active(symbol: str) -> bool:
+        return ledger.position(symbol).qty > 0 or bool(venue.open_orders(symbol))
+
+    def wanted(symbol: str, index: int, close_ms: int) -> bool:
+        # A buy signal the safety enforcer would refuse (paused, cooling down) changes nothing.
+        return engine.gate.refusal(symbol, Action.BUY, close_ms) is None
+
+    feed = BacktestFeed(
+        series,
+        start_ms=options.start_ms,
+        until_ms=options.until_ms,
+        signals={
+            s: np.flatnonzero(engine.batch[s].buy_candidate).astype(np.int64) for s in symbols
+        },
+        active=active,
+        wanted=wanted,
+        progress=None if options.progress is None else (lambda done: options.progress(done, total)),  # type: ignore[misc]
+    )
+    total = feed.total_candles()
+    totals = await engine.run(feed, paced=False)
+    if options.progress is not None:
+        options.progress(total, total)
+    closes = _window_closes(series, options.start_ms, options.until_ms)
+    return BacktestRun(
+        run_id, settings, config, series, closes, sink, totals, ledger, dict(engine.marks), total
+    )
+
+
+def _window_closes(
+    series: Mapping[str, CandleSeries], start_ms: int | None, until_ms: int | None
+) -> np.ndarray[tuple[int], np.dtype[np.int64]]:
+    """The close time of every candle the window holds, all symbols together."""
+    parts = []
+    for candles in series.values():
+        closes = candles.timestamp + np.int64(candles.timeframe.ms)
+        keep = np.ones(len(closes), dtype=bool)
+        if start_ms is not None:
+            keep &= closes >= start_ms  # as the replay feed: a candle closing at the start
+        if until_ms is not None:
+            keep &= closes <= until_ms
+        parts.append(closes[keep])
+    merged: np.ndarray[tuple[int], np.dtype[np.int64]] = np.unique(np.concatenate(parts))
+    return merged
