@@ -504,3 +504,56 @@ def test_an_oco_fill_cancels_a_peer_submitted_after_the_candle_opened() -> None:
         (late_target, OrderStatus.CANCELLED),
     ]
     assert paper.open_orders() == []
+
+
+# -- spending a cash amount --------------------------------------------------------------------
+
+
+def _spend_order(cid: str, spend: str, created_ms: int) -> Order:
+    return Order(
+        client_order_id=cid,
+        symbol=BTC,
+        side=BUY,
+        type=OrderType.MARKET,
+        qty=Decimal("0.001"),
+        created_ms=created_ms,
+        reference_price=Decimal("20000"),
+        spend=Decimal(spend),
+    )
+
+
+def test_a_spend_order_buys_what_the_cash_pays_at_the_fill_price_fee_included() -> None:
+    book = PaperVenue({BTC: BTC_SPEC}, FeeSchedule(), SlippageModel.none())
+    assert book.submit(_spend_order("s1", "1000", 0), 0).status is OrderStatus.OPEN
+    event = only(book.on_candle(BTC, bar(1, 20500.0, 20600.0, 20400.0, 20550.0)))
+    fill = event.fill
+    assert fill is not None
+    assert event.status is OrderStatus.FILLED
+    assert fill.price == Decimal("20500")
+    # 1000 / (20500 * 1.001) = 0.048731... -> whole steps of 0.00001 BTC.
+    assert fill.qty == Decimal("0.04873")
+    assert fill.qty * fill.price + fill.fee <= Decimal(1000)
+    one_more = (fill.qty + Decimal("0.00001")) * fill.price
+    assert one_more + FeeSchedule().fee(one_more, Liquidity.TAKER) > Decimal(1000)
+
+
+def test_a_spend_too_small_for_the_market_is_cancelled_with_the_reason() -> None:
+    book = PaperVenue({BTC: BTC_SPEC}, FeeSchedule(), SlippageModel.none())
+    book.submit(_spend_order("s2", "3", 0), 0)
+    event = only(book.on_candle(BTC, bar(1, 20500.0, 20600.0, 20400.0, 20550.0)))
+    assert event.status is OrderStatus.CANCELLED
+    assert event.fill is None
+    assert "minimum quantity or notional" in (event.reason or "")
+
+
+def test_a_resting_spend_order_survives_a_snapshot() -> None:
+    book = PaperVenue({BTC: BTC_SPEC}, FeeSchedule(), SlippageModel.none())
+    book.submit(_spend_order("s3", "1000", 0), 0)
+    copy = PaperVenue({BTC: BTC_SPEC}, FeeSchedule(), SlippageModel.none())
+    copy.restore(json.loads(json.dumps(book.snapshot())))
+    assert copy.open_orders(BTC)[0].spend == Decimal("1000")
+
+
+def test_spend_is_for_market_buys_only() -> None:
+    with pytest.raises(ValueError, match="spend must be > 0 and is for market buys only"):
+        Order("s4", BTC, SELL, OrderType.MARKET, Decimal("0.001"), 0, spend=Decimal(10))

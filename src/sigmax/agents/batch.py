@@ -17,7 +17,7 @@ act; an engine that knows a candle is not a candidate can skip its assessment.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,11 +41,11 @@ class BatchAssessment:
     #: The candle may lead to a BUY (score and confidence over the buy bar) or a SELL.
     buy_candidate: BoolArray
     sell_candidate: BoolArray
+    #: Either: the candle may act (computed once; the engine reads it every candle).
+    candidate: BoolArray = field(init=False)
 
-    @property
-    def candidate(self) -> BoolArray:
-        both: BoolArray = self.buy_candidate | self.sell_candidate
-        return both
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "candidate", self.buy_candidate | self.sell_candidate)
 
 
 def _clip(values: FloatArray, low: float = -1.0, high: float = 1.0) -> FloatArray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -104,20 +104,27 @@ class MarketSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class HistoryLayer:
+    """One timeframe of a history: candles, indicators and (computed on first use) scores."""
+
     series: CandleSeries
     columns: IndicatorColumns
-    scores: LayerScores
     timeframe: Timeframe
     timeframe_ms: int
     opens: np.ndarray[tuple[int], np.dtype[np.int64]]
+    #: Holds the scores once computed: a strategy that never reads them never pays for them.
+    _scores: list[LayerScores] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def build(cls, series: CandleSeries, spec: IndicatorSpec) -> HistoryLayer:
         columns = compute_indicators(series, spec)
         timeframe = series.timeframe
-        return cls(
-            series, columns, score_layer(series, columns), timeframe, timeframe.ms, series.timestamp
-        )
+        return cls(series, columns, timeframe, timeframe.ms, series.timestamp)
+
+    @property
+    def scores(self) -> LayerScores:
+        if not self._scores:
+            self._scores.append(score_layer(self.series, self.columns))
+        return self._scores[0]
 
 
 class SymbolHistory:

@@ -94,6 +94,10 @@ class Assessment:
 class Orchestrator:
     """Runs the agents for a symbol and produces the decision record."""
 
+    #: Entries get the risk agent's stop-loss and take-profit; sizes come from the risk agent.
+    protects_entries = True
+    spends_cash = False
+
     def __init__(
         self,
         settings: Settings,

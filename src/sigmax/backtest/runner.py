@@ -30,13 +30,14 @@ import numpy as np
 from sigmax.agents.batch import assess_history
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
 from sigmax.backtest.feed import BacktestFeed
+from sigmax.backtest.sma_cross import SmaCrossStrategy
 from sigmax.config import Settings, load_settings
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.domain.candles import CandleSeries, Timeframe, ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
 from sigmax.domain.instruments import Symbol
 from sigmax.domain.ledger import Ledger
-from sigmax.engine.engine import Engine, RunTotals
+from sigmax.engine.engine import DecisionSource, Engine, RunTotals
 from sigmax.engine.gate import OrderGate
 from sigmax.engine.run_store import EquityPoint, FillRecord, OrderUpdate, StepWrite
 from sigmax.errors import InputError
@@ -45,7 +46,7 @@ from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
 from sigmax.safety.state import SafetyState
 
-STRATEGIES = ("agents",)
+STRATEGIES = ("agents", "sma_cross")
 SLIPPAGE_MODELS = ("default", "none")
 
 
@@ -60,6 +61,9 @@ class BacktestOptions:
     until_ms: int | None = None
     data: Path | None = None
     strategy: str = "agents"
+    #: sma_cross: the moving averages' periods.
+    fast: int = 10
+    slow: int = 50
     fee_rate: Decimal | None = None
     slippage_model: str = "default"
     capital: Decimal | None = None
@@ -183,6 +187,9 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         raise InputError(f"--symbols: no trading rules are known for {', '.join(missing)}")
     rate = settings.trading.paper_fee_rate
     fees = FeeSchedule(maker=rate, taker=rate)
+    strategy: SmaCrossStrategy | None = None
+    if options.strategy == "sma_cross":
+        strategy = SmaCrossStrategy(settings, options.fast, options.slow)
     config: dict[str, Any] = {
         "strategy": options.strategy,
         "symbols": symbols,
@@ -200,13 +207,23 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         "capital": str(settings.profile.starting_capital_usd),
         "data": {s: item.sha256 for s, item in loaded.items()},
     }
+    if strategy is not None:
+        config["sma"] = {"fast": strategy.fast, "slow": strategy.slow}
     run_id = backtest_id(config)
-    histories = {s: build_history(series[s], settings) for s in symbols}
+    source: DecisionSource
+    if strategy is None:
+        histories = {s: build_history(series[s], settings) for s in symbols}
+        source = Orchestrator(settings, lambda symbol: histories[symbol])
+        batch = {s: assess_history(h, settings) for s, h in histories.items()}
+    else:
+        histories = {s: strategy.history(series[s]) for s in symbols}
+        source = strategy
+        batch = {s: strategy.batch(series[s]) for s in symbols}
     sink = MemorySink(run_id)
     ledger = Ledger(settings.profile.starting_capital_usd)
     venue = PaperVenue({s: specs[s] for s in symbols}, fees, slippage)
     engine = Engine(
-        orchestrator=Orchestrator(settings, lambda symbol: histories[symbol]),
+        orchestrator=source,
         histories=histories,
         venue=venue,
         ledger=ledger,
@@ -214,8 +231,9 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         store=sink,
         persist_holds=False,
         gate=OrderGate.from_settings(settings),
+        history_for=strategy.history if strategy is not None else None,
     )
-    engine.batch = {s: assess_history(h, settings) for s, h in histories.items()}
+    engine.batch = batch
 
     def active(symbol: str) -> bool:
         return ledger.position(symbol).qty > 0 or bool(venue.open_orders(symbol))

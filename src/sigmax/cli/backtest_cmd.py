@@ -37,7 +37,11 @@ FromOption = Annotated[
 ToOption = Annotated[
     str | None, typer.Option("--to", help="Last candle close, ISO-8601 with a zone.")
 ]
-StrategyOption = Annotated[str, typer.Option("--strategy", help="agents: the seven-agent council.")]
+StrategyOption = Annotated[
+    str, typer.Option("--strategy", help="agents (the seven-agent council) or sma_cross.")
+]
+FastOption = Annotated[int, typer.Option("--fast", help="sma_cross: the fast SMA's period.")]
+SlowOption = Annotated[int, typer.Option("--slow", help="sma_cross: the slow SMA's period.")]
 FeeOption = Annotated[
     str | None,
     typer.Option("--fee-rate", help="Fee per fill as a fraction (0.001 = 0.1 %); default: config."),
@@ -76,6 +80,8 @@ def backtest_command(
     end: ToOption = None,
     data: DataPathOption = None,
     strategy: StrategyOption = "agents",
+    fast: FastOption = 10,
+    slow: SlowOption = 50,
     fee_rate: FeeOption = None,
     slippage_model: SlippageOption = "default",
     capital: CapitalOption = None,
@@ -113,6 +119,8 @@ def backtest_command(
             until_ms=parse_moment(end, "--to") if end else None,
             data=data,
             strategy=strategy.strip().lower(),
+            fast=fast,
+            slow=slow,
             fee_rate=_decimal(fee_rate, "--fee-rate"),
             slippage_model=slippage_model.strip().lower(),
             capital=_decimal(capital, "--capital"),

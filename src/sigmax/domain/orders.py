@@ -66,6 +66,10 @@ class Order:
     ``price`` is the limit price (``limit``, ``take_profit``) or the trigger (``stop_loss``);
     ``None`` for market orders. ``reference_price`` is the price the decision expected, used to
     measure slippage. Orders of one ``oco_group`` cancel each other when one fills.
+
+    ``spend`` makes a market buy spend that much quote currency, fee included: the quantity is
+    worked out at the fill price (what "invest all the cash" needs, since the next open is not
+    known when the order is placed); ``qty`` is then the estimate at the reference price.
     """
 
     client_order_id: str
@@ -78,10 +82,15 @@ class Order:
     reference_price: Decimal | None = None
     decision_id: str | None = None
     oco_group: str | None = None
+    spend: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.qty <= 0:
             raise ValueError(f"qty must be > 0 (got {self.qty})")
+        if self.spend is not None and (
+            self.spend <= 0 or self.type is not OrderType.MARKET or self.side is not OrderSide.BUY
+        ):
+            raise ValueError("spend must be > 0 and is for market buys only")
         needs_price = self.type is not OrderType.MARKET
         if needs_price and (self.price is None or self.price <= 0):
             raise ValueError(f"a {self.type.value} order needs a price > 0 (got {self.price})")

@@ -26,9 +26,10 @@ from typing import Any, Protocol
 
 from sigmax.agents.base import PortfolioView
 from sigmax.agents.batch import BatchAssessment
-from sigmax.agents.market_view import SymbolHistory
-from sigmax.agents.orchestrator import Assessment, Orchestrator, build_history
+from sigmax.agents.market_view import MarketSnapshot, SymbolHistory
+from sigmax.agents.orchestrator import Assessment, build_history
 from sigmax.bus import EventBus
+from sigmax.config import Settings
 from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
 from sigmax.domain.ledger import InsufficientCashError, Ledger, utc_day
@@ -65,6 +66,24 @@ AVG_PRICE_QUANTUM = Decimal("1e-12")
 
 #: Steps that change nothing are committed at least this often (in steps) at full speed.
 BATCH_STEPS = 500
+
+
+class DecisionSource(Protocol):
+    """What decides: the agents' :class:`Orchestrator`, or a reference strategy.
+
+    ``protects_entries``: entries get a stop-loss and a take-profit (a strategy without them
+    exits on its own signal). ``spends_cash``: a BUY invests all the cash.
+    """
+
+    settings: Settings
+    protects_entries: bool
+    spends_cash: bool
+
+    def assess(self, snapshot: MarketSnapshot, portfolio: PortfolioView) -> Assessment: ...
+
+    async def decide(
+        self, snapshot: MarketSnapshot, portfolio: PortfolioView
+    ) -> DecisionRecord: ...
 
 
 class StepSink(Protocol):
@@ -108,7 +127,7 @@ class Engine:
     def __init__(
         self,
         *,
-        orchestrator: Orchestrator,
+        orchestrator: DecisionSource,
         histories: Mapping[str, SymbolHistory],
         venue: PaperVenue,
         ledger: Ledger,
@@ -477,9 +496,15 @@ class Engine:
         if record.decision is Action.BUY:
             if held > 0 or any(o.side is OrderSide.BUY for o in resting):
                 return False, record  # one entry per symbol: already open or opening
-            qty = size_to_qty(Decimal(repr(record.size_usd)), price, rules)
+            source = self.orchestrator
+            # A strategy that invests all its cash buys what the cash pays for at the fill
+            # price; the quantity here is the estimate at the decision's close.
+            spend = self.ledger.cash if source.spends_cash else None
+            size = spend if spend is not None else Decimal(repr(record.size_usd))
+            qty = size_to_qty(size, price, rules)
             check = rules.check(qty, price, OrderType.MARKET)
-            if not check.ok or record.stop_loss is None or record.take_profit is None:
+            unprotected = record.stop_loss is None or record.take_profit is None
+            if not check.ok or (source.protects_entries and unprotected):
                 reason = "; ".join(check.reasons) or "no stop-loss or take-profit"
                 self.totals.rejected += 1
                 log.warning("BUY %s at %s not sent: %s", symbol, ms_to_iso(now_ms), reason)
@@ -493,9 +518,10 @@ class Engine:
                 created_ms=now_ms,
                 reference_price=price,
                 decision_id=record.id,
+                spend=spend,
             )
             verdict = self._send(order, price, now_ms, write, "engine")
-            if verdict.allowed:
+            if verdict.allowed and source.protects_entries:
                 self.protection[order.client_order_id] = (
                     repr(record.stop_loss),
                     repr(record.take_profit),

@@ -63,7 +63,7 @@ _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
 # Arithmetic here runs in its own context so a caller's decimal settings cannot change a price;
 # 60 digits keep every intermediate exact to far below a tick, and errors raise, never round.
-_EXACT = Context(
+EXACT_CONTEXT = Context(
     prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
 )
 
@@ -108,7 +108,7 @@ class FeeSchedule:
         """The fee on a trade of ``notional`` quote currency."""
         if notional < 0:
             raise ValueError(f"notional must be >= 0 (got {notional})")
-        with localcontext(_EXACT):
+        with localcontext(EXACT_CONTEXT):
             return (notional * self.rate(liquidity)).quantize(QUOTE_QUANTUM, rounding=ROUND_UP)
 
 
@@ -142,12 +142,12 @@ class SlippageModel:
         """``impact_coefficient × qty / candle_volume``; the volume must be > 0."""
         if candle_volume <= 0:
             raise ValueError(f"candle volume must be > 0 to price impact (got {candle_volume})")
-        with localcontext(_EXACT):
+        with localcontext(EXACT_CONTEXT):
             return self.impact_coefficient * qty / candle_volume
 
     def fraction(self, qty: Decimal, candle_volume: Decimal) -> Decimal:
         """Half spread plus impact, capped at ``max_slippage_bps`` when one is set."""
-        with localcontext(_EXACT):
+        with localcontext(EXACT_CONTEXT):
             total = self.half_spread_bps / _BPS + self.impact(qty, candle_volume)
             if self.max_slippage_bps is not None:
                 total = min(total, self.max_slippage_bps / _BPS)
@@ -161,13 +161,13 @@ def round_to_tick(price: Decimal, tick: Decimal | None, side: OrderSide) -> Deci
     """
     step = QUOTE_QUANTUM if tick is None else tick
     rounding = ROUND_CEILING if side is OrderSide.BUY else ROUND_FLOOR
-    with localcontext(_EXACT):
+    with localcontext(EXACT_CONTEXT):
         return (price / step).to_integral_value(rounding=rounding) * step
 
 
 def adverse_price(price: Decimal, fraction: Decimal, side: OrderSide) -> Decimal:
     """``price`` moved by ``fraction`` against the trader: buys pay more, sells receive less."""
-    with localcontext(_EXACT):
+    with localcontext(EXACT_CONTEXT):
         return price * (_ONE + fraction) if side is OrderSide.BUY else price * (_ONE - fraction)
 
 
@@ -293,6 +293,6 @@ def slippage_pct(order: Order, fill: Fill) -> Decimal | None:
     expected = reference_price(order)
     if expected is None:
         return None
-    with localcontext(_EXACT):
+    with localcontext(EXACT_CONTEXT):
         difference = fill.price - expected if fill.side is OrderSide.BUY else expected - fill.price
         return difference / expected * _HUNDRED

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation, localcontext
 from typing import Any, TypeVar
 
 from sigmax.domain.candles import Candle
@@ -24,6 +24,7 @@ from sigmax.domain.market import MarketSpec
 from sigmax.domain.orders import Fill, Order, OrderSide, OrderStatus, OrderType
 from sigmax.errors import SigmaxError
 from sigmax.execution.fill_model import (
+    EXACT_CONTEXT,
     CandlePrices,
     Execution,
     FeeSchedule,
@@ -212,12 +213,23 @@ class PaperVenue:
 
     def _fill(self, resting: _Resting, execution: Execution, timestamp_ms: int) -> VenueEvent:
         order = resting.order
-        notional = order.qty * execution.price
+        qty = order.qty
+        if order.spend is not None:
+            spent = self._spend_qty(order, execution)
+            if spent is None:
+                del self._resting[order.client_order_id]
+                reason = (
+                    f"spending {order.spend} at {execution.price} buys less than the market's "
+                    "minimum quantity or notional"
+                )
+                return VenueEvent(order, OrderStatus.CANCELLED, reason=reason)
+            qty = spent
+        notional = qty * execution.price
         fill = Fill(
             client_order_id=order.client_order_id,
             symbol=order.symbol,
             side=order.side,
-            qty=order.qty,
+            qty=qty,
             price=execution.price,
             fee=self.fees.fee(notional, execution.liquidity),
             timestamp_ms=timestamp_ms,
@@ -226,6 +238,26 @@ class PaperVenue:
         )
         del self._resting[order.client_order_id]
         return VenueEvent(order, OrderStatus.FILLED, fill=fill)
+
+    def _spend_qty(self, order: Order, execution: Execution) -> Decimal | None:
+        """The most ``order.spend`` buys at the fill price, fee included, in whole amount steps
+        (None: less than the market's minimum)."""
+        assert order.spend is not None
+        spec = self._specs[order.symbol]
+        step = spec.amount_step or Decimal("1e-8")
+        price = execution.price
+        with localcontext(EXACT_CONTEXT):
+            rate = self.fees.rate(execution.liquidity)
+            qty = (order.spend / (price * (1 + rate)) / step).to_integral_value(ROUND_FLOOR) * step
+            # The fee rounds up to the quote quantum: step down until price and fee fit.
+            while qty > 0 and qty * price + self.fees.fee(qty * price, execution.liquidity) > (
+                order.spend
+            ):
+                qty -= step
+            too_small = (spec.min_amount is not None and qty < spec.min_amount) or (
+                spec.min_notional is not None and qty * price < spec.min_notional
+            )
+        return None if qty <= 0 or too_small else qty
 
     def _close(self, resting: _Resting, reason: str) -> VenueEvent:
         del self._resting[resting.order.client_order_id]
@@ -344,6 +376,7 @@ def _order_to_dict(resting: _Resting) -> dict[str, Any]:
         "reference_price": _optional_str(order.reference_price),
         "decision_id": order.decision_id,
         "oco_group": order.oco_group,
+        "spend": _optional_str(order.spend),
         "accepted_ms": resting.accepted_ms,
     }
 
@@ -361,6 +394,7 @@ def _order_from_dict(raw: Mapping[str, Any], where: str) -> _Resting:
             reference_price=_optional_decimal(raw, "reference_price", where),
             decision_id=_optional_typed(raw, "decision_id", where),
             oco_group=_optional_typed(raw, "oco_group", where),
+            spend=_optional_decimal(raw, "spend", where),
         )
     except ValueError as error:
         raise SnapshotError(f"{where}: {error}") from None
