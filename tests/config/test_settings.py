@@ -469,7 +469,7 @@ def test_unknown_profile_lists_the_available_ones(home: Path, config_dir: Path) 
     problems = problems_of(home, config_dir, {"SIGMAX_PROFILE": "yolo"})
     assert problems == [
         f"SIGMAX_PROFILE: no file profiles/yolo.yaml in {config_dir.resolve()} "
-        "(available profiles: aggressive, balanced, conservative) (got yolo)"
+        "(available profiles: aggressive, balanced, conservative, reference) (got yolo)"
     ]
 
 
