@@ -205,4 +205,4 @@ def test_trade_help_warns_about_a_running_run() -> None:
     result = invoke("trade", "--help")
     assert result.exit_code == 0
     flat = " ".join(result.output.replace("│", " ").split())
-    assert "stop the run, queue, then resume it" in flat
+    assert "A running 'sigmax run' checks and sends it" in flat

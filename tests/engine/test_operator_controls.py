@@ -41,9 +41,9 @@ def _env(home: Path, database_url: str | None = None, **extra: str) -> dict[str,
     return env
 
 
-def _run_args(until: str, speed: str = "max") -> list[str]:
+def _run_args(until: str, speed: str = "max", profile: str = "aggressive") -> list[str]:
     return [
-        "run", "--profile", "aggressive", "--symbols", "BTC/USDT,ETH/USDT",
+        "run", "--profile", profile, "--symbols", "BTC/USDT,ETH/USDT",
         "--speed", speed, "--from", "2022-11-01T00:00:00Z", "--until", until, "--no-api",
     ]  # fmt: skip
 
@@ -241,3 +241,35 @@ def test_panic_leaves_no_position_and_no_open_order_on_postgresql(
     with throwaway_postgres_database(postgres_url) as url:
         env = _env(tmp_path, url, MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000")
         _panic_while_running(tmp_path, env, url)
+
+
+def test_a_manual_order_goes_through_the_running_engine(tmp_path: Path) -> None:
+    # The reference profile leaves room under its limits for the manual buy.
+    env = _env(tmp_path, MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000")
+    process = subprocess.Popen(
+        [SIGMAX, *_run_args("2022-11-03T00:00:00Z", speed="10", profile="reference")], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _decided(tmp_path):
+            time.sleep(0.05)
+        refused = _sigmax(env, "trade", "BTC/USDT", "sell", "5")
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "trade: refused:" in refused.stdout
+        assert "no shorting" in refused.stdout
+        placed = _sigmax(env, "trade", "ETH/USDT", "buy", "0.01", "--json")
+        assert placed.returncode == 0, placed.stdout + placed.stderr
+        result = json.loads(placed.stdout)
+        assert (result["status"], result["applied_by"]) == ("applied", "engine"), result
+        _, errors = process.communicate(timeout=120)
+        assert process.returncode == 0, errors[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    fills = _query(
+        _sqlite(tmp_path),
+        "SELECT o.client_order_id, f.side, f.qty FROM fills f JOIN orders o ON o.id = f.order_id "
+        "WHERE o.client_order_id LIKE 'sgx-manual-cmd%'",
+    )
+    assert [(side, str(qty)) for _, side, qty in fills] == [("buy", "0.01")]

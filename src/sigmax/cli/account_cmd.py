@@ -115,27 +115,35 @@ def status_command(as_json: JsonOption = False) -> None:
 def trade_command(
     symbol: SymbolArgument, side: SideArgument, qty: QtyArgument, as_json: JsonOption = False
 ) -> None:
-    """Queue a manual paper market order on the newest run, to fill at its next candle's open.
+    """Place a manual paper market order on the newest run, to fill at its next candle's open.
 
-    The order passes the automatic orders' checks: the symbol is allowed by the run's profile,
-    QTY meets the market's minimum quantity, step size and minimum notional at the last mark;
-    a buy must fit in the cash at the last mark plus safety.max_slippage_pct and the fee (after
-    the buys already queued); a sell cannot exceed the position, nor, unless it sells the whole
-    position (which cancels its stop-loss and take-profit), the part they cover. The order
-    fills when the run resumes: re-run the same 'sigmax run' command.
-
-    A 'sigmax run' process that is running at the same time keeps its own copy of the run's
-    state and overwrites the queued order: stop the run, queue, then resume it.
+    The order passes the automatic orders' checks: the symbol is traded by the run, QTY meets
+    the market's minimum quantity, step size and minimum notional at the last mark; a buy must
+    fit in the cash; a sell cannot exceed the position (selling all of it cancels its stop-loss
+    and take-profit); then the safety enforcer (no buy while paused) and the compliance
+    policies. A running 'sigmax run' checks and sends it after the candle it is processing;
+    with none running the order is queued on the stored run and fills when the run resumes
+    (re-run the same 'sigmax run' command).
     """
     from sigmax.engine.account import open_account_home
-    from sigmax.engine.manual_order import queue_manual_order
+    from sigmax.engine.manual_order import QueuedOrder
+    from sigmax.engine.safety_service import submit_manual_order
+    from sigmax.storage.models import ControlStatus
 
     with exit_on_error(), open_account_home() as home:
-        queued = queue_manual_order(home, symbol, side, qty)
-    if as_json:
-        typer.echo(json.dumps(queued.as_json()))
+        placed = submit_manual_order(home, symbol, side, qty)
+    if isinstance(placed, QueuedOrder):
+        if as_json:
+            typer.echo(json.dumps(placed.as_json()))
+            return
+        render_queued(placed, _stdout())
         return
-    render_queued(queued, _stdout())
+    if as_json:
+        typer.echo(json.dumps(placed.as_json()))
+    else:
+        typer.echo(f"trade: {placed.status.value}: {placed.message}")
+    if placed.status is ControlStatus.REFUSED:
+        raise typer.Exit(2)
 
 
 # --- rendering ----------------------------------------------------------------------------------

@@ -36,6 +36,10 @@ class ControlCommand:
     duration_ms: int | None = None
     force: bool = False
     reason: str | None = None
+    #: A manual order: market, side and base quantity (exact decimal text).
+    symbol: str | None = None
+    side: str | None = None
+    qty: str | None = None
 
     @classmethod
     def from_row(cls, row: ControlCommandRow) -> ControlCommand:
@@ -48,7 +52,14 @@ class ControlCommand:
             duration_ms=int(duration) if duration is not None else None,
             force=bool(arguments.get("force", False)),
             reason=str(reason) if reason else None,
+            symbol=_text(arguments.get("symbol")),
+            side=_text(arguments.get("side")),
+            qty=_text(arguments.get("qty")),
         )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -581,8 +581,70 @@ class Engine:
             except ResumeRefusedError as refused:
                 return ControlStatus.REFUSED, str(refused)
             return ControlStatus.APPLIED, f"resumed at {ms_to_iso(now_ms)}"
+        if command.kind is ControlKind.ORDER:
+            return self._manual_order(command, now_ms)
         closed = self.panic(now_ms, command.reason or "panic by the operator", f"cmd{command.id}")
         return ControlStatus.APPLIED, closed
+
+    def _manual_order(self, command: ControlCommand, now_ms: int) -> tuple[ControlStatus, str]:
+        """An operator's market order, through the same checks as the engine's own: the
+        market's rules, the account, the safety enforcer and the policies."""
+        symbol, side_text, qty_text = command.symbol, command.side, command.qty
+        if symbol is None or side_text not in ("buy", "sell") or qty_text is None:
+            return ControlStatus.REFUSED, "an order needs a symbol, a side (buy/sell) and a qty"
+        side = OrderSide(side_text)
+        qty = Decimal(qty_text)
+        rules = self.rules.get(symbol)
+        mark = self.marks.get(symbol)
+        if rules is None:
+            traded = ", ".join(sorted(self.rules))
+            return ControlStatus.REFUSED, f"{symbol} is not traded by this run (it trades {traded})"
+        if mark is None:
+            return (
+                ControlStatus.REFUSED,
+                f"no candle of {symbol} processed yet: no price to check at",
+            )
+        check = rules.check(qty, mark, OrderType.MARKET)
+        if not check.ok:
+            return ControlStatus.REFUSED, "; ".join(check.reasons)
+        held = self.ledger.position(symbol).qty
+        if side is OrderSide.SELL and qty > held:
+            return (
+                ControlStatus.REFUSED,
+                f"sell {qty} {symbol}: only {held} is held (spot: no shorting)",
+            )
+        if side is OrderSide.BUY and qty * mark * (1 + self.venue.fees.taker) > self.ledger.cash:
+            return ControlStatus.REFUSED, (
+                f"buy {qty} {symbol} costs about {qty * mark:.2f} USD at the last mark; "
+                f"cash is {self.ledger.cash:.2f} USD"
+            )
+        order = Order(
+            client_order_id=f"sgx-manual-cmd{command.id}",
+            symbol=symbol,
+            side=side,
+            type=OrderType.MARKET,
+            qty=qty,
+            created_ms=now_ms,
+            reference_price=mark,
+        )
+        if side is OrderSide.SELL and qty == held:
+            # Selling the whole position replaces its stop-loss and take-profit.
+            for resting in self.venue.open_orders(symbol):
+                if resting.side is OrderSide.SELL and self.venue.cancel(
+                    resting.client_order_id, now_ms
+                ):
+                    self._pending.orders.append(
+                        OrderUpdate(
+                            resting, OrderStatus.CANCELLED, reason="replaced by a manual sell"
+                        )
+                    )
+        verdict = self._send(order, mark, now_ms, self._pending, "manual")
+        if not verdict.allowed:
+            return ControlStatus.REFUSED, verdict.reason
+        return ControlStatus.APPLIED, (
+            f"{side.value} {qty} {symbol} sent at {ms_to_iso(now_ms)} as {order.client_order_id}; "
+            "it fills at the next candle's open"
+        )
 
     def panic(self, now_ms: int, reason: str, key: str) -> str:
         """Stop trading: pause, cancel every resting order, close every position at market.

@@ -6,9 +6,9 @@ transaction, stamped at the close of the symbol's last processed candle, so the 
 ``sigmax run`` of the same command fills it at the next candle's open exactly like an
 automatic order: the venue, the ledger and the stored rows treat it the same way.
 
-A run process that is running meanwhile keeps its own copy of the resume point and overwrites
-it at its next commit, losing the order: stop the run, queue, then resume it. (The REST API
-will queue orders inside the running engine instead.)
+This is the path when no run process is running. While one runs it keeps its own copy of the
+resume point, so :func:`sigmax.engine.safety_service.submit_manual_order` sends the order
+through the control queue instead, and the running engine checks and places it.
 """
 
 from __future__ import annotations

@@ -17,6 +17,13 @@ from sigmax.domain.candles import ms_to_iso
 from sigmax.engine.account import AccountHome, newest_run
 from sigmax.engine.controls import request, settle, wait_for
 from sigmax.engine.decision_log import wall_clock_ms
+from sigmax.engine.manual_order import (
+    QueuedOrder,
+    parse_qty,
+    parse_side,
+    parse_symbol,
+    queue_manual_order,
+)
 from sigmax.safety.enforcer import SafetyEnforcer
 from sigmax.safety.errors import ResumeRefusedError
 from sigmax.safety.store import SafetyStore
@@ -80,6 +87,25 @@ def request_command(
             None,
         )
     return _apply_here(home, command_id, kind, arguments, at_ms)
+
+
+def submit_manual_order(
+    home: AccountHome, symbol: str, side: str, qty: str, wait_s: float = ENGINE_WAIT_S
+) -> CommandResult | QueuedOrder:
+    """A manual market order: a running engine checks and sends it (through the control
+    queue); with none running it is queued on the stored run (``queue_manual_order``)."""
+    wanted, order_side, order_qty = parse_symbol(symbol), parse_side(side), parse_qty(qty)
+    _, running = _clock(home)
+    if not running:
+        return queue_manual_order(home, wanted, order_side.value, str(order_qty))
+    command_id = request(
+        home.db,
+        ControlKind.ORDER,
+        {"symbol": wanted, "side": order_side.value, "qty": str(order_qty)},
+    )
+    found = wait_for(home.db, command_id, wait_s)
+    message = found.result or "queued: the running engine sends it after the candle it is on"
+    return CommandResult(command_id, ControlKind.ORDER, found.status, message, found.applied_by)
 
 
 def _apply_here(

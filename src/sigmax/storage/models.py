@@ -82,6 +82,8 @@ class ControlKind(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     PANIC = "panic"
+    ORDER = "order"
+    """A manual market order, checked and sent by the running engine."""
 
 
 class ControlStatus(StrEnum):
