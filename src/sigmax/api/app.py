@@ -1,0 +1,136 @@
+"""The REST API application: :func:`create_app` builds it from its dependencies.
+
+``sigmax serve`` builds it over the stored state of SIGMAX_HOME; ``sigmax run`` can build it in
+the engine's process with its own services (see :class:`~sigmax.api.services.ApiServices`) and
+serve it on the engine's event loop with :class:`~sigmax.api.server.ApiServer`. The app owns
+nothing it must close: the database and settings belong to the caller.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+from sigmax import __version__
+from sigmax.api.auth import ApiToken, BearerAuth
+from sigmax.api.context import ApiContext, ConfigView, stored_config_view
+from sigmax.api.errors import install_error_handlers
+from sigmax.api.ratelimit import (
+    DEFAULT_MAX_BODY_BYTES,
+    BodySizeLimit,
+    RateLimit,
+    RateLimiter,
+)
+from sigmax.api.routes_actions import action_router
+from sigmax.api.routes_read import read_router
+from sigmax.api.schemas import ErrorResponse
+from sigmax.api.services import ApiServices
+from sigmax.data.catalog import DatasetCatalog
+from sigmax.engine.account import AccountHome
+from sigmax.logging_setup import SecretMasker
+
+_ERROR: Final = {"model": ErrorResponse}
+_COMMON_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    401: {**_ERROR, "description": "The bearer token is missing or wrong."},
+    500: {**_ERROR, "description": "A failure of SIGMAX; the details are in its log."},
+    503: {**_ERROR, "description": "The stored state cannot be read."},
+}
+_ACTION_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    422: {**_ERROR, "description": "Bad input; the error names the field and the rule."},
+    413: {**_ERROR, "description": "The request body is too large."},
+    429: {**_ERROR, "description": "Too many requests; see Retry-After."},
+}
+
+
+def create_app(
+    home: AccountHome,
+    token: ApiToken,
+    *,
+    host: str | None = None,
+    catalog: DatasetCatalog | None = None,
+    services: ApiServices | None = None,
+    config_view: ConfigView | None = None,
+    rate_limit: RateLimit | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    clock: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """The SIGMAX REST API over ``home`` (its settings and open database).
+
+    ``token`` guards every request that changes anything, and every request when ``host``
+    (default: ``settings.api.host``, where the API will listen) is not a loopback address.
+    ``catalog`` is where candles are read (default: the bundled data); ``services`` are the
+    actions (default: over the stored state, no engine in this process); ``config_view``
+    gives ``/api/config`` (default: the configuration of the home, as ``sigmax config show``).
+    Mutating routes are limited per client by ``rate_limit`` (default 10/s, burst 20); bodies
+    over ``max_body_bytes`` are refused with 413.
+    """
+    settings = home.settings
+    chosen_catalog = catalog if catalog is not None else DatasetCatalog.bundled()
+    context = ApiContext(
+        home=home,
+        catalog=chosen_catalog,
+        services=services if services is not None else ApiServices.stored(home, chosen_catalog),
+        config_view=config_view if config_view is not None else stored_config_view(settings),
+        masker=SecretMasker([*settings.secret_values(), token.value]),
+        clock=clock,
+        started_at=clock(),
+    )
+    auth = BearerAuth(token, host if host is not None else settings.api.host)
+    limiter = RateLimiter(rate_limit or RateLimit(), clock)
+
+    app = FastAPI(
+        title="SIGMAX",
+        version=__version__,
+        summary="Status, decisions, the paper account and operator controls of SIGMAX.",
+        # The interactive pages load scripts from a CDN; the schema is served below instead.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    install_error_handlers(app, context.mask)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+
+    app.include_router(
+        read_router(context),
+        dependencies=[Depends(auth.require_if_exposed)],
+        responses=_COMMON_ERRORS,
+    )
+    app.include_router(
+        action_router(context),
+        # The limit first: guessing tokens is rate limited too.
+        dependencies=[Depends(limiter.check), Depends(auth.require)],
+        responses={**_COMMON_ERRORS, **_ACTION_ERRORS},
+    )
+    app.include_router(_openapi_router(app, auth))
+    app.state.sigmax = context
+    return app
+
+
+def _openapi_router(app: FastAPI, auth: BearerAuth) -> APIRouter:
+    """``/openapi.json``, behind the same access rule as the read routes."""
+    router = APIRouter()
+    schema: dict[str, Any] = {}
+
+    @router.get(
+        "/openapi.json",
+        include_in_schema=False,
+        dependencies=[Depends(auth.require_if_exposed)],
+    )
+    def openapi() -> JSONResponse:
+        if not schema:
+            schema.update(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    summary=app.summary,
+                    routes=app.routes,
+                )
+            )
+        return JSONResponse(schema)
+
+    return router

@@ -1,0 +1,184 @@
+"""Errors of the REST API and the handlers that turn every failure into a JSON error body.
+
+Every error response has the shape ``{"error": {"field", "rule", "message"}}`` (plus ``rules``
+and ``violations`` for a refused order). Bad input is always a 4xx naming the field; only a
+failure of SIGMAX itself is a 5xx, and its body never carries internals (the details go to the
+log, where secrets are masked).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sigmax.api.schemas import ErrorDetail, ErrorResponse, PolicyViolationOut
+from sigmax.engine.manual_order import OrderRefusedError
+from sigmax.errors import DatasetNotFoundError, InputError, SigmaxError, StorageError
+
+log = logging.getLogger("sigmax.api")
+
+#: Messages of the operator services start with the argument they are about (``QTY: must be
+#: > 0``); the API names its own field for it.
+_SERVICE_FIELDS: Final = {
+    "QTY": ("size", 422),
+    "SIDE": ("action", 422),
+    "SYMBOL": ("symbol", 422),
+    "--symbol": ("symbol", 422),
+    "--timeframe": ("timeframe", 422),
+    "--at": ("at", 422),
+    "--duration": ("duration", 422),
+    # The account cannot take the order as it stands: valid input, conflicting state.
+    "cash": ("size", 409),
+    "position": ("size", 409),
+}
+
+
+class ApiError(SigmaxError):
+    """An error the API answers with ``status`` and a JSON error body."""
+
+    def __init__(
+        self,
+        status: int,
+        rule: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.rule = rule
+        self.field = field
+        self.headers = dict(headers or {})
+
+    def detail(self) -> ErrorDetail:
+        return ErrorDetail(field=self.field, rule=self.rule, message=str(self))
+
+
+def error_response(
+    status: int, detail: ErrorDetail, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        ErrorResponse(error=detail).model_dump(mode="json"),
+        status_code=status,
+        headers=dict(headers or {}),
+    )
+
+
+def input_error(error: InputError, default_status: int = 422) -> tuple[int, ErrorDetail]:
+    """The status and body for a service's :class:`InputError`, naming the API's field."""
+    message = str(error)
+    prefix, separator, rest = message.partition(":")
+    known = _SERVICE_FIELDS.get(prefix.strip()) if separator else None
+    if known is not None:
+        field, status = known
+        rule = prefix.strip().lstrip("-").lower()
+        return status, ErrorDetail(field=field, rule=rule, message=rest.strip())
+    if isinstance(error, DatasetNotFoundError):
+        return 404, ErrorDetail(field="symbol", rule="no_dataset", message=message)
+    rule = "input" if default_status == 422 else "account_state"
+    return default_status, ErrorDetail(field=None, rule=rule, message=message)
+
+
+def refusal(error: OrderRefusedError) -> ErrorDetail:
+    """A refused order: the broken policy rules (or ``safety``) and the reasons."""
+    verdict = error.result.policy or {}
+    raw = verdict.get("violations") or []
+    violations = [
+        PolicyViolationOut(rule=str(item.get("rule")), message=str(item.get("message")))
+        for item in raw
+        if isinstance(item, Mapping)
+    ]
+    rules = sorted({v.rule for v in violations}) or ["safety"]
+    return ErrorDetail(
+        field=None,
+        rule=rules[0],
+        message=str(error),
+        rules=rules,
+        violations=violations,
+    )
+
+
+def _field_of(location: Sequence[Any]) -> str:
+    parts = [str(part) for part in location]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    # A JSON syntax error is located at a character offset, not a field.
+    if not parts or all(part.isdigit() for part in parts):
+        return "body"
+    return ".".join(parts)
+
+
+def _validation_response(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "type": "invalid", "msg": "invalid"}
+    field = _field_of(first.get("loc", ()))
+    message = "; ".join(f"{_field_of(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors)
+    detail = ErrorDetail(field=field, rule=str(first.get("type", "invalid")), message=message)
+    return error_response(422, detail)
+
+
+def _http_response(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    rule = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
+    detail = ErrorDetail(field=None, rule=rule, message=str(exc.detail))
+    return error_response(exc.status_code, detail, exc.headers)
+
+
+def install_error_handlers(app: FastAPI, mask: Callable[[str], str]) -> None:
+    """Answer every failure with the JSON error body; ``mask`` scrubs secrets from messages."""
+
+    def api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        detail = exc.detail()
+        return error_response(
+            exc.status, detail.model_copy(update={"message": mask(detail.message)}), exc.headers
+        )
+
+    def refused(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OrderRefusedError)
+        detail = refusal(exc)
+        return error_response(409, detail.model_copy(update={"message": mask(detail.message)}))
+
+    def bad_input(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, InputError)
+        status, detail = input_error(exc)
+        return error_response(status, detail.model_copy(update={"message": mask(detail.message)}))
+
+    def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # A deliberate SIGMAX error (storage down, a stored record it cannot read): its
+        # message is written for operators and says what to do.
+        log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        rule = "storage" if isinstance(exc, StorageError) else "unavailable"
+        detail = ErrorDetail(field=None, rule=rule, message=mask(str(exc)))
+        return error_response(503, detail)
+
+    def internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+        detail = ErrorDetail(
+            field=None,
+            rule="internal",
+            message="internal error; the details are in the SIGMAX log",
+        )
+        return error_response(500, detail)
+
+    app.add_exception_handler(RequestValidationError, _validation_response)
+    app.add_exception_handler(StarletteHTTPException, _http_response)
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(OrderRefusedError, refused)
+    app.add_exception_handler(InputError, bad_input)
+    app.add_exception_handler(SigmaxError, unavailable)
+    app.add_exception_handler(Exception, internal)
+
+
+def retry_after_seconds(wait_s: float) -> str:
+    """``Retry-After`` is whole seconds; round up so a client that obeys it is let in."""
+    return str(max(1, math.ceil(wait_s)))

@@ -1,0 +1,82 @@
+"""What the API's routes call to act: decide, queue a manual order, steer the safety enforcer.
+
+Each action is one function in :class:`ApiServices`, so a process that embeds the API can
+route it elsewhere: ``sigmax serve`` uses the stored-state services below; ``sigmax run``
+replaces :func:`submit_manual_order` with one that goes through the running engine (queueing
+on the stored run would be overwritten by the engine's next commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sigmax.agents.orchestrator import Orchestrator
+from sigmax.data.catalog import DatasetCatalog
+from sigmax.engine.account import AccountHome, decimal_text
+from sigmax.engine.decision_log import StoredDecisionLog, canonical_symbol
+from sigmax.engine.facade import HistoryCache
+from sigmax.engine.manual_order import QueuedOrder, queue_manual_order
+from sigmax.engine.safety_service import CommandResult, request_command
+from sigmax.storage.models import ControlKind
+
+#: How long an API request waits for a running engine to apply a pause, resume or panic
+#: before answering ``pending`` (the engine applies it after the candle it is processing).
+COMMAND_WAIT_S = 2.0
+
+SubmitOrder = Callable[[AccountHome, str, str, Decimal], QueuedOrder]
+RunCommand = Callable[[AccountHome, ControlKind, dict[str, Any]], CommandResult]
+Analyze = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+def submit_manual_order(home: AccountHome, symbol: str, side: str, qty: Decimal) -> QueuedOrder:
+    """Queue a manual paper market order on the newest stored run (risk, policies, safety).
+
+    Raises :class:`~sigmax.engine.manual_order.OrderRefusedError` when the safety enforcer or
+    a policy refuses it, :class:`~sigmax.errors.InputError` when the account cannot take it.
+    """
+    return queue_manual_order(home, symbol, side, decimal_text(qty))
+
+
+def run_command(home: AccountHome, kind: ControlKind, arguments: dict[str, Any]) -> CommandResult:
+    """Pause, resume or panic through the control queue (applied here when no engine runs)."""
+    return request_command(home, kind, arguments, wait_s=COMMAND_WAIT_S)
+
+
+class Decider:
+    """Decisions on demand, as ``sigmax analyze`` makes them: the seven agents at the newest
+    closed candle of ``catalog``, stored before they are returned."""
+
+    def __init__(self, home: AccountHome, catalog: DatasetCatalog) -> None:
+        self._histories = HistoryCache(catalog, home.settings)
+        self._orchestrator = Orchestrator(
+            home.settings, self._histories, StoredDecisionLog(home.db)
+        )
+        # One decision at a time: the history cache is filled from a worker thread.
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, symbol: str) -> dict[str, Any]:
+        wanted = canonical_symbol(symbol)
+        async with self._lock:
+            # Reading and validating the candles and computing every indicator takes a
+            # while the first time; a worker thread keeps the server answering meanwhile.
+            await asyncio.to_thread(self._histories, wanted)
+            record = await self._orchestrator.analyze_symbol(wanted)
+        return record.to_dict()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    """The actions behind ``POST`` routes; swap one to route it through a running engine."""
+
+    submit_order: SubmitOrder
+    command: RunCommand
+    analyze: Analyze
+
+    @classmethod
+    def stored(cls, home: AccountHome, catalog: DatasetCatalog) -> ApiServices:
+        """The services over the stored state of ``home`` (no engine in this process)."""
+        return cls(submit_manual_order, run_command, Decider(home, catalog))
