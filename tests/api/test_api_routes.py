@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_harness import LiveApi, copy_home, serving
 from sqlalchemy import func, select
 
-from api_harness import LiveApi, copy_home, serving
 from engine.account_runs import clean_home, complete_run, stop_run_when_protected
 from sigmax.agents.base import AGENT_NAMES
 from sigmax.config.settings import MASK
@@ -35,7 +35,7 @@ def completed_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with clean_home(home):
         report = complete_run()
         assert report.totals.fills >= 6
-    yield home
+    return home
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,8 @@ def test_trades_are_the_fills_oldest_first(api: LiveApi) -> None:
     newest = _ok(api.client.get("/api/trades", params={"limit": 2}))["trades"]
     assert newest == expected[-2:]
     eth = _ok(api.client.get("/api/trades", params={"symbol": "eth-usdt"}))["trades"]
-    assert eth and all(trade["symbol"] == "ETH/USDT" for trade in eth)
+    assert eth
+    assert all(trade["symbol"] == "ETH/USDT" for trade in eth)
 
 
 def test_equity_is_the_newest_runs_curve(api: LiveApi) -> None:
@@ -178,13 +179,15 @@ def test_candles_come_from_the_catalog(api: LiveApi) -> None:
     assert [c["timestamp_ms"] for c in body["candles"]] == series.timestamp[-3:].tolist()
     assert [c["close"] for c in body["candles"]] == series.close[-3:].tolist()
     two_hour = _ok(api.client.get("/api/candles", params={"symbol": "BTC/USDT", "timeframe": "2h"}))
-    assert two_hour["timeframe"] == "2h" and len(two_hour["candles"]) == 500
+    assert two_hour["timeframe"] == "2h"
+    assert len(two_hour["candles"]) == 500
 
 
 def test_safety_is_the_safety_report(api: LiveApi) -> None:
     body = _ok(api.client.get("/api/safety"))
     assert body == safety_report(api.account)
-    assert body["paused"] is True and body["engine_running"] is False
+    assert body["paused"] is True
+    assert body["engine_running"] is False
 
 
 def test_config_masks_every_secret(api: LiveApi, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,14 +213,16 @@ def test_analyze_decides_and_stores_the_decision(writable: LiveApi) -> None:
     assert record["decision"] in ("BUY", "SELL", "HOLD")
     assert {agent["name"] for agent in record["agents"]} >= {"researcher", "analyzer"}
     stored = StoredDecisionLog(writable.account.db).get(record["id"])
-    assert stored is not None and stored["decision"] == record["decision"]
+    assert stored is not None
+    assert stored["decision"] == record["decision"]
     latest = _ok(writable.client.get("/api/history", params={"symbol": "BTC/USDT", "limit": 1}))
     assert latest["decisions"][0]["id"] == record["id"]
 
 
 def test_pause_and_resume_round_trip(writable: LiveApi) -> None:
     paused = _ok(writable.post("/api/control/pause", {"duration": 3600}))
-    assert paused["command"] == "pause" and paused["status"] == "applied"
+    assert paused["command"] == "pause"
+    assert paused["status"] == "applied"
     assert paused["message"].endswith("until 2022-11-05T01:00:00Z")
     # The loss streak of the run still holds: a plain resume is refused with the reason.
     refused = _error(writable.post("/api/control/resume"), 409)
@@ -253,7 +258,8 @@ def test_trade_refusals_name_the_rule_or_the_field(writable: LiveApi) -> None:
     paused = _error(
         writable.post("/api/trade", {"symbol": "DOGE/USDT", "action": "buy", "size": 1}), 409
     )
-    assert paused["rules"] == ["safety"] and "trading paused" in paused["message"]
+    assert paused["rules"] == ["safety"]
+    assert "trading paused" in paused["message"]
     _ok(writable.post("/api/control/resume", {"force": True}))
     doge = _error(
         writable.post("/api/trade", {"symbol": "DOGE/USDT", "action": "buy", "size": "1"}), 409
@@ -270,7 +276,8 @@ def test_trade_refusals_name_the_rule_or_the_field(writable: LiveApi) -> None:
     completed = _error(
         writable.post("/api/trade", {"symbol": "BTC/USDT", "action": "buy", "size": "0.001"}), 409
     )
-    assert completed["rule"] == "account_state" and "is completed" in completed["message"]
+    assert completed["rule"] == "account_state"
+    assert "is completed" in completed["message"]
 
 
 @pytest.mark.parametrize(
@@ -319,7 +326,7 @@ def stopped_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("stopped")
     with clean_home(home):
         stop_run_when_protected(home)
-    yield home
+    return home
 
 
 def test_trade_queues_a_manual_order_on_a_stopped_run(stopped_home: Path) -> None:
@@ -330,8 +337,10 @@ def test_trade_queues_a_manual_order_on_a_stopped_run(stopped_home: Path) -> Non
         queued = _ok(
             live.post("/api/trade", {"symbol": symbol, "action": "sell", "size": size}), 202
         )
-        assert queued["symbol"] == symbol and queued["side"] == "sell"
-        assert queued["qty"] == size and queued["type"] == "market"
+        assert queued["symbol"] == symbol
+        assert queued["side"] == "sell"
+        assert queued["qty"] == size
+        assert queued["type"] == "market"
         assert queued["client_order_id"].startswith("sgx-manual-")
         assert len(queued["cancelled"]) == 2  # the stop-loss and take-profit it replaces
         with live.account.db.session() as session:

@@ -116,14 +116,12 @@ def _field_of(location: Sequence[Any]) -> str:
     return ".".join(parts)
 
 
-def _validation_response(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def _validation_detail(exc: RequestValidationError) -> ErrorDetail:
     errors = exc.errors()
     first = errors[0] if errors else {"loc": ("body",), "type": "invalid", "msg": "invalid"}
     field = _field_of(first.get("loc", ()))
     message = "; ".join(f"{_field_of(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors)
-    detail = ErrorDetail(field=field, rule=str(first.get("type", "invalid")), message=message)
-    return error_response(422, detail)
+    return ErrorDetail(field=field, rule=str(first.get("type", "invalid")), message=message)
 
 
 def _http_response(_: Request, exc: Exception) -> JSONResponse:
@@ -135,6 +133,12 @@ def _http_response(_: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI, mask: Callable[[str], str]) -> None:
     """Answer every failure with the JSON error body; ``mask`` scrubs secrets from messages."""
+
+    def invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        detail = _validation_detail(exc)
+        # A message may quote the input (a symbol it cannot parse), which may hold a secret.
+        return error_response(422, detail.model_copy(update={"message": mask(detail.message)}))
 
     def api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -170,7 +174,7 @@ def install_error_handlers(app: FastAPI, mask: Callable[[str], str]) -> None:
         )
         return error_response(500, detail)
 
-    app.add_exception_handler(RequestValidationError, _validation_response)
+    app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, _http_response)
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(OrderRefusedError, refused)

@@ -9,13 +9,17 @@ engine of ``sigmax run``) keeps its own Ctrl-C handling. Stop it with :meth:`Api
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
+import threading
 from collections.abc import Generator
 
 import uvicorn
 from fastapi import FastAPI
 
 from sigmax.errors import SigmaxError
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class ApiServerError(SigmaxError):
@@ -28,6 +32,26 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+class _SignalStoppedServer(uvicorn.Server):
+    """uvicorn stopping gracefully on SIGINT / SIGTERM (a second Ctrl-C forces it).
+
+    Unlike uvicorn's own handling, the signal is not raised again once the server has
+    stopped: stopping is the normal end of a server process, not a failure.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -72,7 +96,7 @@ class ApiServer:
             server_header=False,
             access_log=True,
         )
-        self._server = uvicorn.Server(config) if handle_signals else _QuietServer(config)
+        self._server = _SignalStoppedServer(config) if handle_signals else _QuietServer(config)
 
     @property
     def started(self) -> bool:
