@@ -24,6 +24,7 @@ from sigmax.api.schemas import (
     TradeRequest,
 )
 from sigmax.engine.manual_order import OrderRefusedError
+from sigmax.engine.safety_service import CommandResult
 from sigmax.errors import InputError
 from sigmax.storage.models import ControlKind, ControlStatus
 
@@ -47,9 +48,11 @@ def action_router(ctx: ApiContext) -> APIRouter:
 
     @router.post(
         "/trade",
-        response_model=QueuedOrderResponse,
+        response_model=QueuedOrderResponse | CommandResponse,
         status_code=status.HTTP_202_ACCEPTED,
         summary="A manual paper market order, filled at the symbol's next candle",
+        description="With a run running, the engine checks and places the order (the answer "
+        "is the command's outcome); otherwise it is queued on the stored run (the queued order).",
         responses={
             409: {
                 "model": ErrorResponse,
@@ -58,7 +61,7 @@ def action_router(ctx: ApiContext) -> APIRouter:
             }
         },
     )
-    def trade(body: TradeRequest) -> QueuedOrderResponse:
+    def trade(body: TradeRequest) -> QueuedOrderResponse | CommandResponse:
         try:
             queued = ctx.services.submit_order(ctx.home, body.symbol, body.action, body.size)
         except OrderRefusedError:
@@ -68,6 +71,10 @@ def action_router(ctx: ApiContext) -> APIRouter:
             # the message names an argument.
             code, detail = input_error(error, default_status=409)
             raise ApiError(code, detail.rule, detail.message, field=detail.field) from None
+        if isinstance(queued, CommandResult):
+            if queued.status is ControlStatus.REFUSED:
+                raise ApiError(409, "refused", queued.message)
+            return CommandResponse(**queued.as_json())
         return QueuedOrderResponse(**queued.as_json())
 
     @router.post("/control/pause", response_model=CommandResponse, summary="Pause trading")

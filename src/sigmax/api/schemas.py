@@ -296,7 +296,7 @@ class PanicRequest(_Request):
 
 class CommandResponse(_Response):
     command_id: int
-    command: Literal["pause", "resume", "panic"]
+    command: Literal["pause", "resume", "panic", "order"]
     status: Literal["pending", "applied", "refused"]
     message: str
     applied_by: str | None

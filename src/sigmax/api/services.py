@@ -19,26 +19,31 @@ from sigmax.data.catalog import DatasetCatalog
 from sigmax.engine.account import AccountHome, decimal_text
 from sigmax.engine.decision_log import StoredDecisionLog, canonical_symbol
 from sigmax.engine.facade import HistoryCache
-from sigmax.engine.manual_order import QueuedOrder, queue_manual_order
+from sigmax.engine.manual_order import QueuedOrder
 from sigmax.engine.safety_service import CommandResult, request_command
+from sigmax.engine.safety_service import submit_manual_order as submit_through_engine
 from sigmax.storage.models import ControlKind
 
 #: How long an API request waits for a running engine to apply a pause, resume or panic
 #: before answering ``pending`` (the engine applies it after the candle it is processing).
 COMMAND_WAIT_S = 2.0
 
-SubmitOrder = Callable[[AccountHome, str, str, Decimal], QueuedOrder]
+SubmitOrder = Callable[[AccountHome, str, str, Decimal], QueuedOrder | CommandResult]
 RunCommand = Callable[[AccountHome, ControlKind, dict[str, Any]], CommandResult]
 Analyze = Callable[[str], Awaitable[dict[str, Any]]]
 
 
-def submit_manual_order(home: AccountHome, symbol: str, side: str, qty: Decimal) -> QueuedOrder:
-    """Queue a manual paper market order on the newest stored run (risk, policies, safety).
+def submit_manual_order(
+    home: AccountHome, symbol: str, side: str, qty: Decimal
+) -> QueuedOrder | CommandResult:
+    """A manual paper market order (risk, policies, safety): a running engine checks and places
+    it through the control queue; with none running it is queued on the newest stored run.
 
     Raises :class:`~sigmax.engine.manual_order.OrderRefusedError` when the safety enforcer or
-    a policy refuses it, :class:`~sigmax.errors.InputError` when the account cannot take it.
+    a policy refuses it on the stored run, :class:`~sigmax.errors.InputError` when the account
+    cannot take it. A running engine's refusal comes back as a refused command.
     """
-    return queue_manual_order(home, symbol, side, decimal_text(qty))
+    return submit_through_engine(home, symbol, side, decimal_text(qty), wait_s=COMMAND_WAIT_S)
 
 
 def run_command(home: AccountHome, kind: ControlKind, arguments: dict[str, Any]) -> CommandResult:

@@ -43,6 +43,12 @@ FromOption = Annotated[
     ),
 ]
 NoApiOption = Annotated[bool, typer.Option("--no-api", help="Run without the REST API (headless).")]
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="API address (default: config api.host, 127.0.0.1).")
+]
+PortOption = Annotated[
+    int | None, typer.Option("--port", min=1, max=65535, help="API port (default 8000).")
+]
 
 
 def parse_speed(text: str) -> float | None:
@@ -70,6 +76,8 @@ def run_command(
     start: FromOption = None,
     data: DataPathOption = None,
     no_api: NoApiOption = False,
+    host: HostOption = None,
+    port: PortOption = None,
 ) -> None:
     """Trade on paper: candles (replayed or live) through the agents, the venue and the ledger.
 
@@ -87,9 +95,10 @@ def run_command(
             start_ms=parse_moment(start, "--from") if start else None,
             until_ms=parse_moment(until, "--until") if until else None,
             data=data,
+            api=not no_api,
+            api_host=host,
+            api_port=port,
         )
-        # The REST API arrives with the API work; until then every run is headless.
-        del no_api
         try:
             report = asyncio.run(run_paper(options))
         except KeyboardInterrupt:

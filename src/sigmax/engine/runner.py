@@ -31,6 +31,7 @@ from sigmax.agents.batch import assess_history
 from sigmax.agents.news_source import news_source_from_settings
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
 from sigmax.agents.researcher import default_sources
+from sigmax.api import ApiServer, create_app, mask_in_logs, resolve_api_token
 from sigmax.bus import bus_from_settings
 from sigmax.config import Settings, load_settings
 from sigmax.data.catalog import DatasetCatalog
@@ -38,6 +39,7 @@ from sigmax.data.feeds import CcxtFeed
 from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.instruments import Symbol
 from sigmax.domain.ledger import Ledger
+from sigmax.engine.account import AccountHome
 from sigmax.engine.controls import ControlQueue
 from sigmax.engine.engine import Engine, Feed, RunTotals
 from sigmax.engine.feeds import ReplayFeed
@@ -76,6 +78,10 @@ class RunOptions:
     home: Path | None = None
     log_json: bool = False
     console_log: bool = True
+    #: Serve the REST API in this process while the engine runs (``None``: settings.api).
+    api: bool = False
+    api_host: str | None = None
+    api_port: int | None = None
     #: Live feed only: "now" in ms, and the wait between polls (tests pass fake ones).
     clock: Callable[[], int] = wall_clock_ms
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -335,6 +341,7 @@ async def _run(
     bus = bus_from_settings(settings)
     await bus.start()  # fails closed: a configured NATS that does not answer stops the run
     engine.bus = bus
+    api = _start_api(options, settings, db) if options.api else None
     try:
         # Commands queued while no engine ran (a panic's close-out) come first.
         engine.apply_controls(engine.clock_ms())
@@ -349,10 +356,37 @@ async def _run(
         store.finish(RunStatus.FAILED)
         raise
     finally:
+        if api is not None:
+            server, task = api
+            server.stop()
+            await task
         await bus.close()  # flushes what is queued
     # A replay ends with its data; a live run only stops (at --until) and can be resumed.
     store.finish(RunStatus.INTERRUPTED if exchange is not None else RunStatus.COMPLETED)
     return RunReport(run_id, state is not None, False, totals, account(ledger, engine.marks))
+
+
+def _start_api(
+    options: RunOptions, settings: Settings, db: Database
+) -> tuple[ApiServer, asyncio.Task[None]]:
+    """The REST API on the engine's event loop: it reads what the engine commits and sends
+    commands through the same control queue as the CLI."""
+    token = resolve_api_token(settings.home)
+    mask_in_logs(token.value)
+    host = options.api_host or settings.api.host
+    port = options.api_port if options.api_port is not None else settings.api.port
+    app = create_app(
+        AccountHome(settings, db),
+        token,
+        host=host,
+        catalog=DatasetCatalog.from_path(options.data if options.feed == "replay" else None),
+    )
+    server = ApiServer(app, host, port)  # binds now: a busy port stops the run before it starts
+    task = asyncio.create_task(server.serve())
+    log.info(
+        "API on http://%s:%d/api/status (bearer token in %s)", host, server.port, settings.home
+    )
+    return server, task
 
 
 def account(ledger: Ledger, marks: dict[str, Decimal]) -> dict[str, Any]:
