@@ -9,7 +9,8 @@ nothing it must close: the database and settings belong to the caller.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, Final
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -20,6 +21,8 @@ from sigmax import __version__
 from sigmax.api.auth import ApiToken, BearerAuth
 from sigmax.api.context import ApiContext, ConfigView, stored_config_view
 from sigmax.api.errors import install_error_handlers
+from sigmax.api.live import live_router
+from sigmax.api.metrics import ApiMetrics, MetricsFeed, metrics_router
 from sigmax.api.ratelimit import (
     DEFAULT_MAX_BODY_BYTES,
     BodySizeLimit,
@@ -30,6 +33,7 @@ from sigmax.api.routes_actions import action_router
 from sigmax.api.routes_read import read_router
 from sigmax.api.schemas import ErrorResponse
 from sigmax.api.services import ApiServices
+from sigmax.bus import EventBus
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.engine.account import AccountHome
 from sigmax.logging_setup import SecretMasker
@@ -58,6 +62,7 @@ def create_app(
     rate_limit: RateLimit | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     clock: Callable[[], float] = time.monotonic,
+    bus: EventBus | None = None,
 ) -> FastAPI:
     """The SIGMAX REST API over ``home`` (its settings and open database).
 
@@ -68,6 +73,13 @@ def create_app(
     gives ``/api/config`` (default: the configuration of the home, as ``sigmax config show``).
     Mutating routes are limited per client by ``rate_limit`` (default 10/s, burst 20); bodies
     over ``max_body_bytes`` are refused with 413.
+
+    ``bus`` is the engine's event bus (started; ``sigmax run`` passes its own): ``/api/ws``
+    streams its events and ``/metrics`` counts them in a task that runs with the app's lifespan
+    (serve it with lifespan on). Without one, ``/metrics`` serves the process and stored-state
+    metrics and ``/api/ws`` closes with a reason saying there is no event stream.
+    ``app.state.metrics`` is the :class:`~sigmax.api.metrics.ApiMetrics` (venue errors are
+    recorded through it).
     """
     settings = home.settings
     chosen_catalog = catalog if catalog is not None else DatasetCatalog.bundled()
@@ -82,6 +94,19 @@ def create_app(
     )
     auth = BearerAuth(token, host if host is not None else settings.api.host)
     limiter = RateLimiter(rate_limit or RateLimit(), clock)
+    metrics = ApiMetrics((*settings.trading.symbols, *settings.profile.allowed_symbols))
+    feed = None if bus is None else MetricsFeed(metrics, bus)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if feed is None:
+            yield
+            return
+        await feed.start()
+        try:
+            yield
+        finally:
+            await feed.stop()
 
     app = FastAPI(
         title="SIGMAX",
@@ -91,6 +116,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        lifespan=lifespan,
     )
     install_error_handlers(app, context.mask)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
@@ -106,8 +132,16 @@ def create_app(
         dependencies=[Depends(limiter.check), Depends(auth.require)],
         responses={**_COMMON_ERRORS, **_ACTION_ERRORS},
     )
+    app.include_router(
+        metrics_router(context, metrics, feed),
+        dependencies=[Depends(auth.require_if_exposed)],
+        responses=_COMMON_ERRORS,
+    )
+    # The stream authenticates inside the connection (see sigmax.api.live), always.
+    app.include_router(live_router(bus, token, limiter, context.mask))
     app.include_router(_openapi_router(app, auth))
     app.state.sigmax = context
+    app.state.metrics = metrics
     return app
 
 

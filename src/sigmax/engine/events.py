@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sigmax.bus import Event, EventBus, EventType
+from sigmax.domain.candles import ms_to_iso
 from sigmax.engine.run_store import StepWrite
 from sigmax.storage.models import SafetyEventKind
 
@@ -38,6 +39,10 @@ def step_events(run_id: str, write: StepWrite) -> Iterator[Event]:
                 "score": round(record.score, 6),
                 "size_usd": round(record.size_usd, 2),
                 "price": record.price,
+                # How long the decision took and what data it saw: the metrics' latency
+                # histogram and a dashboard's staleness check read them.
+                "latency_ms": round(record.latency_ms, 4),
+                "data_until": ms_to_iso(record.data_until_ms),
             },
             id=f"decision-{record.id}",
         )
