@@ -30,7 +30,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Final
 
 from fastapi import APIRouter, Response
-from fastapi.responses import PlainTextResponse
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -345,7 +344,9 @@ def metrics_router(ctx: ApiContext, metrics: ApiMetrics, feed: MetricsFeed | Non
 
     @router.get(
         "/metrics",
-        response_class=PlainTextResponse,
+        # A class without a media type: the OpenAPI document then shows the 200 content below
+        # (text) and the error responses as what they are (JSON bodies).
+        response_class=Response,
         summary="Prometheus metrics",
         description=(
             "Decisions, fills, decision latency, equity, day PnL, pause state, safety "
