@@ -95,3 +95,53 @@ def bench_backtest(
     from sigmax.bench.backtest_bench import run_backtest_bench
 
     _emit(run_backtest_bench(repeats=repeats, profile=profile, data=data), as_json)
+
+
+@bench_app.command("api")
+def bench_api(
+    seconds: Annotated[
+        float, typer.Option("--seconds", min=0.1, help="Seconds of load per rate.")
+    ] = 10.0,
+    rate: Annotated[
+        float, typer.Option("--rate", min=1, help="Offered requests/s to each endpoint.")
+    ] = 200.0,
+    max_rate: Annotated[
+        float,
+        typer.Option("--max-rate", min=1, help="Highest rate per endpoint the step-up tries."),
+    ] = 6400.0,
+    min_rate: Annotated[
+        float,
+        typer.Option("--min-rate", min=0.1, help="Lowest rate per endpoint the step-down tries."),
+    ] = 1.0,
+    speed: Annotated[
+        str, typer.Option("--speed", help="Replay speed of the loaded run (candles/s/symbol).")
+    ] = "20",
+    profile: BenchProfileOption = "aggressive",
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="API port (default: free).")
+    ] = None,
+    data: BenchDataOption = None,
+    client: Annotated[
+        str, typer.Option("--client", help="Load generator: aiohttp, or httpx (slower).")
+    ] = "aiohttp",
+    as_json: JsonOption = False,
+) -> None:
+    """p50/p99 of GET /api/status and /api/portfolio at an open-loop offered rate while a real
+    `sigmax run` replays (target: p99 under 20 ms at 200 req/s each), then the highest rate
+    that still meets it (open loop, latency from each request's due time)."""
+    from sigmax.bench.api_bench import run_api_bench
+    from sigmax.cli.analyze_cmd import exit_on_error
+
+    with exit_on_error():
+        result = run_api_bench(
+            seconds=seconds,
+            rate=rate,
+            speed=speed,
+            max_rate=max_rate,
+            min_rate=min_rate,
+            profile=profile,
+            port=port,
+            data=data,
+            client=client,
+        )
+    _emit(result, as_json)
