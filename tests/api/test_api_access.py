@@ -40,7 +40,7 @@ ACTIONS: list[tuple[str, dict[str, Any] | None]] = [
 READS = [
     "/api/status", "/api/health", "/api/portfolio", "/api/trades", "/api/equity",
     "/api/history", "/api/candles?symbol=BTC/USDT&limit=2", "/api/safety", "/api/config",
-    "/openapi.json",
+    "/openapi.json", "/metrics",
 ]  # fmt: skip
 
 
@@ -277,11 +277,14 @@ def test_openapi_documents_every_route_with_its_models(api: LiveApi) -> None:
         ("GET", "/api/trades"), ("GET", "/api/equity"), ("GET", "/api/history"),
         ("GET", "/api/candles"), ("GET", "/api/safety"), ("GET", "/api/config"),
         ("POST", "/api/analyze"), ("POST", "/api/trade"), ("POST", "/api/control/pause"),
-        ("POST", "/api/control/resume"), ("POST", "/api/control/panic"),
+        ("POST", "/api/control/resume"), ("POST", "/api/control/panic"), ("GET", "/metrics"),
     }  # fmt: skip
     for key, operation in operations.items():
         responses = operation["responses"]
         success = responses.get("200") or responses["202"]
+        if key == ("GET", "/metrics"):  # Prometheus text, not JSON
+            assert success["content"] == {"text/plain": {"schema": {"type": "string"}}}, key
+            continue
         schema = success["content"]["application/json"]["schema"]
         # A named model, or (a trade: queued on the stored run, or the engine's outcome) several.
         assert "$ref" in schema or all("$ref" in one for one in schema["anyOf"]), key

@@ -92,7 +92,7 @@ class ApiServer:
             host=host,
             port=self.port,
             log_config=None,
-            lifespan="off",
+            lifespan="on",
             server_header=False,
             access_log=True,
         )

@@ -176,6 +176,8 @@ class Engine:
         #: Where committed steps are announced (decisions, orders, fills, safety, equity).
         self.bus: EventBus | None = None
         self.run_id = store.run_id if store is not None else ""
+        #: Told of every failed exchange or news request (the API's error counter).
+        self.on_api_error: Callable[[], None] | None = None
         #: Work before each group of candles closing together (a live run refreshes its
         #: research sources here), given the group's close time.
         self.before_group: Callable[[int], Awaitable[None]] | None = None
@@ -553,6 +555,8 @@ class Engine:
     def record_api_error(self, source: str, kind: str) -> None:
         """A feed or venue request failed (wall time: errors happen now, whatever the candle)."""
         self.safety.record_api_error(wall_clock_ms(), source, kind)
+        if self.on_api_error is not None:
+            self.on_api_error()
         self._pending.safety_events += self.safety.take_events()
 
     # -- operator control ---------------------------------------------------------------------

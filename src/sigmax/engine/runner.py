@@ -32,7 +32,7 @@ from sigmax.agents.news_source import news_source_from_settings
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
 from sigmax.agents.researcher import default_sources
 from sigmax.api import ApiServer, create_app, mask_in_logs, resolve_api_token
-from sigmax.bus import bus_from_settings
+from sigmax.bus import EventBus, bus_from_settings
 from sigmax.config import Settings, load_settings
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.data.feeds import CcxtFeed
@@ -341,7 +341,7 @@ async def _run(
     bus = bus_from_settings(settings)
     await bus.start()  # fails closed: a configured NATS that does not answer stops the run
     engine.bus = bus
-    api = _start_api(options, settings, db) if options.api else None
+    api = _start_api(options, settings, db, bus, engine) if options.api else None
     try:
         # Commands queued while no engine ran (a panic's close-out) come first.
         engine.apply_controls(engine.clock_ms())
@@ -367,7 +367,7 @@ async def _run(
 
 
 def _start_api(
-    options: RunOptions, settings: Settings, db: Database
+    options: RunOptions, settings: Settings, db: Database, bus: EventBus, engine: Engine
 ) -> tuple[ApiServer, asyncio.Task[None]]:
     """The REST API on the engine's event loop: it reads what the engine commits and sends
     commands through the same control queue as the CLI."""
@@ -380,7 +380,10 @@ def _start_api(
         token,
         host=host,
         catalog=DatasetCatalog.from_path(options.data if options.feed == "replay" else None),
+        bus=bus,
     )
+    # Every failed exchange or news request, not only a burst, is counted for /metrics.
+    engine.on_api_error = app.state.metrics.record_venue_error
     server = ApiServer(app, host, port)  # binds now: a busy port stops the run before it starts
     task = asyncio.create_task(server.serve())
     log.info(
