@@ -22,7 +22,10 @@ from schemathesis import APIOperation, BaseSchema, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from engine.account_runs import clean_home, complete_run
 from sigmax.api import RateLimit
@@ -87,7 +90,11 @@ def test_no_server_error_and_every_answer_as_documented(
                 case.call_and_validate(
                     base_url=_base_url(live),
                     headers=live.auth,
-                    checks=[not_a_server_error, response_schema_conformance],
+                    checks=[
+                        not_a_server_error,
+                        response_schema_conformance,
+                        status_code_conformance,
+                    ],
                     timeout=30,
                 )
 

@@ -126,6 +126,10 @@ def _validation_detail(exc: RequestValidationError) -> ErrorDetail:
 
 def _http_response(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # A body that is not UTF-8 JSON at all: bad input like any other (422, documented).
+        detail = ErrorDetail(field="body", rule="json", message="the body is not valid UTF-8 JSON")
+        return error_response(422, detail)
     rule = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
     detail = ErrorDetail(field=None, rule=rule, message=str(exc.detail))
     return error_response(exc.status_code, detail, exc.headers)
