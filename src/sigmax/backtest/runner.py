@@ -35,11 +35,11 @@ from sigmax.config import Settings, load_settings
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.domain.candles import CandleSeries, Timeframe, ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
-from sigmax.domain.instruments import Symbol
 from sigmax.domain.ledger import Ledger
 from sigmax.engine.engine import DecisionSource, Engine, RunTotals
 from sigmax.engine.gate import OrderGate
 from sigmax.engine.run_store import EquityPoint, FillRecord, OrderUpdate, StepWrite
+from sigmax.engine.runner import parse_symbols
 from sigmax.errors import InputError
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
@@ -139,22 +139,6 @@ def _settings(options: BacktestOptions) -> Settings:
     return settings
 
 
-def _symbols(options: BacktestOptions, settings: Settings) -> list[str]:
-    chosen = list(options.symbols) if options.symbols else list(settings.trading.symbols)
-    parsed: list[str] = []
-    for text in chosen:
-        try:
-            symbol = str(Symbol.parse(text))
-        except ValueError as error:
-            raise InputError(f"--symbols: {error}") from None
-        if symbol in parsed:
-            raise InputError(f"--symbols: {symbol} is listed twice")
-        parsed.append(symbol)
-    if not parsed:
-        raise InputError("--symbols: name at least one market, e.g. BTC/USDT")
-    return parsed
-
-
 def _slippage(name: str) -> SlippageModel:
     if name not in SLIPPAGE_MODELS:
         raise InputError(
@@ -175,7 +159,7 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
             f"--strategy: must be one of {', '.join(STRATEGIES)} (got {options.strategy})"
         )
     settings = _settings(options)
-    symbols = _symbols(options, settings)
+    symbols = parse_symbols(options.symbols, settings)
     slippage = _slippage(options.slippage_model)
     timeframe = settings.agents.analyzer.timeframes.primary
     catalog = DatasetCatalog.from_path(options.data)

@@ -30,8 +30,6 @@ import re
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 from urllib.parse import unquote, urlsplit
 
 import nats.errors
@@ -58,7 +56,7 @@ from sigmax.bus.errors import (
     EventFormatError,
 )
 from sigmax.bus.events import Event, EventType
-from sigmax.bus.lifecycle import BusState, require_event, require_started
+from sigmax.bus.lifecycle import BusState, ManagedBus, require_event, require_started
 from sigmax.bus.subscription import DEFAULT_MAX_QUEUE, Subscription
 
 logger = logging.getLogger("sigmax.bus")
@@ -155,7 +153,7 @@ class _Outgoing:
     attempts: int = 0
 
 
-class NatsJetStreamBus:
+class NatsJetStreamBus(ManagedBus):
     """An :class:`~sigmax.bus.EventBus` over a NATS JetStream stream.
 
     ``url`` may list several servers separated by commas and may hold credentials
@@ -318,18 +316,6 @@ class NatsJetStreamBus:
             subscription.end()
             await self._unsubscribe(subscription, consumer)
         await self._nc.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- publishing -----------------------------------------------------------------------
 

@@ -3,9 +3,34 @@
 from __future__ import annotations
 
 import enum
+from abc import ABC, abstractmethod
+from types import TracebackType
+from typing import Self
 
 from sigmax.bus.errors import BusStateError, EventError
 from sigmax.bus.events import Event
+
+
+class ManagedBus(ABC):
+    """``async with bus:`` starts the bus and closes it (flushing) on the way out."""
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
 
 
 class BusState(enum.Enum):

@@ -9,16 +9,14 @@ Everything happens on the event loop's thread: call it from that thread only.
 from __future__ import annotations
 
 from collections.abc import Collection
-from types import TracebackType
-from typing import Self
 
 from sigmax.bus.errors import BusStateError
 from sigmax.bus.events import Event, EventType
-from sigmax.bus.lifecycle import BusState, require_event, require_started
+from sigmax.bus.lifecycle import BusState, ManagedBus, require_event, require_started
 from sigmax.bus.subscription import DEFAULT_MAX_QUEUE, Subscription
 
 
-class InProcessBus:
+class InProcessBus(ManagedBus):
     """An :class:`~sigmax.bus.EventBus` whose subscribers live in the same process."""
 
     def __init__(self) -> None:
@@ -67,18 +65,6 @@ class InProcessBus:
         subscriptions, self._subscriptions = self._subscriptions, ()
         for subscription in subscriptions:
             subscription.end()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def _detach(self, subscription: Subscription) -> None:
         self._subscriptions = tuple(s for s in self._subscriptions if s is not subscription)

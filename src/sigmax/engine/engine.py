@@ -324,14 +324,11 @@ class Engine:
         return history
 
     def _portfolio(self) -> PortfolioView:
-        positions = {
-            symbol: position.qty * self.marks.get(symbol, position.avg_price)
-            for symbol, position in self.ledger.open_positions().items()
-        }
+        account = self._account()
         return PortfolioView(
-            equity_usd=self.ledger.equity(self.marks),
-            cash_usd=self.ledger.cash,
-            positions_usd=positions,
+            equity_usd=account.equity_usd,
+            cash_usd=account.cash_usd,
+            positions_usd=account.positions_usd,
         )
 
     def _apply(

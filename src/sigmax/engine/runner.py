@@ -99,9 +99,14 @@ class RunReport:
 
 
 def _symbols(options: RunOptions, settings: Settings) -> list[str]:
-    chosen = list(options.symbols or settings.trading.symbols)
-    parsed = []
-    for text in chosen:
+    return parse_symbols(options.symbols, settings)
+
+
+def parse_symbols(chosen: Sequence[str] | None, settings: Settings) -> list[str]:
+    """``--symbols`` (default: ``trading.symbols``) in canonical spelling: each a market the
+    profile allows, none twice, at least one."""
+    parsed: list[str] = []
+    for text in list(chosen) if chosen else list(settings.trading.symbols):
         try:
             symbol = str(Symbol.parse(text))
         except ValueError as error:
@@ -111,7 +116,11 @@ def _symbols(options: RunOptions, settings: Settings) -> list[str]:
                 f"--symbols: {symbol} is not allowed by the {settings.profile_name} profile "
                 f"(allowed: {', '.join(settings.profile.allowed_symbols)})"
             )
+        if symbol in parsed:
+            raise InputError(f"--symbols: {symbol} is listed twice")
         parsed.append(symbol)
+    if not parsed:
+        raise InputError("--symbols: name at least one market, e.g. BTC/USDT")
     return parsed
 
 
