@@ -267,10 +267,22 @@ def read_router(ctx: ApiContext) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_ROWS, description="The newest N.")] = (
             DEFAULT_CANDLES
         ),
+        until_ms: Annotated[
+            int | None,
+            Query(
+                ge=0,
+                le=253_402_300_799_999,  # the end of year 9999: numpy's int64 holds it
+                description="Only candles closed by this time (ms since the epoch), such as a "
+                "replay's as_of: the stored data runs ahead of a replay.",
+            ),
+        ] = None,
     ) -> CandlesResponse:
         wanted = symbol_param(symbol)
         frame = ctx.settings.trading.timeframe if timeframe is None else _timeframe_param(timeframe)
-        series = ctx.catalog.load(wanted, frame).series[-limit:]
+        series = ctx.catalog.load(wanted, frame).series
+        if until_ms is not None:
+            series = series.until(until_ms - series.timeframe.ms)
+        series = series[-limit:]
         rows = [
             CandleOut(
                 time=ms_to_iso(int(ms)),
