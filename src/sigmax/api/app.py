@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from sigmax import __version__
 from sigmax.api.auth import ApiToken, BearerAuth
 from sigmax.api.context import ApiContext, ConfigView, stored_config_view
+from sigmax.api.dashboard import dashboard_router
 from sigmax.api.errors import install_error_handlers
 from sigmax.api.live import live_router
 from sigmax.api.metrics import ApiMetrics, MetricsFeed, metrics_router
@@ -140,6 +141,7 @@ def create_app(
     # The stream authenticates inside the connection (see sigmax.api.live), always.
     app.include_router(live_router(bus, token, limiter, context.mask))
     app.include_router(_openapi_router(app, auth))
+    app.include_router(dashboard_router())  # the web page at /, see sigmax.api.dashboard
     app.state.sigmax = context
     app.state.metrics = metrics
     return app
