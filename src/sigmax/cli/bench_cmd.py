@@ -145,3 +145,22 @@ def bench_api(
             client=client,
         )
     _emit(result, as_json)
+
+
+@bench_app.command("dashboard")
+def bench_dashboard(
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Cold page loads timed.")] = 7,
+    speed: Annotated[
+        str, typer.Option("--speed", help="Replay speed of the run (candles/s/symbol).")
+    ] = "4",
+    profile: BenchProfileOption = "conservative",
+    as_json: JsonOption = False,
+) -> None:
+    """The dashboard's gzipped weight (target: under 1 MB) and time to first render in headless
+    Chromium against a real `sigmax run` (target: under 1 s): needs /usr/bin/chromium."""
+    from sigmax.bench.dashboard_bench import run_dashboard_bench
+    from sigmax.cli.analyze_cmd import exit_on_error
+
+    with exit_on_error():
+        result = run_dashboard_bench(repeat=repeat, speed=speed, profile=profile)
+    _emit(result, as_json)
