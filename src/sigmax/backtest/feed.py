@@ -1,23 +1,42 @@
-"""The backtest's feed: the candles that can change something, in replay order.
+"""The backtest's feed: the replay's groups, with the stretches where nothing can happen
+passed over in one go.
 
-A :class:`~sigmax.engine.feeds.ReplayFeed` yields every candle. This feed yields the same groups
-minus the candles that cannot change anything: those of a symbol with no position and no
-resting order that carry no buy signal (or one the safety enforcer would refuse). It does not
-visit the skipped candles one by one: for an idle symbol it jumps to the next buy signal. The
-engine's state is read just before each jump, after the previous group was processed, so the
-result is what filtering a full replay candle by candle would give.
+A :class:`~sigmax.engine.feeds.ReplayFeed` yields every candle. This feed walks the same
+groups (candles closing together, symbols in the same order) on the arrays of
+:mod:`sigmax.backtest.timeline`. From the engine's state after each group it scans ahead
+(:func:`sigmax.backtest.inert.scan`) to the next group where something may happen: a decision
+candidate, a possible fill, a safety trigger, the window's end. The groups before it are
+handed to the engine as one :class:`~sigmax.engine.feeds.CandlesPassed` (the engine applies
+what stepping them would have left: marks, day openings, the equity peak, the HOLD count),
+and their equity points are recorded here, from the same exact figures. The event group
+itself is stepped candle by candle, each candle that can change nothing flagged ``inert``.
+
+With ``every_candle`` (or when prices or amounts are not exact eight-decimal numbers) every
+group is stepped: the per-candle path the fast one is compared with.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 
-import numpy as np
-
+from sigmax.agents.batch import BoolArray
+from sigmax.backtest.inert import NotExactError, Span, scan
+from sigmax.backtest.timeline import Timeline, build_timeline
 from sigmax.domain.candles import CandleSeries
-from sigmax.engine.feeds import CandleClosed, ReplayFeed
+from sigmax.domain.ledger import Ledger
+from sigmax.engine.feeds import CandleClosed, CandlesPassed, ReplayFeed
+from sigmax.execution.paper import PaperVenue
+from sigmax.safety.enforcer import SafetyEnforcer
+
+
+@dataclass(slots=True)
+class PassedCurve:
+    """The equity points of the groups the engine passed over: close times and equity."""
+
+    closes_ms: list[int] = field(default_factory=list)
+    equity: list[float] = field(default_factory=list)
 
 
 class BacktestFeed:
@@ -29,76 +48,128 @@ class BacktestFeed:
         *,
         start_ms: int | None,
         until_ms: int | None,
-        signals: Mapping[str, np.ndarray[tuple[int], np.dtype[np.int64]]],
-        active: Callable[[str], bool],
-        wanted: Callable[[str, int, int], bool],
+        candidates: Mapping[str, BoolArray],
+        ledger: Ledger,
+        venue: PaperVenue,
+        safety: SafetyEnforcer,
+        curve: PassedCurve,
+        every_candle: bool = False,
         progress: Callable[[int], None] | None = None,
     ) -> None:
-        """``signals[symbol]``: sorted indexes of the candles with a buy signal. ``active``:
-        whether a symbol holds a position or a resting order now. ``wanted(symbol, index,
-        close_ms)``: whether an idle symbol's signal candle may act. ``progress`` hears how
-        many candles of the window have been passed, processed or skipped."""
-        self._series = dict(series)
-        self._ranges = {
+        """``candidates[symbol]``: per candle, whether its decision may act. ``ledger``,
+        ``venue`` and ``safety`` are the engine's, read between groups. ``curve`` receives the
+        passed groups' equity points. ``progress`` hears how many candles of the window have
+        been passed."""
+        windows = {
             symbol: ReplayFeed(
                 {symbol: candles}, start_ms=start_ms, until_ms=until_ms, speed=None
             ).window(symbol, candles)
-            for symbol, candles in self._series.items()
+            for symbol, candles in series.items()
         }
-        self._signals = signals
-        self._active = active
-        self._wanted = wanted
+        self._series = dict(series)
+        self._total = sum(len(w) for w in windows.values())
+        self.timeline: Timeline = build_timeline(series, windows, candidates)
+        self._ledger = ledger
+        self._venue = venue
+        self._safety = safety
+        self._curve = curve
+        self._every_candle = every_candle or not self.timeline.exact
         self._progress = progress
 
     def total_candles(self) -> int:
-        return sum(len(r) for r in self._ranges.values())
+        return self._total
 
-    def _next(self, symbol: str, after: int) -> int | None:
-        window = self._ranges[symbol]
-        index = max(after + 1, window.start)
-        if index >= window.stop:
+    def _scan(self, start: int) -> Span | None:
+        if self._every_candle:
             return None
-        if self._active(symbol):
-            return index
-        signals = self._signals[symbol]
-        found = int(np.searchsorted(signals, index, "left"))
-        if found < len(signals) and int(signals[found]) < window.stop:
-            return int(signals[found])
-        return None
+        try:
+            return scan(
+                self.timeline, start, ledger=self._ledger, venue=self._venue, safety=self._safety
+            )
+        except NotExactError:
+            return None  # an amount off the 1e-8 grid: step this group
 
-    async def events(self) -> AsyncIterator[list[CandleClosed]]:
-        order = {symbol: rank for rank, symbol in enumerate(self._series)}
-        step = {symbol: candles.timeframe.ms for symbol, candles in self._series.items()}
-        opens = {symbol: candles.timestamp.tolist() for symbol, candles in self._series.items()}
-        heap: list[tuple[int, int, str, int]] = []
-        passed = {symbol: window.start for symbol, window in self._ranges.items()}
-
-        def push(symbol: str, after: int) -> None:
-            index = self._next(symbol, after)
-            if index is not None:
-                heapq.heappush(
-                    heap, (opens[symbol][index] + step[symbol], order[symbol], symbol, index)
+    def _group(self, g: int) -> list[CandleClosed]:
+        close_ms = self.timeline.closes[g]
+        group = []
+        for lane in self.timeline.lanes:
+            index = lane.at[g]
+            if index < 0:
+                continue
+            inert = (
+                not self._every_candle
+                and not bool(lane.candidate[index])
+                and not self._venue.open_orders(lane.symbol)
+            )
+            group.append(
+                CandleClosed(
+                    lane.symbol,
+                    lane.series.candle(index),
+                    close_ms,
+                    lane.series,
+                    index,
+                    inert=inert,
                 )
+            )
+        return group
 
-        for symbol, window in self._ranges.items():
-            push(symbol, window.start - 1)
-        while heap:
-            close_ms = heap[0][0]
-            touched: list[tuple[str, int]] = []
-            group: list[CandleClosed] = []
-            while heap and heap[0][0] == close_ms:
-                _, _, symbol, index = heapq.heappop(heap)
-                touched.append((symbol, index))
-                if self._active(symbol) or self._wanted(symbol, index, close_ms):
-                    candles = self._series[symbol]
-                    group.append(
-                        CandleClosed(symbol, candles.candle(index), close_ms, candles, index)
-                    )
-            if group:
-                yield group
-                await asyncio.sleep(0)
-            for symbol, index in touched:
-                passed[symbol] = index + 1
-                push(symbol, index)
+    def _passed(self, span: Span) -> CandlesPassed:
+        timeline = self.timeline
+        last_group = span.stop - 1
+        last: dict[str, tuple[int, float]] = {}
+        for lane in timeline.lanes:
+            index = lane.mark[last_group]
+            if index >= 0 and (span.start == 0 or lane.mark[span.start - 1] != index):
+                last[lane.symbol] = (lane.open_ms[index], lane.close[index])
+        held = [timeline.lanes[k] for k in span.held]
+        day_opens = []
+        for g in span.day_opens:
+            first = timeline.first[g]
+            day_opens.append(
+                (
+                    timeline.closes[g],
+                    {
+                        lane.symbol: lane.close[lane.mark[g] if k == first else lane.mark[g - 1]]
+                        for k, lane in zip(span.held, held, strict=True)
+                    },
+                )
+            )
+        peak = None
+        if span.peak is not None:
+            g = span.peak
+            peak = (timeline.closes[g], {lane.symbol: lane.close[lane.mark[g]] for lane in held})
+        return CandlesPassed(
+            close_ms=timeline.closes[last_group],
+            candles=timeline.candles(span.start, span.stop),
+            last=last,
+            day_opens=tuple(day_opens),
+            peak=peak,
+        )
+
+    def _record(self, span: Span) -> None:
+        curve = self._curve
+        curve.closes_ms += self.timeline.closes[span.start : span.stop]
+        curve.equity += span.equity
+
+    async def events(self) -> AsyncIterator[list[CandleClosed] | CandlesPassed]:
+        timeline = self.timeline
+        count = len(timeline.closes)
+        done = 0
+        g = 0
+        while g < count:
+            span = self._scan(g)
+            if span is not None and span.stop > g:
+                passed = self._passed(span)
+                self._record(span)
+                yield passed
+                done += passed.candles
+                g = span.stop
+                if g >= count:
+                    break
+            group = self._group(g)
+            yield group
+            await asyncio.sleep(0)
+            done += len(group)
+            g += 1
             if self._progress is not None:
-                self._progress(sum(passed[s] - w.start for s, w in self._ranges.items()))
+                self._progress(done)

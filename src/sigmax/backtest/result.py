@@ -97,11 +97,8 @@ def build_result(run: BacktestRun) -> BacktestResult:
     closes = run.closes_ms
     if len(closes) == 0:
         raise InputError("--from/--to: the window holds no candle of the chosen markets")
-    points = run.sink.equity
-    point_ms = np.array([p.taken_at_ms for p in points], dtype=np.int64)
-    point_equity = np.array([float(p.equity) for p in points], dtype=np.float64)
-    # Equity only moves with a position, and every candle of a held symbol is processed, so
-    # the last mark at or before each close is the equity there.
+    # A point per group of the window, stepped or passed over: the equity at each close.
+    point_ms, point_equity = run.sink.equity_curve()
     at = np.searchsorted(point_ms, closes, "right") - 1
     equity = np.where(at >= 0, point_equity[np.maximum(at, 0)], capital)
     timeframe_ms = next(iter(run.series.values())).timeframe.ms

@@ -29,12 +29,12 @@ import numpy as np
 
 from sigmax.agents.batch import assess_history
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
-from sigmax.backtest.feed import BacktestFeed
+from sigmax.backtest.feed import BacktestFeed, PassedCurve
 from sigmax.backtest.sma_cross import SmaCrossStrategy
 from sigmax.config import Settings, load_settings
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.domain.candles import CandleSeries, Timeframe, ms_to_iso
-from sigmax.domain.decisions import Action, DecisionRecord
+from sigmax.domain.decisions import DecisionRecord
 from sigmax.domain.ledger import Ledger
 from sigmax.engine.engine import DecisionSource, Engine, RunTotals
 from sigmax.engine.gate import OrderGate
@@ -44,7 +44,7 @@ from sigmax.errors import InputError
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
-from sigmax.safety.state import SafetyState
+from sigmax.safety.state import SafetyEvent, SafetyState
 
 STRATEGIES = ("agents", "sma_cross")
 SLIPPAGE_MODELS = ("default", "none")
@@ -70,6 +70,10 @@ class BacktestOptions:
     home: Path | None = None
     #: Told (candles seen, candles in the window) as the backtest goes, for a progress bar.
     progress: Callable[[int, int], None] | None = None
+    #: Settings overrides (dotted keys, as ``load_settings`` takes them).
+    overrides: Mapping[str, Any] | None = None
+    #: Step every candle through the engine (the path the fast one is checked against).
+    every_candle: bool = False
 
 
 @dataclass
@@ -82,6 +86,9 @@ class MemorySink:
     orders: list[OrderUpdate] = field(default_factory=list)
     fills: list[FillRecord] = field(default_factory=list)
     equity: list[EquityPoint] = field(default_factory=list)
+    safety_events: list[SafetyEvent] = field(default_factory=list)
+    #: The equity points of the groups the engine passed over without stepping them.
+    passed: PassedCurve = field(default_factory=PassedCurve)
 
     def commit(
         self,
@@ -95,6 +102,22 @@ class MemorySink:
         self.orders += write.orders
         self.fills += write.fills
         self.equity += write.equity
+        self.safety_events += write.safety_events
+
+    def equity_curve(
+        self,
+    ) -> tuple[
+        np.ndarray[tuple[int], np.dtype[np.int64]], np.ndarray[tuple[int], np.dtype[np.float64]]
+    ]:
+        """Close time and equity of every group, stepped or passed over, in time order."""
+        times = np.array(
+            [p.taken_at_ms for p in self.equity] + self.passed.closes_ms, dtype=np.int64
+        )
+        values = np.array(
+            [float(p.equity) for p in self.equity] + self.passed.equity, dtype=np.float64
+        )
+        order = np.argsort(times, kind="stable")
+        return times[order], values[order]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +139,7 @@ class BacktestRun:
 
 
 def _settings(options: BacktestOptions) -> Settings:
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = dict(options.overrides or {})
     if options.fee_rate is not None:
         overrides["trading.paper_fee_rate"] = options.fee_rate
     if options.capital is not None:
@@ -219,22 +242,16 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
     )
     engine.batch = batch
 
-    def active(symbol: str) -> bool:
-        return ledger.position(symbol).qty > 0 or bool(venue.open_orders(symbol))
-
-    def wanted(symbol: str, index: int, close_ms: int) -> bool:
-        # A buy signal the safety enforcer would refuse (paused, cooling down) changes nothing.
-        return engine.gate.refusal(symbol, Action.BUY, close_ms) is None
-
     feed = BacktestFeed(
         series,
         start_ms=options.start_ms,
         until_ms=options.until_ms,
-        signals={
-            s: np.flatnonzero(engine.batch[s].buy_candidate).astype(np.int64) for s in symbols
-        },
-        active=active,
-        wanted=wanted,
+        candidates={s: engine.batch[s].candidate for s in symbols},
+        ledger=ledger,
+        venue=venue,
+        safety=engine.safety,
+        curve=sink.passed,
+        every_candle=options.every_candle,
         progress=None if options.progress is None else (lambda done: options.progress(done, total)),  # type: ignore[misc]
     )
     total = feed.total_candles()

@@ -44,7 +44,7 @@ from sigmax.domain.orders import (
 from sigmax.engine.controls import ControlCommand, ControlQueue
 from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.engine.events import publish_step
-from sigmax.engine.feeds import CandleClosed
+from sigmax.engine.feeds import CandleClosed, CandlesPassed
 from sigmax.engine.gate import AccountView, GateResult, OrderGate, OrderOrigin
 from sigmax.engine.run_store import (
     EquityPoint,
@@ -117,6 +117,9 @@ class RunTotals:
     orders: int = 0
     rejected: int = 0
     fills: int = 0
+    #: Of ``candles``, those the engine passed over without a step (a backtest's stretches
+    #: where nothing can happen; see :meth:`Engine.pass_candles`).
+    passed: int = 0
     last_close_ms: int | None = None
     elapsed_s: float = 0.0
 
@@ -193,6 +196,11 @@ class Engine:
         started = time.perf_counter()
         self.feed_kind = feed.kind
         async for group in feed.events():
+            if isinstance(group, CandlesPassed):
+                self.pass_candles(group)
+                if self._pending.changes_state or self._pending_steps >= BATCH_STEPS:
+                    self.commit(group.close_ms)
+                continue
             if self.before_group is not None:
                 await self.before_group(group[0].close_ms)
             for event in group:
@@ -255,8 +263,11 @@ class Engine:
     async def step(self, event: CandleClosed) -> StepWrite:
         write = StepWrite()
         symbol, candle = event.symbol, event.candle
-        for venue_event in self.venue.on_candle(symbol, candle):
-            self._apply(venue_event, candle.timestamp, write, event.close_ms)
+        if event.inert:
+            self.venue.pass_candle(symbol, candle.timestamp)
+        else:
+            for venue_event in self.venue.on_candle(symbol, candle):
+                self._apply(venue_event, candle.timestamp, write, event.close_ms)
         self.marks[symbol] = Decimal(repr(candle.close))
         self.ledger.mark_to_market(event.close_ms, self.marks)
         self.safety.tick(event.close_ms)
@@ -304,6 +315,40 @@ class Engine:
                 write.decisions.insert(0, record)
         self._finish_step(event, write)
         return write
+
+    def pass_candles(self, passed: CandlesPassed) -> None:
+        """Leave the state that stepping each candle of ``passed`` would leave, in one go.
+
+        The feed has shown that those candles fill nothing, decide nothing and fire no
+        trigger, so stepping them would only have: noted each candle at the venue, moved the
+        marks (the ledger opening each new UTC day at the marks of its first candle), counted
+        a HOLD per candle, and shown the safety enforcer each group's equity (which moves its
+        equity peak and its last day PnL). That is what is applied here; the equity point of
+        each group is recorded by the feed, from the same figures.
+        """
+        for at_ms, closes in passed.day_opens:
+            self.ledger.mark_to_market(
+                at_ms, {symbol: Decimal(repr(close)) for symbol, close in closes.items()}
+            )
+        for symbol, (open_ms, close) in passed.last.items():
+            self.venue.pass_candle(symbol, open_ms)
+            self.marks[symbol] = Decimal(repr(close))
+            self.cursor[symbol] = open_ms
+        self.ledger.mark_to_market(passed.close_ms, self.marks)
+        if passed.peak is not None:
+            at_ms, closes = passed.peak
+            marks = {**self.marks, **{s: Decimal(repr(c)) for s, c in closes.items()}}
+            self.safety.observe_account(
+                self.ledger.equity(marks), self.ledger.daily_pnl(utc_day(at_ms), marks), at_ms
+            )
+        point = self._equity_point(passed.close_ms)
+        self.safety.observe_account(point.equity, point.daily_pnl, passed.close_ms)
+        self._pending.safety_events += self.safety.take_events()
+        self.totals.candles += passed.candles
+        self.totals.passed += passed.candles
+        self.totals.decisions["HOLD"] += passed.candles
+        self.totals.last_close_ms = passed.close_ms
+        self._pending_steps += passed.candles
 
     def _finish_step(self, event: CandleClosed, write: StepWrite) -> None:
         write.safety_events += self.safety.take_events()
@@ -501,10 +546,14 @@ class Engine:
             spend = self.ledger.cash if source.spends_cash else None
             size = spend if spend is not None else Decimal(repr(record.size_usd))
             qty = size_to_qty(size, price, rules)
-            check = rules.check(qty, price, OrderType.MARKET)
             unprotected = record.stop_loss is None or record.take_profit is None
-            if not check.ok or (source.protects_entries and unprotected):
-                reason = "; ".join(check.reasons) or "no stop-loss or take-profit"
+            if qty <= 0:
+                # All the cash is in other positions: nothing to buy with.
+                reasons = [f"{size} USD buys no {symbol} at {price}"]
+            else:
+                reasons = list(rules.check(qty, price, OrderType.MARKET).reasons)
+            if reasons or (source.protects_entries and unprotected):
+                reason = "; ".join(reasons) or "no stop-loss or take-profit"
                 self.totals.rejected += 1
                 log.warning("BUY %s at %s not sent: %s", symbol, ms_to_iso(now_ms), reason)
                 return True, replace(record, compliance={"allowed": False, "reason": reason})

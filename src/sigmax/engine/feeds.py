@@ -32,6 +32,32 @@ class CandleClosed:
     series: CandleSeries
     #: The candle's position in ``series`` (-1 when the feed does not know it).
     index: int = -1
+    #: The feed knows no resting order of the symbol can fill on this candle (the venue only
+    #: notes it) and the candle is no decision candidate. Only the backtest feed sets it.
+    inert: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CandlesPassed:
+    """Closed candles, up to the group closing at ``close_ms``, that the feed has shown change
+    nothing but the marks: no order of theirs can fill, none is a decision candidate, and no
+    safety trigger fires at any of their closes (a backtest works this out on whole arrays).
+
+    The engine applies what stepping them one by one would leave behind (see
+    :meth:`~sigmax.engine.engine.Engine.pass_candles`); the feed records their equity curve.
+    """
+
+    close_ms: int
+    #: How many candles (all symbols) the span holds.
+    candles: int
+    #: Per symbol with a candle in the span: the open time and close of its last one.
+    last: Mapping[str, tuple[int, float]]
+    #: Per UTC day the span opens: the close time of the day's first candle and the closes
+    #: (marks) of the held symbols as the per-candle path holds them after that candle.
+    day_opens: tuple[tuple[int, Mapping[str, float]], ...] = ()
+    #: When the span's equity rises above the peak seen so far: the close time of the first
+    #: group at the span's highest equity and the held symbols' closes there.
+    peak: tuple[int, Mapping[str, float]] | None = None
 
 
 class ReplayFeed:

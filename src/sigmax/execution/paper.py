@@ -178,6 +178,16 @@ class PaperVenue:
             events += self._settle(members, prices)
         return events
 
+    def pass_candle(self, symbol: str, timestamp_ms: int) -> None:
+        """Note a candle of ``symbol`` on which the caller knows no resting order can fill.
+
+        It leaves the venue as :meth:`on_candle` would have: the candle counts as processed,
+        so an older or repeated one is ignored afterwards.
+        """
+        last = self._last_candle_ms.get(symbol)
+        if last is None or timestamp_ms > last:
+            self._last_candle_ms[symbol] = timestamp_ms
+
     def _settle(self, members: list[_Resting], candle: CandlePrices) -> list[VenueEvent]:
         """Fill at most one of ``members`` (one order, or one OCO group) and cancel its peers."""
         tick = self._specs[members[0].order.symbol].price_tick
