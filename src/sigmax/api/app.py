@@ -30,6 +30,7 @@ from sigmax.api.ratelimit import (
     RateLimit,
     RateLimiter,
 )
+from sigmax.api.read_cache import CommitSignal, CommittedReads, ReadCache, StoredReads
 from sigmax.api.routes_actions import action_router
 from sigmax.api.routes_read import read_router
 from sigmax.api.schemas import ErrorResponse
@@ -64,6 +65,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     clock: Callable[[], float] = time.monotonic,
     bus: EventBus | None = None,
+    commits: CommitSignal | None = None,
 ) -> FastAPI:
     """The SIGMAX REST API over ``home`` (its settings and open database).
 
@@ -81,6 +83,10 @@ def create_app(
     metrics and ``/api/ws`` closes with a reason saying there is no event stream.
     ``app.state.metrics`` is the :class:`~sigmax.api.metrics.ApiMetrics` (venue errors are
     recorded through it).
+
+    ``commits`` is told of every commit of an engine in this process (``sigmax run``): status
+    and portfolio are then answered from memory, rebuilt after each commit. Without it they
+    are cached per stored commit (see :mod:`sigmax.api.read_cache`).
     """
     settings = home.settings
     chosen_catalog = catalog if catalog is not None else DatasetCatalog.bundled()
@@ -97,17 +103,22 @@ def create_app(
     limiter = RateLimiter(rate_limit or RateLimit(), clock)
     metrics = ApiMetrics((*settings.trading.symbols, *settings.profile.allowed_symbols))
     feed = None if bus is None else MetricsFeed(metrics, bus)
+    reads: ReadCache = StoredReads(context) if commits is None else CommittedReads(context, commits)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if feed is None:
-            yield
-            return
-        await feed.start()
+        await reads.start()
         try:
-            yield
+            if feed is None:
+                yield
+                return
+            await feed.start()
+            try:
+                yield
+            finally:
+                await feed.stop()
         finally:
-            await feed.stop()
+            await reads.stop()
 
     app = FastAPI(
         title="SIGMAX",
@@ -123,7 +134,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
 
     app.include_router(
-        read_router(context),
+        read_router(context, reads),
         dependencies=[Depends(auth.require_if_exposed)],
         responses=_COMMON_ERRORS,
     )

@@ -2,23 +2,24 @@
 configuration. They read what the engine committed, through the same services as the CLI.
 
 Routes are plain functions: FastAPI runs them in its worker threads, so a database read never
-blocks the event loop (and the engine sharing it, when the API is embedded in ``sigmax run``).
+blocks the event loop. Status and portfolio, the two most polled, are the exception: their
+answers are built once per commit by a :class:`~sigmax.api.read_cache.ReadCache` and sent as
+bytes.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from typing import Annotated, Any, Final, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from sigmax.agents.base import AGENT_NAMES
 from sigmax.api.context import ApiContext
 from sigmax.api.errors import ApiError
+from sigmax.api.read_cache import ReadCache
 from sigmax.api.schemas import (
-    AgentStatus,
     CandleOut,
     CandlesResponse,
     ConfigResponse,
@@ -28,9 +29,7 @@ from sigmax.api.schemas import (
     ErrorResponse,
     HealthResponse,
     HistoryResponse,
-    ModulesOut,
     PortfolioResponse,
-    PositionOut,
     SafetyHealth,
     SafetyResponse,
     StatusResponse,
@@ -40,12 +39,8 @@ from sigmax.api.schemas import (
 from sigmax.domain.candles import Timeframe, ms_to_iso
 from sigmax.domain.instruments import Symbol
 from sigmax.engine.account import (
-    EXACT,
-    AccountStateError,
     decimal_text,
     newest_run,
-    read_portfolio,
-    read_status,
     read_trades,
 )
 from sigmax.engine.decision_log import MAX_HISTORY_LIMIT, StoredDecisionLog
@@ -58,8 +53,7 @@ from sigmax.storage.repositories import EquitySnapshotRepository
 #: Most trades, equity points and candles one request returns.
 MAX_ROWS: Final = 10_000
 DEFAULT_CANDLES: Final = 500
-_PCT_QUANTUM: Final = Decimal("0.0001")
-_HUNDRED: Final = Decimal(100)
+_JSON: Final = "application/json"
 
 SymbolQuery = Annotated[str | None, Query(max_length=32, description="A market such as BTC/USDT.")]
 #: Routes with parameters answer bad ones with SIGMAX's error body (not FastAPI's default).
@@ -84,44 +78,15 @@ def _timeframe_param(text: str) -> Timeframe:
         raise ApiError(422, "timeframe", str(error), field="timeframe") from None
 
 
-def read_router(ctx: ApiContext) -> APIRouter:
-    """The read routes over ``ctx`` (access control is added by the caller)."""
+def read_router(ctx: ApiContext, reads: ReadCache) -> APIRouter:
+    """The read routes over ``ctx``, status and portfolio from ``reads`` (access control is
+    added by the caller)."""
     router = APIRouter(prefix="/api", tags=["read"])
 
     @router.get("/status", response_model=StatusResponse, summary="What runs, and how")
-    def status() -> StatusResponse:
-        settings = ctx.settings
-        run = read_status(ctx.home)
-        safety = safety_report(ctx.home)
-        feed: Literal["replay", "live"] | None = None
-        mode: Literal["paper", "live"] = settings.trading.mode
-        if run is not None:
-            feed = _feed(run.feed, run.run_id)
-            mode = "live" if run.mode == "live" else "paper"
-        agents = settings.agents
-        return StatusResponse(
-            mode=mode,
-            running=run is not None and run.status is RunStatus.RUNNING,
-            paused=bool(safety["paused"]),
-            pause_reason=safety.get("reason"),
-            feed=feed,
-            profile=run.profile if run is not None else settings.profile_name,
-            run_id=None if run is None else run.run_id,
-            run_status=None if run is None else run.status.value,
-            as_of=None if run is None or run.as_of_ms is None else ms_to_iso(run.as_of_ms),
-            symbols=list(run.symbols if run is not None else settings.trading.symbols),
-            agents=[
-                AgentStatus(name=name, enabled=getattr(agents, name).enabled)
-                for name in AGENT_NAMES
-            ],
-            modules=ModulesOut(
-                storage="postgresql" if ctx.home.db.backend == "postgresql" else "sqlite",
-                bus="nats" if settings.services.nats_url is not None else "in-process",
-                news=("newsapi" if settings.credentials.newsapi_key is not None else "unavailable"),
-                policy_evaluator="opa" if settings.safety.policy.opa_url else "embedded",
-                candle_data=ctx.catalog.source,
-            ),
-        )
+    async def status() -> Response:
+        # Built once per commit (see sigmax.api.read_cache): a request costs only HTTP.
+        return Response(await reads.status(), media_type=_JSON)
 
     @router.get(
         "/health",
@@ -168,39 +133,8 @@ def read_router(ctx: ApiContext) -> APIRouter:
         )
 
     @router.get("/portfolio", response_model=PortfolioResponse, summary="Cash, equity, positions")
-    def portfolio() -> PortfolioResponse:
-        account = read_portfolio(ctx.home)
-        positions = {}
-        for line in account.positions:
-            # A percentage is rounded on purpose: the exact context (which refuses to round)
-            # only for the cost, then a plain one for the quotient.
-            with localcontext(EXACT):
-                cost = line.qty * line.avg_price
-            with localcontext(prec=50):
-                pct = (line.unrealized_pnl / cost * _HUNDRED).quantize(
-                    _PCT_QUANTUM, rounding=ROUND_HALF_EVEN
-                )
-            positions[line.symbol] = PositionOut(
-                size=decimal_text(line.qty),
-                entry_price=decimal_text(line.avg_price),
-                current_price=decimal_text(line.mark),
-                pnl=decimal_text(line.unrealized_pnl),
-                pnl_pct=decimal_text(pct),
-            )
-        day = account.day
-        return PortfolioResponse(
-            run_id=account.run_id,
-            profile=account.profile,
-            as_of=None if account.as_of_ms is None else ms_to_iso(account.as_of_ms),
-            total_value_usd=decimal_text(account.equity),
-            cash=decimal_text(account.cash),
-            daily_pnl=decimal_text(account.daily_pnl),
-            daily_pnl_day=None if day is None else day.isoformat(),
-            realized_pnl=decimal_text(account.realized_pnl),
-            unrealized_pnl=decimal_text(account.unrealized_pnl),
-            fees=decimal_text(account.fees),
-            positions=positions,
-        )
+    async def portfolio() -> Response:
+        return Response(await reads.portfolio(), media_type=_JSON)
 
     @router.get(
         "/trades", response_model=TradesResponse, responses=BAD_INPUT, summary="Fills, oldest first"
@@ -321,11 +255,3 @@ def read_router(ctx: ApiContext) -> APIRouter:
         return ConfigResponse(**view)
 
     return router
-
-
-def _feed(value: str, run_id: str) -> Literal["replay", "live"]:
-    if value == "replay":
-        return "replay"
-    if value == "live":
-        return "live"
-    raise AccountStateError(f"run {run_id} config.feed: expected replay or live (got {value!r})")

@@ -84,6 +84,7 @@ class ApiServer:
     """
 
     def __init__(self, app: FastAPI, host: str, port: int, *, handle_signals: bool = False) -> None:
+        self.app = app
         self.host = host
         self._socket = bind_socket(host, port)
         self.port: int = self._socket.getsockname()[1]

@@ -31,7 +31,9 @@ from sigmax.agents.batch import assess_history
 from sigmax.agents.news_source import news_source_from_settings
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
 from sigmax.agents.researcher import default_sources
-from sigmax.api import ApiServer, create_app, mask_in_logs, resolve_api_token
+from sigmax.api import create_app, mask_in_logs, resolve_api_token
+from sigmax.api.embedded import AnnouncedCommits, EmbeddedApi
+from sigmax.api.read_cache import CommitSignal
 from sigmax.bus import EventBus, bus_from_settings
 from sigmax.config import Settings, load_settings
 from sigmax.data.catalog import DatasetCatalog
@@ -350,7 +352,7 @@ async def _run(
     bus = bus_from_settings(settings)
     await bus.start()  # fails closed: a configured NATS that does not answer stops the run
     engine.bus = bus
-    api = _start_api(options, settings, db, bus, engine) if options.api else None
+    api = await _start_api(options, settings, db, bus, engine) if options.api else None
     try:
         # Commands queued while no engine ran (a panic's close-out) come first.
         engine.apply_controls(engine.clock_ms())
@@ -366,39 +368,44 @@ async def _run(
         raise
     finally:
         if api is not None:
-            server, task = api
-            server.stop()
-            await task
+            await api.stop()
         await bus.close()  # flushes what is queued
     # A replay ends with its data; a live run only stops (at --until) and can be resumed.
     store.finish(RunStatus.INTERRUPTED if exchange is not None else RunStatus.COMPLETED)
     return RunReport(run_id, state is not None, False, totals, account(ledger, engine.marks))
 
 
-def _start_api(
+async def _start_api(
     options: RunOptions, settings: Settings, db: Database, bus: EventBus, engine: Engine
-) -> tuple[ApiServer, asyncio.Task[None]]:
-    """The REST API on the engine's event loop: it reads what the engine commits and sends
-    commands through the same control queue as the CLI."""
+) -> EmbeddedApi:
+    """The REST API on a thread of its own: it answers status and portfolio from what the
+    engine last committed, streams the engine's events, and sends commands through the same
+    control queue as the CLI."""
     token = resolve_api_token(settings.home)
     mask_in_logs(token.value)
     host = options.api_host or settings.api.host
     port = options.api_port if options.api_port is not None else settings.api.port
-    app = create_app(
-        AccountHome(settings, db),
-        token,
-        host=host,
-        catalog=DatasetCatalog.from_path(options.data if options.feed == "replay" else None),
-        bus=bus,
-    )
+    commits = CommitSignal()
+    if engine.store is not None:
+        engine.store = AnnouncedCommits(engine.store, commits.committed)
+    catalog = DatasetCatalog.from_path(options.data if options.feed == "replay" else None)
+    # Binds now: a busy port stops the run before it starts.
+    api = EmbeddedApi.build(
+        lambda api_bus: create_app(
+            AccountHome(settings, db), token, host=host, catalog=catalog, bus=api_bus,
+            commits=commits,
+        ),
+        bus,
+        host,
+        port,
+    )  # fmt: skip
     # Every failed exchange or news request, not only a burst, is counted for /metrics.
-    engine.on_api_error = app.state.metrics.record_venue_error
-    server = ApiServer(app, host, port)  # binds now: a busy port stops the run before it starts
-    task = asyncio.create_task(server.serve())
+    engine.on_api_error = api.server.app.state.metrics.record_venue_error
+    await api.start()
     log.info(
-        "API on http://%s:%d/api/status (bearer token in %s)", host, server.port, settings.home
+        "API on http://%s:%d/api/status (bearer token in %s)", host, api.server.port, settings.home
     )
-    return server, task
+    return api
 
 
 def account(ledger: Ledger, marks: dict[str, Decimal]) -> dict[str, Any]:
