@@ -35,7 +35,7 @@ RUN_ARGS = [
     "--profile", "aggressive",
     "--symbols", "BTC/USDT,ETH/USDT",
     "--speed", "max",
-    "--from", "2022-10-15T00:00:00Z",
+    "--from", "2022-04-15T00:00:00Z",  # long enough that random kills land mid-run
     "--until", "2023-01-15T00:00:00Z",
     "--no-api",
 ]  # fmt: skip
