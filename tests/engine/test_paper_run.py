@@ -103,7 +103,9 @@ def _recorded(url: str) -> dict[str, Any]:
                     "SELECT client_order_id, symbol, side, type, qty, price, status, filled_qty "
                     "FROM orders ORDER BY client_order_id"
                 ),
-                "positions": rows("SELECT symbol, qty, avg_price, realized_pnl FROM positions"),
+                "positions": rows(
+                    "SELECT symbol, qty, avg_price, realized_pnl FROM positions ORDER BY symbol"
+                ),
                 "decisions": rows("SELECT id, action FROM decisions ORDER BY id"),
                 "equity": rows(
                     "SELECT taken_at_ms, cash, equity FROM equity_snapshots ORDER BY taken_at_ms"
