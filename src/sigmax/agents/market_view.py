@@ -41,7 +41,13 @@ class TimeframeView:
     series: CandleSeries
     columns: IndicatorColumns
     index: int
-    scores: LayerScores
+    #: The timeframe's history layer: its scores are computed when a view first reads them,
+    #: so a decision source that never does (``sma_cross``) never pays for them.
+    layer: HistoryLayer
+
+    @property
+    def scores(self) -> LayerScores:
+        return self.layer.scores
 
     def score(self, name: str) -> float:
         """Per-candle number ``name`` of :class:`LayerScores` at the visible end."""
@@ -192,4 +198,4 @@ def _view(layer: HistoryLayer, decision_ms: int) -> TimeframeView | None:
     index = int(np.searchsorted(layer.opens, decision_ms - layer.timeframe_ms, "right")) - 1
     if index < 0:
         return None
-    return TimeframeView(layer.timeframe, layer.series, layer.columns, index, layer.scores)
+    return TimeframeView(layer.timeframe, layer.series, layer.columns, index, layer)

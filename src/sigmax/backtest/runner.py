@@ -120,9 +120,14 @@ class MemorySink:
         return times[order], values[order]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class BacktestRun:
-    """What the engine did over the window, before any metric is computed."""
+    """What the engine did over the window, before any metric is computed.
+
+    Its ``repr`` is short on purpose: ``asyncio.run`` formats the finished task (with its
+    result) when it restores the SIGINT handler, and the full dataclass ``repr`` of every
+    decision, order and equity point took a quarter of a second of each backtest.
+    """
 
     id: str
     settings: Settings
@@ -136,6 +141,12 @@ class BacktestRun:
     marks: dict[str, Decimal]
     #: Candles in the window, all symbols (the engine is handed only those that matter).
     window_candles: int
+
+    def __repr__(self) -> str:
+        return (
+            f"BacktestRun(id={self.id!r}, symbols={list(self.series)}, "
+            f"window_candles={self.window_candles}, fills={len(self.sink.fills)})"
+        )
 
 
 def _settings(options: BacktestOptions) -> Settings:
