@@ -203,9 +203,7 @@ class Engine:
                 continue
             if self.before_group is not None:
                 await self.before_group(group[0].close_ms)
-            for event in group:
-                self._pending.merge(await self.step(event))
-                self._pending_steps += 1
+            await self._step_group(group)
             last = group[-1].close_ms
             point = self._equity_point(last)
             self._pending.equity.append(point)
@@ -257,6 +255,75 @@ class Engine:
                 for symbol, (realized, fees) in self.trades.items()
             },
         }
+
+    async def _step_group(self, group: list[CandleClosed]) -> None:
+        """Step the candles of one group; runs of inert ones are passed together.
+
+        Before each candle that is stepped, the inert candles ahead of it in the group have
+        been applied, so it sees the very state (marks, ledger, safety clock) it would have
+        seen after stepping them one by one.
+        """
+        inert: list[CandleClosed] = []
+        for event in group:
+            if event.inert and self._holds_unassessed(event):
+                inert.append(event)
+                continue
+            if inert:
+                self._pass_inert(inert)
+                inert = []
+            self._pending.merge(await self.step(event))
+            self._pending_steps += 1
+        if inert:
+            self._pass_inert(inert)
+
+    def _pass_inert(self, events: list[CandleClosed]) -> None:
+        """Apply candles of one group that the feed flagged inert (no resting order of theirs
+        can fill, each a HOLD known from the whole-history assessment) as stepping each would.
+
+        Stepping one notes it at the venue, moves its mark, marks the ledger to market, ticks
+        the safety clock and counts a HOLD. Marking the ledger again at the same close only
+        replaces the marks, unless the call opens a UTC day: the ledger opens it at the marks
+        after the group's first candle, so that candle is marked on its own. The safety clock
+        ticks once: ticking again at the same moment lifts nothing more.
+        """
+        close_ms = events[0].close_ms
+        ledger = self.ledger
+        opened = ledger.current_day
+        rest = events
+        if opened is None or utc_day(close_ms) > opened:
+            self._note_inert(events[0])
+            ledger.mark_to_market(close_ms, self.marks)
+            rest = events[1:]
+        if rest:
+            for event in rest:
+                self._note_inert(event)
+            ledger.mark_to_market(close_ms, self.marks)
+        self.safety.tick(close_ms)
+        self._pending.safety_events += self.safety.take_events()
+        count = len(events)
+        self.totals.candles += count
+        self.totals.decisions["HOLD"] += count
+        self.totals.last_close_ms = close_ms
+        self._pending_steps += count
+
+    def _note_inert(self, event: CandleClosed) -> None:
+        candle = event.candle
+        self.venue.pass_candle(event.symbol, candle.timestamp)
+        self.marks[event.symbol] = Decimal(repr(candle.close))
+        self.cursor[event.symbol] = candle.timestamp
+
+    def _holds_unassessed(self, event: CandleClosed) -> bool:
+        """The candle's decision is a HOLD whatever the account, known from the
+        whole-history assessment: its score or confidence is short of a threshold."""
+        batch = self.batch.get(event.symbol)
+        if batch is None or self.persist_holds or not 0 <= event.index < len(batch.score):
+            return False
+        history = self.histories.get(event.symbol)
+        return (
+            history is not None
+            and event.series is history.series
+            and not batch.candidate[event.index]
+        )
 
     # -- one candle ---------------------------------------------------------------------------
 
@@ -486,9 +553,19 @@ class Engine:
         now_ms: int,
         write: StepWrite,
         origin: OrderOrigin,
+        checked: GateResult | None = None,
     ) -> GateResult:
-        """Pass ``order`` through the gate, then to the venue; record what happened."""
-        verdict = self.gate.check(order, price, self._account(), now_ms, origin)
+        """Pass ``order`` through the gate, then to the venue; record what happened.
+
+        ``checked``: the gate's answer for this very order, asked by the caller at ``now_ms``
+        with nothing changed since that it reads (the account and the safety state), so it is
+        not evaluated twice.
+        """
+        verdict = (
+            checked
+            if checked is not None
+            else self.gate.check(order, price, self._account(), now_ms, origin)
+        )
         if verdict.policy_failed:
             self.safety.pause(verdict.reason, now_ms, trigger="policy")
         if not verdict.allowed:
@@ -588,13 +665,15 @@ class Engine:
             )
             verdict = self.gate.check(exit_order, price, self._account(), now_ms, "engine")
             if verdict.allowed:
-                # The exit replaces the position's stop and target.
+                # The exit replaces the position's stop and target. Cancelling them changes
+                # neither the account nor the safety state, so the answer still holds.
                 for order in resting:
                     if self.venue.cancel(order.client_order_id, now_ms) is not None:
                         write.orders.append(OrderUpdate(order, OrderStatus.CANCELLED))
-                verdict = self._send(exit_order, price, now_ms, write, "engine")
+                verdict = self._send(exit_order, price, now_ms, write, "engine", verdict)
             else:
-                self._send(exit_order, price, now_ms, write, "engine")  # records the refusal
+                # Records the refusal.
+                self._send(exit_order, price, now_ms, write, "engine", verdict)
             return True, replace(record, compliance=_compliance(verdict))
         return False, record
 
