@@ -118,7 +118,8 @@ class RunTotals:
     rejected: int = 0
     fills: int = 0
     #: Of ``candles``, those the engine passed over without a step (a backtest's stretches
-    #: where nothing can happen; see :meth:`Engine.pass_candles`).
+    #: where nothing can happen, and the inert candles of the groups it steps; see
+    #: :meth:`Engine.pass_candles`).
     passed: int = 0
     last_close_ms: int | None = None
     elapsed_s: float = 0.0
@@ -302,6 +303,7 @@ class Engine:
         self._pending.safety_events += self.safety.take_events()
         count = len(events)
         self.totals.candles += count
+        self.totals.passed += count
         self.totals.decisions["HOLD"] += count
         self.totals.last_close_ms = close_ms
         self._pending_steps += count
