@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,12 +142,18 @@ def test_the_page_loads_without_errors_and_draws_the_account(
 
 def test_candles_are_read_up_to_the_engines_market_time(run: _RunProcess) -> None:
     status = httpx.get(f"{run.base_url}/api/status", timeout=5).json()
-    as_of_ms = int(httpx.get(f"{run.base_url}/api/safety", timeout=5).json()["at_ms"])
-    answer = httpx.get(
-        f"{run.base_url}/api/candles",
-        params={"symbol": status["symbols"][0], "until_ms": as_of_ms, "limit": 5},
-        timeout=5,
-    ).json()
+    # Early in the replay fewer than five candles have closed: wait until five have.
+    deadline = time.monotonic() + 60
+    while True:
+        as_of_ms = int(httpx.get(f"{run.base_url}/api/safety", timeout=5).json()["at_ms"])
+        answer = httpx.get(
+            f"{run.base_url}/api/candles",
+            params={"symbol": status["symbols"][0], "until_ms": as_of_ms, "limit": 5},
+            timeout=5,
+        ).json()
+        if len(answer["candles"]) == 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     hour = 3_600_000
     closes = [c["timestamp_ms"] + hour for c in answer["candles"]]
     assert len(closes) == 5
