@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import TOKEN, LiveApi, copy_home, serving
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.account_runs import clean_home, complete_run
+from api.api_harness import TOKEN, LiveApi, copy_home, serving
+from engine.account_runs import clean_home
 from sigmax.api import ApiTokenError, RateLimit, mask_in_logs, resolve_api_token
 from sigmax.api.auth import TOKEN_FILE_NAME, is_loopback
 from sigmax.config import load_settings
@@ -42,14 +42,6 @@ READS = [
     "/api/history", "/api/candles?symbol=BTC/USDT&limit=2", "/api/safety", "/api/config",
     "/openapi.json", "/metrics",
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def completed_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("completed")
-    with clean_home(home):
-        complete_run()
-    return home
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from live_harness import TOKEN, Served, eventually, serve
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from api.live_harness import TOKEN, Served, eventually, serve
 from engine.account_runs import clean_home
 from sigmax.api import ApiToken, RateLimit, create_app, mask_in_logs
 from sigmax.api.live import (
@@ -44,12 +44,6 @@ WRONG = "wrong-token-0123456789abcdef"
 def account(sigmax_home: Path) -> Iterator[AccountHome]:
     with open_account_home() as home:
         yield home
-
-
-@pytest.fixture
-async def bus() -> AsyncIterator[InProcessBus]:
-    async with InProcessBus() as started:
-        yield started
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_harness import copy_home
-from live_harness import TOKEN, Served, eventually, scrape, serve
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.account_runs import clean_home, complete_run
+from api.api_harness import copy_home
+from api.live_harness import TOKEN, Served, eventually, scrape, serve
+from engine.account_runs import clean_home
 from sigmax.api import ApiToken, create_app
 from sigmax.api.metrics import FEED_MAX_QUEUE, METRICS_CONTENT_TYPE
 from sigmax.bus import Event, EventType, InProcessBus
@@ -135,23 +135,9 @@ def account(sigmax_home: Path) -> Iterator[AccountHome]:
 
 
 @pytest.fixture
-async def bus() -> AsyncIterator[InProcessBus]:
-    async with InProcessBus() as started:
-        yield started
-
-
-@pytest.fixture
 async def served(account: AccountHome, bus: InProcessBus) -> AsyncIterator[Served]:
     async with serve(create_app(account, ApiToken(TOKEN, "environment"), bus=bus)) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def completed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("completed")
-    with clean_home(home):
-        complete_run()
-    return home
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live_harness import TOKEN
 from websockets.asyncio.client import connect
 
+from api.live_harness import TOKEN
 from engine.account_runs import OPTIONS, clean_home, complete_run
 from sigmax.api import ApiToken, create_app
 from sigmax.api.context import ApiContext

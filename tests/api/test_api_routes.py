@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_harness import LiveApi, copy_home, serving
 from sqlalchemy import func, select
 
-from engine.account_runs import clean_home, complete_run, stop_run_when_protected
+from api.api_harness import LiveApi, copy_home, serving
+from engine.account_runs import clean_home, stop_run_when_protected
 from sigmax.agents.base import AGENT_NAMES
 from sigmax.config.settings import MASK
 from sigmax.data.catalog import DatasetCatalog
@@ -25,17 +25,6 @@ from sigmax.engine.account import read_portfolio, read_trades
 from sigmax.engine.decision_log import StoredDecisionLog
 from sigmax.engine.safety_service import safety_report
 from sigmax.storage.models import DecisionRow, EquitySnapshotRow, OrderRow
-
-
-@pytest.fixture(scope="module")
-def completed_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A home with one finished paper run (aggressive, BTC and ETH, 4 days; it ends paused
-    after three losing trades in a row)."""
-    home = tmp_path_factory.mktemp("completed")
-    with clean_home(home):
-        report = complete_run()
-        assert report.totals.fills >= 6
-    return home
 
 
 @pytest.fixture(scope="module")

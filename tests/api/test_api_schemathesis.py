@@ -11,11 +11,11 @@ every later action would only meet that state.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
-from api_harness import LiveApi, serving
 from hypothesis import HealthCheck, given, settings
 from hypothesis.strategies import SearchStrategy
 from schemathesis import APIOperation, BaseSchema, Case, GenerationMode
@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from engine.account_runs import clean_home, complete_run
+from api.api_harness import LiveApi, serving
 from sigmax.api import RateLimit
 
 pytestmark = pytest.mark.slow
@@ -44,11 +44,8 @@ ApiCase = Case[Any]
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    home = tmp_path_factory.mktemp("schemathesis")
-    with clean_home(home):
-        assert complete_run().totals.fills > 0
-    with serving(home, rate_limit=NO_RATE_LIMIT) as api:
+def live(completed_home: Path) -> Iterator[LiveApi]:
+    with serving(completed_home, rate_limit=NO_RATE_LIMIT) as api:
         yield api
 
 
