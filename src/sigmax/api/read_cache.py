@@ -11,7 +11,8 @@ each is built once per commit and kept as the JSON bytes of the response (see
   the database after each one, so a request never waits for a rebuild and is answered from
   memory. What it serves was read back from the database after the commit, so it is always
   committed state, never the engine's work in progress. It also rebuilds every
-  :data:`BACKSTOP_S` seconds, for what another process may have written.
+  :data:`BACKSTOP_S` seconds, for what another process may have written, and never more than
+  once per :data:`MIN_REBUILD_INTERVAL_S`, so a full-speed replay keeps its CPU.
 * :class:`StoredReads` (``sigmax serve``, no engine here): the cache is keyed on the stored
   commit marker, the newest run with its resume point and the safety state, which is much
   cheaper to read than the answers are to build; a request rebuilds only after a change.
@@ -42,6 +43,10 @@ log = logging.getLogger("sigmax.api")
 
 #: The refresher of :class:`CommittedReads` rebuilds at least this often (seconds).
 BACKSTOP_S: Final = 1.0
+#: ... and at most this often: an engine replaying at full speed commits back to back, and a
+#: rebuild after every one of them would take a good part of the CPU (and the interpreter
+#: lock) from it. The answers are then at most this far behind the newest commit.
+MIN_REBUILD_INTERVAL_S: Final = 0.1
 _STOP_TIMEOUT_S: Final = 10.0
 
 BodyBuilder = Callable[[ApiContext], bytes]
@@ -145,6 +150,8 @@ class CommittedReads:
             if self._stopping.is_set():
                 return
             self._rebuild()
+            # Commits made meanwhile are picked up by the next round, after this pause.
+            self._stopping.wait(MIN_REBUILD_INTERVAL_S)
 
     def _rebuild(self) -> None:
         self._built = _Built(_build(status_body, self._ctx), _build(portfolio_body, self._ctx))
