@@ -46,12 +46,14 @@ from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.engine.events import publish_step
 from sigmax.engine.feeds import CandleClosed, CandlesPassed
 from sigmax.engine.gate import AccountView, GateResult, OrderGate, OrderOrigin
+from sigmax.engine.manual_checks import ManualRequest, check_cash, check_position
 from sigmax.engine.run_store import (
     EquityPoint,
     FillRecord,
     OrderUpdate,
     StepWrite,
 )
+from sigmax.errors import InputError
 from sigmax.execution.instruments import OrderRules, size_to_qty
 from sigmax.execution.paper import PaperVenue, VenueEvent
 from sigmax.logging_setup import log_trade
@@ -301,7 +303,10 @@ class Engine:
             ledger.mark_to_market(close_ms, self.marks)
         self.safety.tick(close_ms)
         self._pending.safety_events += self.safety.take_events()
-        count = len(events)
+        self._count_passed(len(events), close_ms)
+
+    def _count_passed(self, count: int, close_ms: int) -> None:
+        """``count`` candles up to ``close_ms`` applied without a step, each a HOLD."""
         self.totals.candles += count
         self.totals.passed += count
         self.totals.decisions["HOLD"] += count
@@ -413,11 +418,7 @@ class Engine:
         point = self._equity_point(passed.close_ms)
         self.safety.observe_account(point.equity, point.daily_pnl, passed.close_ms)
         self._pending.safety_events += self.safety.take_events()
-        self.totals.candles += passed.candles
-        self.totals.passed += passed.candles
-        self.totals.decisions["HOLD"] += passed.candles
-        self.totals.last_close_ms = passed.close_ms
-        self._pending_steps += passed.candles
+        self._count_passed(passed.candles, passed.close_ms)
 
     def _finish_step(self, event: CandleClosed, write: StepWrite) -> None:
         write.safety_events += self.safety.take_events()
@@ -738,17 +739,22 @@ class Engine:
         check = rules.check(qty, mark, OrderType.MARKET)
         if not check.ok:
             return ControlStatus.REFUSED, "; ".join(check.reasons)
-        held = self.ledger.position(symbol).qty
-        if side is OrderSide.SELL and qty > held:
-            return (
-                ControlStatus.REFUSED,
-                f"sell {qty} {symbol}: only {held} is held (spot: no shorting)",
-            )
-        if side is OrderSide.BUY and qty * mark * (1 + self.venue.fees.taker) > self.ledger.cash:
-            return ControlStatus.REFUSED, (
-                f"buy {qty} {symbol} costs about {qty * mark:.2f} USD at the last mark; "
-                f"cash is {self.ledger.cash:.2f} USD"
-            )
+        request = ManualRequest(symbol, side, qty)
+        cancelled: tuple[Order, ...] = ()
+        try:
+            if side is OrderSide.BUY:
+                check_cash(
+                    self.orchestrator.settings.safety.max_slippage_pct,
+                    self.ledger,
+                    self.venue,
+                    self.marks,
+                    request,
+                    mark,
+                )
+            else:
+                cancelled = check_position(self.ledger, self.venue, request)
+        except InputError as refused:
+            return ControlStatus.REFUSED, str(refused)
         order = Order(
             client_order_id=f"sgx-manual-cmd{command.id}",
             symbol=symbol,
@@ -758,17 +764,12 @@ class Engine:
             created_ms=now_ms,
             reference_price=mark,
         )
-        if side is OrderSide.SELL and qty == held:
-            # Selling the whole position replaces its stop-loss and take-profit.
-            for resting in self.venue.open_orders(symbol):
-                if resting.side is OrderSide.SELL and self.venue.cancel(
-                    resting.client_order_id, now_ms
-                ):
-                    self._pending.orders.append(
-                        OrderUpdate(
-                            resting, OrderStatus.CANCELLED, reason="replaced by a manual sell"
-                        )
-                    )
+        # Selling the whole position replaces its stop-loss and take-profit.
+        for resting in cancelled:
+            if self.venue.cancel(resting.client_order_id, now_ms) is not None:
+                self._pending.orders.append(
+                    OrderUpdate(resting, OrderStatus.CANCELLED, reason="replaced by a manual sell")
+                )
         verdict = self._send(order, mark, now_ms, self._pending, "manual")
         if not verdict.allowed:
             return ControlStatus.REFUSED, verdict.reason

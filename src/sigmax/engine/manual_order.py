@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, Final
@@ -25,8 +24,7 @@ from sqlalchemy.orm import Session
 from sigmax.config import Settings, load_settings
 from sigmax.domain.candles import ms_to_iso
 from sigmax.domain.instruments import Symbol
-from sigmax.domain.ledger import Ledger
-from sigmax.domain.orders import Liquidity, Order, OrderSide, OrderStatus, OrderType
+from sigmax.domain.orders import Order, OrderSide, OrderStatus, OrderType
 from sigmax.engine.account import (
     EXACT,
     AccountHome,
@@ -36,9 +34,9 @@ from sigmax.engine.account import (
     newest_run,
 )
 from sigmax.engine.gate import AccountView, GateResult, OrderGate
+from sigmax.engine.manual_checks import ManualRequest, check_cash, check_position, taker_fee
 from sigmax.engine.run_store import STATE_KEY, OrderUpdate, order_row
 from sigmax.errors import InputError
-from sigmax.execution.fill_model import QUOTE_QUANTUM, FeeSchedule
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
 from sigmax.safety.store import SafetyStore
@@ -158,7 +156,7 @@ def queue_manual_order(home: AccountHome, symbol: str, side: str, qty: str) -> Q
                 "start one with 'sigmax run'"
             )
         settings = _run_settings(home.settings, run.info.profile)
-        request = _ManualRequest(wanted, order_side, order_qty)
+        request = ManualRequest(wanted, order_side, order_qty)
         gate = OrderGate.from_settings(settings, SafetyStore(home.db).load(session))
         # A market without a price yet is checked against the asset rules first, so a symbol
         # SIGMAX may not trade is refused by the rule that forbids it.
@@ -194,7 +192,7 @@ class OrderRefusedError(InputError):
 def _gate(
     gate: OrderGate,
     run: RunRecord,
-    request: _ManualRequest,
+    request: ManualRequest,
     order: Order | None = None,
     mark: Decimal | None = None,
 ) -> tuple[Order, GateResult] | None:
@@ -223,16 +221,6 @@ def _gate(
 
 
 @dataclass(frozen=True, slots=True)
-class _ManualRequest:
-    symbol: str
-    side: OrderSide
-    qty: Decimal
-
-    def describe(self) -> str:
-        return f"{self.side.value} {decimal_text(self.qty)} {self.symbol}"
-
-
-@dataclass(frozen=True, slots=True)
 class _Plan:
     """A checked manual order: the venue with it accepted, and what to record."""
 
@@ -252,7 +240,7 @@ def _run_settings(settings: Settings, profile: str) -> Settings:
 
 
 def _check_market(
-    run: RunRecord, settings: Settings, request: _ManualRequest
+    run: RunRecord, settings: Settings, request: ManualRequest
 ) -> tuple[int, Decimal]:
     """The checks that do not depend on the account; returns the symbol's clock and mark."""
     symbol = request.symbol
@@ -290,20 +278,20 @@ def _check_market(
     return now_ms, mark
 
 
-def _plan(run: RunRecord, settings: Settings, request: _ManualRequest) -> _Plan:
+def _plan(run: RunRecord, settings: Settings, request: ManualRequest) -> _Plan:
     """Check ``request`` against the market and the account; accept it on the run's venue."""
     now_ms, mark = _check_market(run, settings, request)
     venue = run.venue()
     fees = run.fees()
     with localcontext(EXACT):
         notional = request.qty * mark
-    estimated_fee = _fee(fees, notional)
+    estimated_fee = taker_fee(fees, notional)
     ledger = run.ledger()
     cancelled: tuple[Order, ...] = ()
     if request.side is OrderSide.BUY:
-        _check_cash(run, settings, ledger, venue, fees, request, mark)
+        check_cash(settings.safety.max_slippage_pct, ledger, venue, run.marks, request, mark)
     else:
-        cancelled = _check_position(ledger, venue, request)
+        cancelled = check_position(ledger, venue, request)
     order = Order(
         client_order_id=f"{MANUAL_ORDER_PREFIX}{uuid.uuid4().hex[:_MANUAL_ID_HEX_DIGITS]}",
         symbol=request.symbol,
@@ -320,111 +308,6 @@ def _plan(run: RunRecord, settings: Settings, request: _ManualRequest) -> _Plan:
     if event.status is not OrderStatus.OPEN:
         raise InputError(f"{request.describe()}: the paper venue refused it: {event.reason}")
     return _Plan(order, venue, cancelled, now_ms, mark, estimated_fee)
-
-
-def _fee(fees: FeeSchedule, notional: Decimal) -> Decimal:
-    """The taker fee a market order of ``notional`` pays (rounded up as the venue does)."""
-    return fees.fee(notional, Liquidity.TAKER)
-
-
-def _check_cash(
-    run: RunRecord,
-    settings: Settings,
-    ledger: Ledger,
-    venue: PaperVenue,
-    fees: FeeSchedule,
-    request: _ManualRequest,
-    mark: Decimal,
-) -> None:
-    """Refuse a buy the cash may not cover when it fills at the next open.
-
-    A market order fills at a price not known yet; a fill the ledger cannot pay would stop the
-    run, so the cost is taken at the last mark raised by ``safety.max_slippage_pct`` (a fill
-    slipping more than that trips the safety pause anyway), for this order and for the buys
-    already resting, which will be paid first.
-    """
-    headroom_pct = Decimal(repr(settings.safety.max_slippage_pct))
-    with localcontext(EXACT):
-        factor = 1 + headroom_pct / _HUNDRED
-    needed = _buy_cost(request.qty, mark, factor, fees)
-    reserved = _ZERO
-    marks = run.marks
-    for resting in venue.open_orders():
-        price = resting.price or marks.get(resting.symbol) or resting.reference_price
-        if resting.side is OrderSide.BUY and price is not None:
-            reserved = _exact_sum(reserved, _buy_cost(resting.qty, price, factor, fees))
-    if _exact_sum(needed, reserved) > ledger.cash:
-        held_back = (
-            f" and {_money(reserved)} USDT of it is held back for resting buy orders"
-            if reserved
-            else ""
-        )
-        raise InputError(
-            f"cash: {request.describe()} needs {_money(needed)} USDT (at the last mark "
-            f"{decimal_text(mark)} plus {headroom_pct.normalize():f} % for the next open and "
-            f"slippage (safety.max_slippage_pct), and the fee) but cash is "
-            f"{_money(ledger.cash)} USDT{held_back}"
-        )
-
-
-def _buy_cost(qty: Decimal, price: Decimal, factor: Decimal, fees: FeeSchedule) -> Decimal:
-    """What buying ``qty`` at ``price × factor`` costs, fee included."""
-    with localcontext(EXACT):
-        notional = qty * price * factor
-    return _exact_sum(notional, _fee(fees, notional))
-
-
-def _exact_sum(first: Decimal, second: Decimal) -> Decimal:
-    with localcontext(EXACT):
-        return first + second
-
-
-def _check_position(
-    ledger: Ledger, venue: PaperVenue, request: _ManualRequest
-) -> tuple[Order, ...]:
-    """Refuse a sell beyond the position; return the resting sells a full close replaces."""
-    held = ledger.position(request.symbol).qty
-    if request.qty > held:
-        raise InputError(
-            f"position: {request.describe()} exceeds the {decimal_text(held)} {request.symbol} "
-            "held (spot trading cannot sell short)"
-        )
-    resting_sells = tuple(
-        order for order in venue.open_orders(request.symbol) if order.side is OrderSide.SELL
-    )
-    promised = _promised_qty(resting_sells)
-    if request.qty <= held - promised:
-        return ()
-    if request.qty == held:
-        return resting_sells
-    names = ", ".join(f"{o.type.value} {o.client_order_id}" for o in resting_sells)
-    raise InputError(
-        f"position: {decimal_text(promised)} of the {decimal_text(held)} {request.symbol} held "
-        f"is promised to resting sell orders ({names}), so at most "
-        f"{decimal_text(held - promised)} can be sold on its own; sell all "
-        f"{decimal_text(held)} to close the position (its resting sell orders are then "
-        "cancelled)"
-    )
-
-
-def _promised_qty(sells: Sequence[Order]) -> Decimal:
-    """What resting sell orders may take: one-cancels-other groups count once (their largest)."""
-    by_group: dict[str, Decimal] = {}
-    total = _ZERO
-    for order in sells:
-        if order.oco_group is None:
-            total += order.qty
-        else:
-            by_group[order.oco_group] = max(by_group.get(order.oco_group, _ZERO), order.qty)
-    return total + sum(by_group.values(), start=_ZERO)
-
-
-def _money(value: Decimal) -> str:
-    """Cents, or every digit when there are more (never rounded in a message that compares)."""
-    exponent = value.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and exponent >= -2:
-        return f"{value.quantize(Decimal('0.01')):,f}"
-    return f"{value.quantize(QUOTE_QUANTUM).normalize():,f}"
 
 
 def _queue(session: Session, run: RunRecord, plan: _Plan) -> QueuedOrder:
