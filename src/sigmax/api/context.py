@@ -21,19 +21,9 @@ def stored_config_view(settings: Settings) -> ConfigView:
     """``sigmax config show --json`` for ``settings``' home and profile (secrets masked)."""
 
     def view() -> dict[str, Any]:
-        loaded = load_settings_with_sources(home=settings.home, profile=settings.profile_name)
-        shown = loaded.settings
-        return {
-            "config_dir": str(shown.config_dir),
-            "config_dir_reason": loaded.config_dir_reason,
-            "home": str(shown.home),
-            "profile": shown.profile_name,
-            "database": shown.database_summary(),
-            "values": {
-                row.key: {"value": row.value, "source": row.source, "env": row.env_var}
-                for row in loaded.effective_values()
-            },
-        }
+        return load_settings_with_sources(
+            home=settings.home, profile=settings.profile_name
+        ).as_json()
 
     return view
 

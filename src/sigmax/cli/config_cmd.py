@@ -93,21 +93,6 @@ def validate_command(profile: ProfileOption = None) -> None:
         typer.echo(f"  {label:<11} {value}")
 
 
-def _as_json(loaded: LoadedSettings) -> dict[str, Any]:
-    settings = loaded.settings
-    return {
-        "config_dir": str(settings.config_dir),
-        "config_dir_reason": loaded.config_dir_reason,
-        "home": str(settings.home),
-        "profile": settings.profile_name,
-        "database": settings.database_summary(),
-        "values": {
-            row.key: {"value": row.value, "source": row.source, "env": row.env_var}
-            for row in loaded.effective_values()
-        },
-    }
-
-
 def _cell(value: Any) -> Text:
     # Text, not str: Rich would read "[4h, 1d]" as markup and swallow it.
     return Text("not set" if value is None else format_value(value))
@@ -118,7 +103,7 @@ def show_command(profile: ProfileOption = None, json_output: JsonOption = False)
     """Show every effective setting, its value (secrets masked) and its source."""
     loaded = _load_or_exit(profile)
     if json_output:
-        typer.echo(json.dumps(_as_json(loaded), indent=2))
+        typer.echo(json.dumps(loaded.as_json(), indent=2))
         return
     settings = loaded.settings
     table = Table(

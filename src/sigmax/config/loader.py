@@ -109,6 +109,21 @@ class LoadedSettings:
             rows.append(EffectiveValue(dotted(path), shown, origin.source, env_var))
         return rows
 
+    def as_json(self) -> dict[str, Any]:
+        """What ``sigmax config show --json`` and ``GET /api/config`` answer (secrets masked)."""
+        settings = self.settings
+        return {
+            "config_dir": str(settings.config_dir),
+            "config_dir_reason": self.config_dir_reason,
+            "home": str(settings.home),
+            "profile": settings.profile_name,
+            "database": settings.database_summary(),
+            "values": {
+                row.key: {"value": row.value, "source": row.source, "env": row.env_var}
+                for row in self.effective_values()
+            },
+        }
+
 
 def load_settings(
     *,
