@@ -125,10 +125,10 @@ def trade_command(
     with none running the order is queued on the stored run and fills when the run resumes
     (re-run the same 'sigmax run' command).
     """
+    from sigmax.cli.safety_cmd import echo_command_result
     from sigmax.engine.account import open_account_home
     from sigmax.engine.manual_order import QueuedOrder
     from sigmax.engine.safety_service import submit_manual_order
-    from sigmax.storage.models import ControlStatus
 
     with exit_on_error(), open_account_home() as home:
         placed = submit_manual_order(home, symbol, side, qty)
@@ -138,12 +138,7 @@ def trade_command(
             return
         render_queued(placed, _stdout())
         return
-    if as_json:
-        typer.echo(json.dumps(placed.as_json()))
-    else:
-        typer.echo(f"trade: {placed.status.value}: {placed.message}")
-    if placed.status is ControlStatus.REFUSED:
-        raise typer.Exit(2)
+    echo_command_result("trade", placed, as_json)
 
 
 # --- rendering ----------------------------------------------------------------------------------

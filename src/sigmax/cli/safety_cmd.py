@@ -9,13 +9,16 @@ runtime failure, 2 bad input or a refused resume.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from sigmax.cli.analyze_cmd import exit_on_error
+
+if TYPE_CHECKING:
+    from sigmax.engine.safety_service import CommandResult
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 DurationOption = Annotated[
@@ -37,14 +40,21 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for con
 def _run(kind_name: str, arguments: dict[str, Any], as_json: bool) -> None:
     from sigmax.engine.account import open_account_home
     from sigmax.engine.safety_service import request_command
-    from sigmax.storage.models import ControlKind, ControlStatus
+    from sigmax.storage.models import ControlKind
 
     with exit_on_error(), open_account_home() as home:
         result = request_command(home, ControlKind(kind_name), arguments)
+    echo_command_result(kind_name, result, as_json)
+
+
+def echo_command_result(name: str, result: CommandResult, as_json: bool) -> None:
+    """An operator command's outcome, as JSON or one line; exit code 2 when it was refused."""
+    from sigmax.storage.models import ControlStatus
+
     if as_json:
         typer.echo(json.dumps(result.as_json()))
     else:
-        typer.echo(f"{kind_name}: {result.status.value}: {result.message}")
+        typer.echo(f"{name}: {result.status.value}: {result.message}")
     if result.status is ControlStatus.REFUSED:
         raise typer.Exit(2)
 
