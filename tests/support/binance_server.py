@@ -46,10 +46,11 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import Enum
 from importlib import resources
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from aiohttp import web
+
+from support.loopback import LoopbackServer
 
 HOUR_MS: Final = 3_600_000
 DAY_MS: Final = 24 * HOUR_MS
@@ -222,7 +223,7 @@ class _State:
     requests: list[RecordedRequest] = field(default_factory=list)
 
 
-class BinanceLoopback:
+class BinanceLoopback(LoopbackServer):
     """The Binance spot REST stand-in on 127.0.0.1 with an ephemeral port.
 
     Use ``async with BinanceLoopback() as server:`` and point clients at ``server.base_url``
@@ -231,13 +232,12 @@ class BinanceLoopback:
 
     def __init__(self, *, now_ms: int = DEFAULT_NOW_MS) -> None:
         self._check_now(now_ms)
+        super().__init__()
         self._state = _State(now_ms=now_ms)
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         routes = {
             "/api/v3/ping": self._ping,
@@ -251,38 +251,9 @@ class BinanceLoopback:
         }
         for path, handler in routes.items():
             app.router.add_get(path, handler)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind(("127.0.0.1", 0))
-        self._port = listener.getsockname()[1]
-        await web.SockSite(self._runner, listener).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        return app
 
     # -- control -------------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``: the origin to give clients."""
-        if self._port is None:
-            raise RuntimeError("the server is not started")
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def now_ms(self) -> int:

@@ -25,14 +25,14 @@ is recorded (query and headers) so tests can check what the client sent.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from aiohttp import web
+
+from support.loopback import LoopbackServer
 
 MAX_PAGE_SIZE: Final = 100
 DEVELOPER_RESULT_LIMIT: Final = 100
@@ -157,7 +157,7 @@ def _matches(query: str, article: dict[str, Any]) -> bool:
     return False
 
 
-class NewsApiLoopback:
+class NewsApiLoopback(LoopbackServer):
     """The NewsAPI stand-in on 127.0.0.1 with an ephemeral port.
 
     ``async with NewsApiLoopback(api_key=...) as server:``; point clients at
@@ -167,6 +167,7 @@ class NewsApiLoopback:
     def __init__(
         self, *, api_key: str = "fixture-newsapi-key-0123456789", result_limit: int | None = None
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         #: Articles in NewsAPI's shape (see :func:`fixture_article`), in any order.
         self.articles: list[dict[str, Any]] = []
@@ -174,41 +175,11 @@ class NewsApiLoopback:
         self.result_limit = result_limit
         self.requests: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
 
-    async def start(self) -> None:
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/v2/everything", self._everything)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind(("127.0.0.1", 0))
-        self._port = listener.getsockname()[1]
-        await web.SockSite(self._runner, listener).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("the server is not started")
-        return f"http://127.0.0.1:{self._port}"
+        return app
 
     def fail_next(self, kind: NewsFault, count: int = 1) -> None:
         """The next ``count`` requests fail as ``kind`` (after earlier queued faults)."""
