@@ -26,6 +26,7 @@ from api.api_harness import TOKEN, LiveApi, copy_home, serving
 from engine.account_runs import clean_home
 from sigmax.api import ApiTokenError, RateLimit, mask_in_logs, resolve_api_token
 from sigmax.api.auth import TOKEN_FILE_NAME, is_loopback
+from sigmax.bench.run_process import free_port
 from sigmax.config import load_settings
 from sigmax.config.settings import MASK
 from sigmax.logging_setup import configure_logging, shutdown_logging
@@ -296,13 +297,6 @@ def test_openapi_documents_every_route_with_its_models(api: LiveApi) -> None:
 # --- sigmax serve -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 #: A tiny Typer app with the command, as ``sigmax`` will register it.
 _SERVE = (
     "import typer\n"
@@ -353,7 +347,7 @@ def test_serve_prints_a_new_token_once_and_serves_the_home(
     completed_home: Path, tmp_path: Path
 ) -> None:
     home = copy_home(completed_home, tmp_path / "home")
-    port = _free_port()
+    port = free_port()
     first = _serve(home, "--port", str(port))
     try:
         health = _wait_healthy(port, first)

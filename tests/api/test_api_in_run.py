@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,15 +11,9 @@ from pathlib import Path
 import httpx
 
 from conftest import CONFIG_VARIABLES
+from sigmax.bench.run_process import free_port
 
 SIGMAX = str(Path(sys.executable).with_name("sigmax"))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def test_pause_resume_and_a_trade_through_the_api_of_a_running_engine(tmp_path: Path) -> None:
@@ -31,7 +24,7 @@ def test_pause_resume_and_a_trade_through_the_api_of_a_running_engine(tmp_path: 
         and (not k.startswith("SIGMAX_") or k == "SIGMAX_REQUIRE_SERVICES")
     }
     env.update(SIGMAX_HOME=str(tmp_path), MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [SIGMAX, "run", "--profile", "reference", "--symbols", "BTC/USDT,ETH/USDT",
          "--speed", "10", "--from", "2022-11-01T00:00:00Z", "--until", "2022-11-03T00:00:00Z",

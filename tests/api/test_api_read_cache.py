@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from sigmax.api.context import ApiContext
 from sigmax.api.embedded import EmbeddedApi
 from sigmax.api.read_bodies import portfolio_body, status_body
 from sigmax.api.read_cache import CommitSignal, CommittedReads, StoredReads
+from sigmax.bench.run_process import free_port
 from sigmax.bus import Event, EventType, InProcessBus
 from sigmax.engine.account import AccountHome, open_account_home
 from sigmax.engine.runner import RunOptions, run_paper
@@ -76,13 +76,6 @@ def _wait_for_rebuild(reads: CommittedReads, past: int) -> None:
     while reads.rebuilds <= past:
         assert time.monotonic() < deadline, "the answers were not rebuilt"
         time.sleep(0.005)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # --- sigmax serve: cached per stored commit ---------------------------------------------------
@@ -207,7 +200,7 @@ async def test_the_api_thread_streams_the_engines_events_and_stops_cleanly(
 def test_a_run_serving_the_api_answers_as_it_commits_and_ends_its_threads(
     completed_home: Path, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     seen: list[str] = []
     done = threading.Event()
 

@@ -24,7 +24,6 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from conftest import CONFIG_VARIABLES, REQUIRE_SERVICES
 from dashboard.severable_proxy import SeverableProxy
-from sigmax.bench.api_bench import _RunProcess
 from sigmax.bench.dashboard_bench import (
     CHROMIUM,
     TARGET_FIRST_RENDER_MS,
@@ -36,6 +35,7 @@ from sigmax.bench.dashboard_bench import (
     summarise,
     wait_for_equity,
 )
+from sigmax.bench.run_process import RunProcess
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ _WAIT_MS = 15_000
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_RunProcess]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunProcess]:
     """`sigmax run --profile conservative --speed 4` on its own home, until the module ends."""
     home = tmp_path_factory.mktemp("dashboard-home")
     with pytest.MonkeyPatch.context() as patch:
@@ -89,7 +89,7 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     opened.close()
 
 
-def _open(context: BrowserContext, run: _RunProcess) -> tuple[Page, Console]:
+def _open(context: BrowserContext, run: RunProcess) -> tuple[Page, Console]:
     page = context.new_page()
     console = Console(page)
     page.goto(run.base_url + "/")
@@ -109,13 +109,13 @@ def _give_token(page: Page, token: str) -> None:
     dialog.get_by_role("button", name="Use this token").click()
 
 
-def _safety(run: _RunProcess) -> dict[str, Any]:
+def _safety(run: RunProcess) -> dict[str, Any]:
     body: dict[str, Any] = httpx.get(f"{run.base_url}/api/safety", timeout=5).json()
     return body
 
 
 def test_the_page_loads_without_errors_and_draws_the_account(
-    context: BrowserContext, run: _RunProcess
+    context: BrowserContext, run: RunProcess
 ) -> None:
     page, console = _open(context, run)
     expect(page.get_by_test_id("equity")).to_have_text(re.compile(r"^\$[\d,]+\.\d\d$"))
@@ -140,7 +140,7 @@ def test_the_page_loads_without_errors_and_draws_the_account(
     assert console.errors == []
 
 
-def test_candles_are_read_up_to_the_engines_market_time(run: _RunProcess) -> None:
+def test_candles_are_read_up_to_the_engines_market_time(run: RunProcess) -> None:
     status = httpx.get(f"{run.base_url}/api/status", timeout=5).json()
     # Early in the replay fewer than five candles have closed: wait until five have.
     deadline = time.monotonic() + 60
@@ -166,7 +166,7 @@ def test_candles_are_read_up_to_the_engines_market_time(run: _RunProcess) -> Non
 
 
 def test_a_new_decision_appears_without_reload_once_the_stream_is_live(
-    context: BrowserContext, run: _RunProcess
+    context: BrowserContext, run: RunProcess
 ) -> None:
     page, console = _open(context, run)
     page.get_by_role("button", name="Connect live stream").click()
@@ -197,7 +197,7 @@ def test_a_new_decision_appears_without_reload_once_the_stream_is_live(
     assert console.errors == []
 
 
-def test_the_stream_reconnects_by_itself(context: BrowserContext, run: _RunProcess) -> None:
+def test_the_stream_reconnects_by_itself(context: BrowserContext, run: RunProcess) -> None:
     port = int(run.base_url.rsplit(":", 1)[1])
     with SeverableProxy(port).running() as proxy:
         page = context.new_page()
@@ -214,7 +214,7 @@ def test_the_stream_reconnects_by_itself(context: BrowserContext, run: _RunProce
 
 
 def test_a_wrong_token_is_refused_plainly_then_pause_and_resume_work_from_the_keyboard(
-    context: BrowserContext, run: _RunProcess
+    context: BrowserContext, run: RunProcess
 ) -> None:
     page, console = _open(context, run)
     page.get_by_role("button", name="Pause", exact=True).click()
@@ -250,7 +250,7 @@ def test_a_wrong_token_is_refused_plainly_then_pause_and_resume_work_from_the_ke
     ]
 
 
-def test_panic_asks_for_confirmation_first(context: BrowserContext, run: _RunProcess) -> None:
+def test_panic_asks_for_confirmation_first(context: BrowserContext, run: RunProcess) -> None:
     page, _ = _open(context, run)
     page.evaluate("token => sessionStorage.setItem('sigmax.apiToken', token)", run.token)
     page.get_by_role("button", name="Panic…").click()
@@ -267,7 +267,7 @@ def test_panic_asks_for_confirmation_first(context: BrowserContext, run: _RunPro
 
 
 def test_a_narrow_window_gets_one_column_without_sideways_scrolling(
-    browser: Browser, run: _RunProcess
+    browser: Browser, run: RunProcess
 ) -> None:
     narrow = browser.new_context(viewport={"width": 390, "height": 844})
     try:
@@ -284,7 +284,7 @@ def test_a_narrow_window_gets_one_column_without_sideways_scrolling(
         narrow.close()
 
 
-def test_the_page_is_light_and_renders_within_a_second(browser: Browser, run: _RunProcess) -> None:
+def test_the_page_is_light_and_renders_within_a_second(browser: Browser, run: RunProcess) -> None:
     try:
         loads = [measure_page_load(browser, run.base_url) for _ in range(5)]
     except DashboardBenchError as error:

@@ -28,12 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,7 +39,8 @@ import aiohttp
 import httpx
 
 from sigmax.bench.machine import machine_info, temporary_home
-from sigmax.errors import InputError, SigmaxError
+from sigmax.bench.run_process import RunProcess, free_port, sigmax_run
+from sigmax.errors import InputError
 
 TARGET_P99_MS: Final = 20.0
 DEFAULT_RATE: Final = 200.0
@@ -65,16 +60,9 @@ _DEADLINE_FACTOR: Final = 2.0
 #: timetable while answers take up to 50 ms, 2.5 times the target.
 _CONNECTIONS_PER_RPS: Final = 0.05
 _MIN_CONNECTIONS: Final = 8
-_START_TIMEOUT_S: Final = 90.0
-_STOP_TIMEOUT_S: Final = 60.0
-_STDERR_TAIL: Final = 2000
 
 Outcome = int | Literal["timeout", "error"]
 Fetch = Callable[[str], Awaitable[Outcome]]
-
-
-class ApiBenchError(SigmaxError):
-    """The API benchmark could not measure (the run did not start, stopped early, or hung)."""
 
 
 @dataclass
@@ -244,114 +232,11 @@ async def _offer(client: str, base_url: str, token: str, rate: float, seconds: f
     return _Offered(loads, connections, elapsed, cpu_pct)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class _RunProcess:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    token: str
-    stderr_path: Path
-
-    def stderr_tail(self) -> str:
-        try:
-            text = self.stderr_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return text[-_STDERR_TAIL:].replace(self.token, "***")
-
-    def status(self) -> dict[str, Any]:
-        response = httpx.get(
-            f"{self.base_url}/api/status",
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=5,
-        )
-        response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        return body
-
-    def require_replaying(self, when: str) -> dict[str, Any]:
-        """The status, or an error if the replay is no longer running."""
-        if self.process.poll() is not None:
-            raise ApiBenchError(
-                f"sigmax run exited ({self.process.returncode}) {when}; a lower --speed keeps "
-                f"it replaying longer. Its errors:\n{self.stderr_tail()}"
-            )
-        status = self.status()
-        if status.get("running") is not True:
-            raise ApiBenchError(f"the replay was no longer running {when}: {status}")
-        return status
-
-
-@contextlib.contextmanager
-def _sigmax_run(
-    home: Path, *, speed: str, profile: str, port: int, data: Path | None
-) -> Iterator[_RunProcess]:
-    """``sigmax run`` replaying in its own process with the API on ``port``, until SIGINT."""
-    token = secrets.token_urlsafe(24)
-    env = dict(os.environ)
-    env.update(SIGMAX_HOME=str(home), SIGMAX_API_TOKEN=token)
-    # What the ``sigmax`` console script runs, with this interpreter.
-    command = [
-        sys.executable, "-c", "import sys; from sigmax.cli import main; sys.exit(main())",
-        "run", "--profile", profile, "--speed", speed,
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
-    if data is not None:
-        command += ["--data", str(data)]
-    stderr_path = home / "bench-run.stderr"
-    with open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen(
-            command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
-        )
-    run = _RunProcess(process, f"http://127.0.0.1:{port}", token, stderr_path)
-    try:
-        _wait_until_answering(run)
-        yield run
-    finally:
-        _stop(run)
-
-
-def _wait_until_answering(run: _RunProcess) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if run.process.poll() is not None:
-            raise ApiBenchError(
-                f"sigmax run exited ({run.process.returncode}) before its API answered:\n"
-                f"{run.stderr_tail()}"
-            )
-        with contextlib.suppress(httpx.HTTPError, ValueError):
-            # Answering and past its first candle: the engine is replaying.
-            if run.status().get("as_of"):
-                return
-        time.sleep(0.1)
-    raise ApiBenchError(f"the API of sigmax run did not answer within {_START_TIMEOUT_S:.0f} s")
-
-
-def _stop(run: _RunProcess) -> None:
-    """Ctrl-C, as an operator would; a run that ignores it is killed and reported."""
-    if run.process.poll() is None:
-        run.process.send_signal(signal.SIGINT)
-        try:
-            run.process.wait(timeout=_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            run.process.kill()
-            run.process.wait()
-            raise ApiBenchError(
-                f"sigmax run did not stop within {_STOP_TIMEOUT_S:.0f} s of SIGINT"
-            ) from None
-
-
 def _as_of_s(status: dict[str, Any]) -> float:
     return datetime.fromisoformat(str(status["as_of"]).replace("Z", "+00:00")).timestamp()
 
 
-def _step(run: _RunProcess, client: str, rate: float, seconds: float) -> dict[str, Any]:
+def _step(run: RunProcess, client: str, rate: float, seconds: float) -> dict[str, Any]:
     """One rate: every figure of both endpoints, and whether all of them meet the target."""
     before = run.require_replaying("before a measurement")
     wall = time.perf_counter()
@@ -403,10 +288,10 @@ def run_api_bench(
         raise InputError("the rates must be 0 < --min-rate <= --rate <= --max-rate")
     if client not in CLIENTS:
         raise InputError(f"--client must be one of {', '.join(CLIENTS)} (got {client})")
-    chosen_port = port if port is not None else _free_port()
+    chosen_port = port if port is not None else free_port()
     with (
         temporary_home("sigmax-bench-api-") as home,
-        _sigmax_run(home, speed=speed, profile=profile, port=chosen_port, data=data) as run,
+        sigmax_run(home, speed=speed, profile=profile, port=chosen_port, data=data) as run,
     ):
         first_status = run.status()
         target = _step(run, client, rate, seconds)

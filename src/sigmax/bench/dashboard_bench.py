@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from sigmax.bench.api_bench import _free_port, _RunProcess, _sigmax_run
 from sigmax.bench.machine import machine_info, temporary_home
+from sigmax.bench.run_process import RunProcess, free_port, sigmax_run
 from sigmax.errors import InputError, SigmaxError
 
 if TYPE_CHECKING:
@@ -139,11 +139,9 @@ def replaying_run(
     speed: str = DEFAULT_SPEED,
     profile: str = "conservative",
     port: int | None = None,
-) -> Iterator[_RunProcess]:
+) -> Iterator[RunProcess]:
     """A real ``sigmax run`` replaying into ``home``, its API (and page) on 127.0.0.1."""
-    with _sigmax_run(
-        home, speed=speed, profile=profile, port=port or _free_port(), data=None
-    ) as run:
+    with sigmax_run(home, speed=speed, profile=profile, port=port or free_port(), data=None) as run:
         yield run
 
 
