@@ -88,6 +88,86 @@ def test_timed_pause_lifts_itself_at_until() -> None:
     assert events[1].details["automatic"] is True
 
 
+W0 = 1_767_225_600_000  # 2026-01-01 00:00:00 UTC: the wall clock, far from the candles'
+
+
+def test_a_wall_clock_pause_lasts_its_duration_in_wall_time_however_fast_the_market_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An operator's 60 s pause in a replay that runs an hour of candles a second."""
+    caplog.set_level(logging.WARNING, logger="sigmax.safety")
+    safety = enforcer()
+    hold = safety.pause("paused by the operator", T0, duration_ms=MINUTE, wall_ms=W0)
+    assert (hold.clock, hold.since_ms, hold.until_ms) == ("wall", W0, W0 + MINUTE)
+
+    # A day of market time and 30 s of wall time later: still paused.
+    assert safety.tick(T0 + 24 * HOUR, wall_ms=W0 + 30_000) == ()
+    refusal = safety.check_entry("BTC/USDT", T0 + 24 * HOUR)
+    assert refusal is not None
+    assert (refusal.until_ms, refusal.clock) == (W0 + MINUTE, "wall")
+    assert str(refusal) == (
+        "no new entry on BTC/USDT: trading paused until 2026-01-01T00:01:00.000Z (wall clock) "
+        "(paused by the operator)"
+    )
+    status = safety.status(T0 + 24 * HOUR, wall_ms=W0 + 30_000)
+    assert (status.paused, status.until, status.until_clock) == (True, W0 + MINUTE, "wall")
+    data = status.to_dict()
+    assert (data["until"], data["until_clock"]) == ("2026-01-01T00:01:00.000Z", "wall")
+    assert data["holds"][0]["clock"] == "wall"
+    assert data["wall_at"] == "2026-01-01T00:00:30.000Z"
+    # Market time alone never lifts it, however far it runs.
+    assert safety.tick(T0 + YEAR) == ()
+    assert safety.is_paused(T0 + YEAR)
+
+    # 60 s of wall time: it lifts by itself, journalled at the market time it was noticed.
+    safety.take_events()
+    [lifted] = safety.tick(T0 + YEAR + 1, wall_ms=W0 + MINUTE)
+    assert lifted.trigger == "manual"
+    assert not safety.is_paused(T0 + YEAR + 1)
+    [event] = safety.take_events()
+    assert (event.kind, event.at_ms) == (SafetyEventKind.RESUME, T0 + YEAR + 1)
+    assert (event.details["clock"], event.details["until_ms"]) == ("wall", W0 + MINUTE)
+    assert [r.getMessage() for r in caplog.records] == [
+        "PAUSE: Trading paused until 2026-01-01T00:01:00.000Z (wall clock) "
+        "(paused by the operator)",
+        "RESUME: manual pause lifted at 2026-01-01T00:01:00.000Z (wall clock)",
+    ]
+
+
+def test_a_market_time_pause_ignores_the_wall_clock() -> None:
+    safety = enforcer()
+    hold = safety.pause("policy check", T0, duration_ms=MINUTE)
+    assert hold.clock == "market"
+    assert safety.tick(T0 + 1, wall_ms=W0 + YEAR) == ()
+    assert [h.trigger for h in safety.tick(T0 + MINUTE, wall_ms=W0)] == ["manual"]
+
+
+def test_holds_in_both_clocks_have_no_single_until_and_each_shows_its_own() -> None:
+    safety = enforcer(max_daily_loss_usd=10)
+    safety.observe_account(Decimal(900), Decimal(-20), T0)  # daily loss: lifts at midnight
+    safety.pause("paused by the operator", T0, duration_ms=HOUR, wall_ms=W0)
+
+    status = safety.status(T0 + 1, wall_ms=W0 + 1)
+    assert (status.paused, status.until, status.until_clock) == (True, None, "mixed")
+    assert status.trigger == "manual"
+    clocks = {hold.trigger: (hold.clock, hold.until_ms) for hold in status.holds}
+    assert clocks == {"manual": ("wall", W0 + HOUR), "daily_loss": ("market", NEXT_MIDNIGHT)}
+    refusal = safety.check_entry("BTC/USDT", T0 + 1)
+    assert refusal is not None and refusal.clock == "mixed"
+    assert "until its holds in market time and in wall-clock time have lifted" in str(refusal)
+
+    # The wall hold ends first here: what is left counts in market time alone.
+    safety.tick(T0 + 2, wall_ms=W0 + HOUR)
+    status = safety.status(T0 + 2, wall_ms=W0 + HOUR)
+    assert (status.until, status.until_clock) == (NEXT_MIDNIGHT, "market")
+
+
+def test_a_wall_clock_time_must_be_epoch_ms() -> None:
+    safety = enforcer()
+    with pytest.raises(InvalidSafetyInputError, match="wall_ms must be epoch milliseconds"):
+        safety.tick(T0, wall_ms=1.5)  # type: ignore[arg-type]
+
+
 def test_pausing_again_under_the_same_name_replaces_the_pause() -> None:
     safety = enforcer()
     safety.pause("short", T0, duration_ms=MINUTE)
@@ -343,11 +423,16 @@ def test_status_reports_every_trigger_protection_and_is_json_ready() -> None:
         "threshold": 3,
         "fired": True,
         "detail": "3 losing trades in a row (limit 3)",
+        "shown_value": "3",
+        "shown_threshold": "3",
     }
     assert (triggers["daily_loss"]["value"], triggers["daily_loss"]["threshold"]) == (
         "-4.5",
         "-10",
     )
+    daily = triggers["daily_loss"]
+    assert (daily["shown_value"], daily["shown_threshold"]) == ("-4.50", "-10.00")
+    assert triggers["slippage"]["shown_value"] == "-"
     assert triggers["sentiment_drop"]["value"] is None
     assert triggers["privacy_breach"]["enabled"] is True
     protections = data["protections"]

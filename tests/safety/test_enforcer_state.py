@@ -36,6 +36,7 @@ def holds(draw: st.DrawFn) -> dict[str, Hold]:
             reason=draw(st.text(max_size=80)),
             since_ms=draw(millis),
             until_ms=draw(st.none() | millis),
+            clock=draw(st.sampled_from(["market", "wall"])),
         )
         for key in keys
     }
@@ -79,9 +80,47 @@ def test_any_state_round_trips_through_json(state: SafetyState) -> None:
 
 def test_the_json_of_a_fresh_state_is_versioned_and_stable() -> None:
     data = json.loads(SafetyState().to_json())
-    assert data["version"] == 1
+    assert data["version"] == 2
     assert data["holds"] == {}
     assert data["sentiment_armed"] is True
+
+
+def test_a_version_1_state_reads_with_every_hold_in_market_time() -> None:
+    """Version 1 had one clock: its holds keep counting in market time, so a stored pause lifts
+    exactly when it did before the upgrade, and the state is written back as version 2."""
+    old = {
+        "version": 1,
+        "holds": {
+            "manual": {"trigger": "manual", "reason": "x", "since_ms": 5, "until_ms": 65},
+            "daily_loss": {"trigger": "daily_loss", "reason": "y", "since_ms": 5, "until_ms": None},
+        },
+        "loss_streak": 0,
+        "api_errors": [],
+        "day_pnl": None,
+        "day_pnl_at_ms": None,
+        "daily_loss_baseline": None,
+        "daily_loss_baseline_until_ms": None,
+        "last_slippage_pct": None,
+        "sentiment": None,
+        "sentiment_at_ms": None,
+        "sentiment_armed": True,
+        "equity_peak": None,
+        "equity": None,
+        "last_privacy_finding": None,
+        "cooldowns": {},
+        "violations": [],
+        "updated_at_ms": 5,
+    }
+    state = SafetyState.from_json(json.dumps(old))
+    assert state.holds == {
+        "manual": Hold("manual", "x", 5, 65, "market"),
+        "daily_loss": Hold("daily_loss", "y", 5, None, "market"),
+    }
+    assert json.loads(state.to_json())["version"] == 2
+    # A version-1 hold still has to be well formed.
+    old["holds"]["manual"] = {"trigger": "manual", "reason": "x", "since_ms": "soon"}
+    with pytest.raises(SafetyStateError, match="holds.manual"):
+        SafetyState.from_json(json.dumps(old))
 
 
 def _valid() -> dict[str, Any]:
@@ -99,7 +138,10 @@ def _valid() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda d: d.update(version=2), "version 2 is not supported"),
+        (lambda d: d.update(version=3), "version 3 is not supported"),
+        (lambda d: d.update(version=0), "version 0 is not supported"),
+        (lambda d: d["holds"]["manual"].update(clock="exchange"), "clock: expected one of"),
+        (lambda d: d["holds"]["manual"].pop("clock"), "holds.manual: missing field 'clock'"),
         (lambda d: d.pop("loss_streak"), "missing field 'loss_streak'"),
         (lambda d: d.update(surprise=1), "unknown fields surprise"),
         (lambda d: d.update(day_pnl="ten"), "day_pnl: expected a decimal string"),

@@ -6,12 +6,24 @@ sentiment readings, privacy findings) and asks it before every order. The enforc
 epoch ms given by the caller, candle time in a replay and wall time live, so a replay pauses
 exactly where live trading would have.
 
+Two clocks
+    Every call takes ``at_ms``, the *market* clock (the close of the newest candle: candle time
+    in a replay, about wall time live). The triggers, the stop-loss cooldowns and the daily
+    reset count in it, so a replay or a backtest decides the same whenever it runs. An
+    operator's pause counts in the *wall* clock instead (``pause(..., wall_ms=now)``): 60
+    seconds are 60 real seconds in a paced replay too, where an hour of market time may pass
+    in 50 ms. A wall hold lifts at a call that passes ``wall_ms`` at or after its end
+    (:meth:`SafetyEnforcer.tick`, :meth:`~SafetyEnforcer.status`, ...); calls without
+    ``wall_ms`` leave wall holds as they are. A run at full speed or a backtest has no operator,
+    but a wall hold found in its stored state still counts in wall time: the run stays paused
+    for what is left of it, never less than the operator asked.
+
 Holds
     Trading is paused while at least one *hold* is active. Each trigger, ``pause()`` and
     ``panic()`` add a hold under their own name, so a daily-loss pause that lifts at midnight
     does not lift a consecutive-loss pause taken the same day. A hold with ``until_ms`` lifts by
-    itself when a call is made at or after that time (``tick()``, every check, every
-    observation).
+    itself when a call is made at or after that time in its clock (``tick()``, every check,
+    every observation).
 
 What a pause blocks
     New entries (buys) only. Exits (sells) are always allowed: a stop-loss, a take-profit and the
@@ -78,6 +90,7 @@ from sigmax.safety.state import (
     MAX_VIOLATIONS,
     ApiErrorMark,
     Hold,
+    HoldClock,
     JsonValue,
     SafetyEvent,
     SafetyState,
@@ -89,6 +102,7 @@ from sigmax.safety.status import (
     Figure,
     SafetyStatus,
     TriggerStatus,
+    UntilClock,
 )
 from sigmax.safety.triggers import (
     MS_PER_DAY,
@@ -125,6 +139,8 @@ EXIT_REASONS: Final[frozenset[str]] = frozenset(get_args(ExitReason))
 MAX_MESSAGE_CHARS: Final = 200
 """How much of an API error's message the journal keeps."""
 _HUNDRED: Final = Decimal(100)
+_NO_READING: Final = "-"
+"""What the status shows for a figure not observed yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,18 +173,21 @@ class Refusal:
     """The hold that lasts longest, or ``stoploss_cooldown``."""
     reason: str
     until_ms: int | None
-    """When the entry becomes possible again by itself; ``None``: only after a resume."""
+    """When the entry becomes possible again by itself, in ``clock``; ``None``: only after a
+    resume (or, with ``clock`` ``mixed``, when holds in both clocks have lifted)."""
+    clock: UntilClock | None = "market"
 
     @property
     def cooldown(self) -> bool:
         return self.trigger == TriggerName.STOPLOSS_COOLDOWN
 
     def __str__(self) -> str:
-        until = (
-            f" until {lines.iso_ms(self.until_ms)}"
-            if self.until_ms is not None
-            else " until a resume"
-        )
+        if self.clock == "mixed":
+            until = " until its holds in market time and in wall-clock time have lifted"
+        elif self.until_ms is not None and self.clock is not None:
+            until = f" until {lines.until_text(self.until_ms, self.clock)}"
+        else:
+            until = " until a resume"
         what = "cooling down" if self.cooldown else "trading paused"
         return f"no new entry on {self.symbol}: {what}{until} ({self.reason})"
 
@@ -424,9 +443,10 @@ class SafetyEnforcer:
 
     # --- Checks ---------------------------------------------------------------------------------
 
-    def tick(self, at_ms: int) -> tuple[Hold, ...]:
-        """Lift the holds and cooldowns that expired by ``at_ms``; returns the lifted holds."""
-        return self._advance(at_ms)
+    def tick(self, at_ms: int, wall_ms: int | None = None) -> tuple[Hold, ...]:
+        """Lift the holds and cooldowns that expired by ``at_ms`` (market clock) and, given
+        ``wall_ms``, the wall-clock holds that expired by then; returns the lifted holds."""
+        return self._advance(at_ms, wall_ms)
 
     def is_paused(self, at_ms: int) -> bool:
         self._advance(at_ms)
@@ -437,11 +457,13 @@ class SafetyEnforcer:
         self._advance(at_ms)
         holds = self._ordered_holds()
         if holds:
+            until, clock = _overall_until(holds)
             return Refusal(
                 symbol=symbol,
                 trigger=holds[0].trigger,
                 reason="; ".join(hold.reason for hold in self._newest_first(holds)),
-                until_ms=_overall_until(holds),
+                until_ms=until,
+                clock=clock,
             )
         until = self._state.cooldowns.get(symbol)
         if until is not None:
@@ -465,12 +487,21 @@ class SafetyEnforcer:
     # --- Commands -------------------------------------------------------------------------------
 
     def pause(
-        self, reason: str, at_ms: int, duration_ms: int | None = None, trigger: str | None = None
+        self,
+        reason: str,
+        at_ms: int,
+        duration_ms: int | None = None,
+        trigger: str | None = None,
+        *,
+        wall_ms: int | None = None,
     ) -> Hold:
         """Pause new entries for ``duration_ms`` (``None``: until a resume).
 
         The hold is named ``trigger`` (default ``manual``); pausing again under the same name
-        replaces it. A hold named after a trigger obeys that trigger's resume rule.
+        replaces it. A hold named after a trigger obeys that trigger's resume rule. With
+        ``wall_ms`` (the wall clock now: an operator's pause) the hold counts in wall time and
+        lasts ``duration_ms`` of it whatever pace the market clock keeps; without, it counts
+        in market time from ``at_ms``. It is journalled at ``at_ms`` either way.
         """
         _require_text("reason", reason)
         if duration_ms is not None and duration_ms <= 0:
@@ -479,17 +510,19 @@ class SafetyEnforcer:
         _require_text("trigger", name)
         if name == TriggerName.PANIC:
             raise InvalidSafetyInputError("a panic pause is taken with panic(), not pause()")
-        self._advance(at_ms)
-        until = None if duration_ms is None else at_ms + duration_ms
-        hold = Hold(trigger=name, reason=reason, since_ms=at_ms, until_ms=until)
+        self._advance(at_ms, wall_ms)
+        clock: HoldClock = "market" if wall_ms is None else "wall"
+        since = at_ms if wall_ms is None else wall_ms
+        until = None if duration_ms is None else since + duration_ms
+        hold = Hold(trigger=name, reason=reason, since_ms=since, until_ms=until, clock=clock)
         self._state.holds[name] = hold
-        message = lines.manual_pause_line(reason, until)
+        message = lines.manual_pause_line(reason, until, clock)
         log_pause(log, message)
         self._event(
             SafetyEventKind.PAUSE,
             None if trigger is None else name,
             reason,
-            {"until_ms": until, "duration_ms": duration_ms},
+            {"until_ms": until, "duration_ms": duration_ms, "clock": clock},
             at_ms,
         )
         return hold
@@ -509,14 +542,17 @@ class SafetyEnforcer:
         self._event(SafetyEventKind.PANIC, TriggerName.PANIC, reason, {}, at_ms)
         return hold
 
-    def resume(self, at_ms: int, force: bool = False) -> tuple[Hold, ...]:
+    def resume(
+        self, at_ms: int, force: bool = False, *, wall_ms: int | None = None
+    ) -> tuple[Hold, ...]:
         """Lift every hold; returns what was lifted (empty when trading was not paused).
 
         Without ``force``, raises :class:`ResumeRefusedError` while any hold's condition still
         holds (rules in the module notes). ``force`` lifts anyway, resets the counters behind the
-        lifted holds and journals a ``force_resume`` naming what it overrode.
+        lifted holds and journals a ``force_resume`` naming what it overrode. ``wall_ms`` first
+        lifts the wall-clock holds that ended by then, as :meth:`tick`.
         """
-        self._advance(at_ms)
+        self._advance(at_ms, wall_ms)
         state = self._state
         holds = self._ordered_holds()
         if not holds:
@@ -559,9 +595,10 @@ class SafetyEnforcer:
 
     # --- Status ---------------------------------------------------------------------------------
 
-    def status(self, at_ms: int) -> SafetyStatus:
-        """Pause state, every trigger with value and threshold, protections, recent violations."""
-        self._advance(at_ms)
+    def status(self, at_ms: int, wall_ms: int | None = None) -> SafetyStatus:
+        """Pause state, every trigger with value and threshold, protections, recent violations,
+        at ``at_ms`` in market time and (lifting the wall-clock holds that ended) ``wall_ms``."""
+        self._advance(at_ms, wall_ms)
         state = self._state
         settings = self._settings
         holds = self._ordered_holds()
@@ -593,6 +630,8 @@ class SafetyEnforcer:
                 fired=TriggerName.CONSECUTIVE_LOSSES in state.holds,
                 detail=f"{state.loss_streak} losing trades in a row "
                 f"(limit {settings.max_consecutive_losses})",
+                shown_value=str(state.loss_streak),
+                shown_threshold=str(settings.max_consecutive_losses),
             ),
             TriggerStatus(
                 name=TriggerName.DAILY_LOSS,
@@ -601,6 +640,10 @@ class SafetyEnforcer:
                 threshold=floor,
                 fired=TriggerName.DAILY_LOSS in state.holds,
                 detail=f"day PnL {day_pnl_text} (pauses below {usd(plain_figure(floor, 2))})",
+                shown_value=_NO_READING
+                if state.day_pnl is None
+                else honest_figure(state.day_pnl, floor, operator.lt, 2),
+                shown_threshold=plain_figure(floor, 2),
             ),
             TriggerStatus(
                 name=TriggerName.API_ERROR_BURST,
@@ -610,6 +653,8 @@ class SafetyEnforcer:
                 fired=TriggerName.API_ERROR_BURST in state.holds,
                 detail=f"{in_window} errors in the last {settings.api_error_window_seconds}s "
                 f"(limit {settings.max_api_errors})",
+                shown_value=str(in_window),
+                shown_threshold=str(settings.max_api_errors),
             ),
             TriggerStatus(
                 name=TriggerName.SLIPPAGE,
@@ -618,6 +663,10 @@ class SafetyEnforcer:
                 threshold=self._slippage_limit,
                 fired=TriggerName.SLIPPAGE in state.holds,
                 detail=f"{slippage_text} (pauses above {self._slippage_limit}%)",
+                shown_value=_NO_READING
+                if last_slippage is None
+                else honest_figure(last_slippage, self._slippage_limit, operator.gt, 2) + " %",
+                shown_threshold=plain_figure(self._slippage_limit, 2) + " %",
             ),
             TriggerStatus(
                 name=TriggerName.SENTIMENT_DROP,
@@ -626,6 +675,12 @@ class SafetyEnforcer:
                 threshold=self._min_sentiment,
                 fired=TriggerName.SENTIMENT_DROP in state.holds,
                 detail=f"{sentiment_text} (pauses below {self._min_sentiment})",
+                shown_value=_NO_READING
+                if state.sentiment is None
+                else honest_figure(
+                    to_decimal(state.sentiment), self._min_sentiment, operator.lt, 2
+                ),
+                shown_threshold=plain_figure(self._min_sentiment, 2),
             ),
             TriggerStatus(
                 name=TriggerName.PRIVACY_BREACH,
@@ -636,14 +691,18 @@ class SafetyEnforcer:
                 detail="pauses on any finding"
                 if settings.privacy_pause
                 else "off: findings are journalled, trading continues",
+                shown_value=state.last_privacy_finding or "none",
+                shown_threshold="any finding",
             ),
         )
+        until, until_clock = _overall_until(holds) if holds else (None, None)
         return SafetyStatus(
             at_ms=at_ms,
             paused=bool(holds),
             reason="; ".join(hold.reason for hold in self._newest_first(holds)) or None,
             trigger=holds[0].trigger if holds else None,
-            until=_overall_until(holds) if holds else None,
+            until=until,
+            until_clock=until_clock,
             holds=holds,
             triggers=triggers,
             cooldowns=tuple(
@@ -657,36 +716,49 @@ class SafetyEnforcer:
                 fired=TriggerName.MAX_DRAWDOWN in state.holds,
             ),
             violations=tuple(reversed(state.violations)),
+            wall_ms=wall_ms,
         )
 
     # --- Internals ------------------------------------------------------------------------------
 
-    def _advance(self, at_ms: int) -> tuple[Hold, ...]:
-        """Note the time and lift what expired by ``at_ms``."""
+    def _advance(self, at_ms: int, wall_ms: int | None = None) -> tuple[Hold, ...]:
+        """Note the time and lift what expired by ``at_ms`` (and by ``wall_ms``, if given)."""
         if isinstance(at_ms, bool) or not isinstance(at_ms, int):
             raise InvalidSafetyInputError(f"at_ms must be epoch milliseconds (got {at_ms!r})")
+        if wall_ms is not None and (isinstance(wall_ms, bool) or not isinstance(wall_ms, int)):
+            raise InvalidSafetyInputError(f"wall_ms must be epoch milliseconds (got {wall_ms!r})")
         state = self._state
         if state.updated_at_ms is None or at_ms > state.updated_at_ms:
             state.updated_at_ms = at_ms
+        now: dict[HoldClock, int | None] = {"market": at_ms, "wall": wall_ms}
         expired = sorted(
             (
                 hold
                 for hold in state.holds.values()
-                if hold.until_ms is not None and hold.until_ms <= at_ms
+                if hold.until_ms is not None
+                and (clock_now := now[hold.clock]) is not None
+                and hold.until_ms <= clock_now
             ),
-            key=lambda hold: (hold.until_ms or 0, hold.trigger),
+            key=lambda hold: (hold.clock != "market", hold.until_ms or 0, hold.trigger),
         )
         for hold in expired:
             del state.holds[hold.trigger]
             assert hold.until_ms is not None  # selected above
-            log_pause(log, lines.expiry_line(hold.trigger, hold.until_ms))
-            # Journalled at the moment it lifted, not at the call that noticed it.
+            log_pause(log, lines.expiry_line(hold.trigger, hold.until_ms, hold.clock))
+            # A market hold is journalled at the moment it lifted, not at the call that noticed
+            # it; a wall hold's end is no moment of the market clock, so it is journalled at the
+            # market time it was noticed, its wall-clock end in the details.
             self._event(
                 SafetyEventKind.RESUME,
                 hold.trigger,
                 f"{hold.trigger} pause lifted by time",
-                {"lifted": [hold.trigger], "automatic": True, "until_ms": hold.until_ms},
-                hold.until_ms,
+                {
+                    "lifted": [hold.trigger],
+                    "automatic": True,
+                    "until_ms": hold.until_ms,
+                    "clock": hold.clock,
+                },
+                hold.until_ms if hold.clock == "market" else at_ms,
             )
         for symbol in [s for s, until in state.cooldowns.items() if until <= at_ms]:
             del state.cooldowns[symbol]
@@ -864,12 +936,18 @@ class SafetyEnforcer:
         return None
 
     def _ordered_holds(self) -> tuple[Hold, ...]:
-        """Holds, the longest-lasting first: indefinite ones, then by ``until`` descending."""
+        """Holds, the longest-lasting first: indefinite ones, then the wall-clock ones, then the
+        market-time ones, each by ``until`` descending.
+
+        Times in different clocks do not compare; wall holds come first because a watched
+        replay runs its market clock far faster than the wall clock, and live the two agree.
+        """
         return tuple(
             sorted(
                 self._state.holds.values(),
                 key=lambda hold: (
                     hold.until_ms is not None,
+                    hold.clock != "wall",
                     -(hold.until_ms or 0),
                     -hold.since_ms,
                     hold.trigger,
@@ -882,11 +960,16 @@ class SafetyEnforcer:
         return sorted(holds, key=lambda hold: (-hold.since_ms, hold.trigger))
 
 
-def _overall_until(holds: tuple[Hold, ...]) -> int | None:
-    """When the last timed hold lifts; ``None`` if any hold waits for a resume."""
+def _overall_until(holds: tuple[Hold, ...]) -> tuple[int | None, UntilClock | None]:
+    """When the last timed hold lifts and in which clock; ``(None, None)`` if any hold waits
+    for a resume; ``(None, "mixed")`` when the timed holds count in both clocks, whose times do
+    not compare (each hold then shows its own)."""
     if any(hold.until_ms is None for hold in holds):
-        return None
-    return max(hold.until_ms for hold in holds if hold.until_ms is not None)
+        return None, None
+    clocks = {hold.clock for hold in holds}
+    if len(clocks) > 1:
+        return None, "mixed"
+    return max(hold.until_ms for hold in holds if hold.until_ms is not None), holds[0].clock
 
 
 def _json_figure(value: Figure) -> JsonValue:

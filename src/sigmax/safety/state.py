@@ -6,9 +6,18 @@ cooldowns and the last violations. The enforcer mutates it;
 :class:`~sigmax.safety.store.SafetyStore` persists it. Money is ``Decimal`` and travels as a
 string, times are epoch milliseconds.
 
-The JSON carries ``"version"``; :meth:`SafetyState.from_json` refuses any other version and any
-malformed field with a :class:`SafetyStateError` naming the field, because guessing at a safety
-state could silently un-pause a system that was paused.
+The JSON carries ``"version"``; :meth:`SafetyState.from_json` reads the current version and
+migrates older ones (version 1 had no hold clocks: its holds all counted in market time, which
+is what they keep), and refuses any other version and any malformed field with a
+:class:`SafetyStateError` naming the field, because guessing at a safety state could silently
+un-pause a system that was paused.
+
+Two clocks
+    A hold's times count in one of two clocks (:data:`HoldClock`). ``market``: the engine's
+    clock, the close of the newest candle (candle time in a replay), which the triggers, their
+    cooldowns and the daily reset use so replays and backtests stay deterministic. ``wall``: the
+    operator's clock, real UTC time, in which an operator's pause lasts what it says in every
+    mode, however fast a replay runs.
 """
 
 from __future__ import annotations
@@ -16,16 +25,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, get_args
 
 from sigmax.safety.errors import SafetyStateError
 from sigmax.storage.models import SafetyEventKind
 
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
 MAX_VIOLATIONS: Final = 20
 """How many recent violations the state (and the status) keeps."""
 
 JsonValue: TypeAlias = str | int | float | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
+
+HoldClock: TypeAlias = Literal["market", "wall"]
+"""The clock a hold's ``since_ms`` and ``until_ms`` count in (see the module notes)."""
+HOLD_CLOCKS: Final[frozenset[str]] = frozenset(get_args(HoldClock))
 
 
 @dataclass(slots=True)
@@ -34,13 +47,14 @@ class Hold:
 
     ``trigger`` is a :class:`~sigmax.safety.triggers.TriggerName` value, or the name a caller
     gave :meth:`~sigmax.safety.enforcer.SafetyEnforcer.pause`. ``until_ms`` ``None`` means the
-    hold lasts until a resume.
+    hold lasts until a resume. ``since_ms`` and ``until_ms`` count in ``clock``.
     """
 
     trigger: str
     reason: str
     since_ms: int
     until_ms: int | None
+    clock: HoldClock = "market"
 
     def to_dict(self) -> dict[str, JsonValue]:
         return {
@@ -48,6 +62,7 @@ class Hold:
             "reason": self.reason,
             "since_ms": self.since_ms,
             "until_ms": self.until_ms,
+            "clock": self.clock,
         }
 
 
@@ -160,7 +175,7 @@ class SafetyState:
     @classmethod
     def from_dict(cls, data: object) -> SafetyState:
         """Read :meth:`to_dict` output; anything else raises :class:`SafetyStateError`."""
-        top = _Fields(data, "safety state")
+        top = _Fields(_migrated(data), "safety state")
         version = top.integer("version")
         if version != STATE_VERSION:
             raise SafetyStateError(
@@ -175,6 +190,7 @@ class SafetyState:
                 reason=item.text("reason"),
                 since_ms=item.integer("since_ms"),
                 until_ms=item.optional_integer("until_ms"),
+                clock=item.clock("clock"),
             )
             if hold.trigger != key:
                 raise SafetyStateError(
@@ -230,6 +246,29 @@ class SafetyState:
         return state
 
 
+def _migrated(data: object) -> object:
+    """``data`` brought to :data:`STATE_VERSION` when it is an older version we know.
+
+    Version 1 -> 2: holds gain ``clock``. Every version-1 hold counted in market time (the
+    enforcer had one clock), so that is the clock it keeps: a stored pause lifts exactly when
+    it would have before the upgrade. Anything else is left for :meth:`SafetyState.from_dict`
+    to accept or refuse.
+    """
+    if not isinstance(data, dict) or data.get("version") != 1:
+        return data
+    holds = data.get("holds")
+    if not isinstance(holds, dict):
+        return data  # refused by from_dict, naming the field
+    return {
+        **data,
+        "version": 2,
+        "holds": {
+            key: {**hold, "clock": "market"} if isinstance(hold, dict) else hold
+            for key, hold in holds.items()
+        },
+    }
+
+
 def _decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
@@ -274,6 +313,14 @@ class _Fields:
         if not isinstance(value, str):
             raise self._fail(key, "a string", value)
         return value
+
+    def clock(self, key: str) -> HoldClock:
+        value = self._get(key)
+        if value == "market":
+            return "market"
+        if value == "wall":
+            return "wall"
+        raise self._fail(key, f"one of {', '.join(sorted(HOLD_CLOCKS))}", value)
 
     def optional_text(self, key: str) -> str | None:
         value = self._get(key)

@@ -1,16 +1,24 @@
 """What the safety enforcer reports: :class:`SafetyStatus` and its JSON-ready form.
 
 The CLI, the REST API and Telegram all show this one object, so ``to_dict()`` renders times as
-ISO 8601 UTC (with the epoch ms alongside) and Decimals as strings, never floats.
+ISO 8601 UTC (with the epoch ms alongside) and Decimals as plain decimal strings, never floats
+nor exponents. Every hold's time says which clock it counts in (``market`` or ``wall``, see
+:mod:`sigmax.safety.state`); each trigger carries its value and threshold also as text to show
+(``shown_value``, ``shown_threshold``: ``0.00``, ``2.51 %``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal, TypeAlias
 
 from sigmax.safety.state import Hold, JsonValue, Violation
 from sigmax.safety.triggers import iso_ms
+
+UntilClock: TypeAlias = Literal["market", "wall", "mixed"]
+"""The clock of an overall ``until``: a hold's clock, or ``mixed`` when the timed holds count
+in both (their times do not compare, so there is no single ``until``)."""
 
 Figure = Decimal | int | float | str | None
 """A trigger's value or threshold: money and percentages are Decimal, counts int, sentiment
@@ -18,7 +26,8 @@ float, the privacy screen a description."""
 
 
 def _figure(value: Figure) -> JsonValue:
-    return str(value) if isinstance(value, Decimal) else value
+    # Fixed-point text: the exact value, and never ``0E-8``.
+    return f"{value:f}" if isinstance(value, Decimal) else value
 
 
 def _time(at_ms: int | None) -> str | None:
@@ -37,6 +46,9 @@ class TriggerStatus:
     """True while this trigger holds trading paused."""
     detail: str
     """The value and threshold in words, e.g. ``2 losing trades in a row (limit 3)``."""
+    shown_value: str
+    """``value`` as a person reads it (``0.00``, ``2.51 %``; ``-`` before any reading)."""
+    shown_threshold: str
 
     def to_dict(self) -> dict[str, JsonValue]:
         return {
@@ -44,6 +56,8 @@ class TriggerStatus:
             "enabled": self.enabled,
             "value": _figure(self.value),
             "threshold": _figure(self.threshold),
+            "shown_value": self.shown_value,
+            "shown_threshold": self.shown_threshold,
             "fired": self.fired,
             "detail": self.detail,
         }
@@ -85,8 +99,11 @@ class SafetyStatus:
     """The enforcer at one moment.
 
     ``reason`` joins the reasons of every hold (newest first); ``trigger`` is the hold that will
-    last longest; ``until`` is when the last timed hold lifts, ``None`` when any hold lasts
-    until a resume (or when not paused).
+    last longest; ``until`` is when the last timed hold lifts, in ``until_clock``; ``None`` when
+    any hold lasts until a resume (or when not paused; ``until_clock`` is then ``None``), or when
+    the timed holds count in different clocks (``until_clock`` ``mixed``: each hold shows its
+    own). ``at_ms`` is market time; ``wall_ms`` the wall clock the status was taken at, when the
+    caller gave it.
     """
 
     at_ms: int
@@ -94,27 +111,33 @@ class SafetyStatus:
     reason: str | None
     trigger: str | None
     until: int | None
+    until_clock: UntilClock | None
     holds: tuple[Hold, ...]
     triggers: tuple[TriggerStatus, ...]
     cooldowns: tuple[CooldownStatus, ...]
     drawdown: DrawdownStatus
     violations: tuple[Violation, ...]
     """The last (at most 20) violations, newest first."""
+    wall_ms: int | None = None
 
     def to_dict(self) -> dict[str, JsonValue]:
         """JSON-ready: ISO times with the epoch ms alongside, Decimals as strings."""
         return {
             "at": iso_ms(self.at_ms),
             "at_ms": self.at_ms,
+            "wall_at": _time(self.wall_ms),
+            "wall_at_ms": self.wall_ms,
             "paused": self.paused,
             "reason": self.reason,
             "trigger": self.trigger,
             "until": _time(self.until),
             "until_ms": self.until,
+            "until_clock": self.until_clock,
             "holds": [
                 {
                     "trigger": hold.trigger,
                     "reason": hold.reason,
+                    "clock": hold.clock,
                     "since": iso_ms(hold.since_ms),
                     "since_ms": hold.since_ms,
                     "until": _time(hold.until_ms),

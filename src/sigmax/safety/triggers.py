@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
-from typing import Final
+from typing import Final, Literal
 
 MS_PER_MINUTE: Final = 60_000
 MS_PER_DAY: Final = 86_400_000
@@ -102,6 +102,15 @@ def iso_ms(at_ms: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: What each clock is called wherever a time is shown (see :mod:`sigmax.safety.state`).
+CLOCK_LABELS: Final = {"market": "market time", "wall": "wall clock"}
+
+
+def until_text(at_ms: int, clock: Literal["market", "wall"]) -> str:
+    """A hold's end with the clock it counts in: ``2023-10-03T13:00:00.000Z (market time)``."""
+    return f"{iso_ms(at_ms)} ({CLOCK_LABELS[clock]})"
+
+
 def next_utc_midnight(at_ms: int) -> int:
     """The first 00:00 UTC strictly after ``at_ms``."""
     return (at_ms // MS_PER_DAY + 1) * MS_PER_DAY
@@ -158,8 +167,10 @@ def cooldown_line(symbol: str, minutes: int, until_ms: int) -> str:
     )
 
 
-def manual_pause_line(reason: str, until_ms: int | None) -> str:
-    until = f" until {iso_ms(until_ms)}" if until_ms is not None else ""
+def manual_pause_line(
+    reason: str, until_ms: int | None, clock: Literal["market", "wall"] = "market"
+) -> str:
+    until = f" until {until_text(until_ms, clock)}" if until_ms is not None else ""
     return f"PAUSE: Trading paused{until} ({reason})"
 
 
@@ -172,5 +183,5 @@ def resume_line(lifted: list[str], *, forced: bool) -> str:
     return f"RESUME: Trading resumed {how} (lifted: {', '.join(lifted)})"
 
 
-def expiry_line(trigger: str, until_ms: int) -> str:
-    return f"RESUME: {trigger} pause lifted at {iso_ms(until_ms)}"
+def expiry_line(trigger: str, until_ms: int, clock: Literal["market", "wall"]) -> str:
+    return f"RESUME: {trigger} pause lifted at {until_text(until_ms, clock)}"
