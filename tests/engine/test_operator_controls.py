@@ -88,17 +88,22 @@ def test_a_pause_survives_a_restart_and_a_timed_pause_lifts_on_time(tmp_path: Pa
     assert report["paused"]
     assert report["reason"] == "paused by the operator"
 
-    # Resumed later by the operator with a timed pause in between: it lifts by itself.
+    # Resumed later by the operator with a timed pause in between: it counts in wall time.
     assert _sigmax(env, "resume").returncode == 0
+    before = time.time() * 1000
     timed = _sigmax(env, "pause", "--duration", "2h")
-    assert "until 2022-11-02T02:00:00Z" in timed.stdout
-    assert _safety(env)["paused"]
+    assert "for 7200 s, until " in timed.stdout and "(wall clock)" in timed.stdout
+    report = _safety(env)
+    assert report["paused"] and report["until_clock"] == "wall"
+    assert before + 2 * HOUR <= report["until_ms"] <= time.time() * 1000 + 2 * HOUR
     bad = _sigmax(env, "pause", "--duration", "soon")
     assert bad.returncode == 2
     assert "--duration: must be a positive whole number" in bad.stderr
 
 
-def test_the_engine_starts_paused_and_a_timed_pause_lifts_on_candle_time(tmp_path: Path) -> None:
+def test_the_engine_starts_paused_and_an_operators_timed_pause_counts_in_wall_time(
+    tmp_path: Path,
+) -> None:
     env = _env(tmp_path, MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000")
     # A first run of the same command, stopped early: it is resumed below.
     until = "2022-11-05T00:00:00Z"
@@ -121,14 +126,16 @@ def test_the_engine_starts_paused_and_a_timed_pause_lifts_on_candle_time(tmp_pat
         "SELECT created_at_ms FROM orders WHERE client_order_id LIKE 'sgx-entry-%'",
     )
     # The pause applies from the candle after the one the first run last processed (an entry
-    # that run placed at that very close came before the pause).
-    assert not [at for (at,) in entries if paused_at < at < paused_at + 6 * HOUR]
+    # that run placed at that very close came before the pause). It lasts six hours of wall
+    # time, so the whole replay at full speed (days of candles in seconds) stays paused.
+    assert not [at for (at,) in entries if paused_at < at]
     lifted = _query(
         _sqlite(tmp_path),
         "SELECT occurred_at_ms FROM safety_events WHERE kind = 'resume' AND \"trigger\" = 'manual'",
     )
-    assert lifted == [(paused_at + 6 * HOUR,)]
-    assert not _safety(env)["paused"]
+    assert lifted == []
+    report = _safety(env)
+    assert report["paused"] and report["until_clock"] == "wall"
 
 
 def _decided(home: Path) -> bool:

@@ -155,7 +155,8 @@ def test_daily_loss_pause_lifts_by_itself_at_the_next_utc_midnight(
     assert [hold.trigger for hold in lifted] == ["daily_loss"]
     assert safety.check_entry("BTC/USDT", NEXT_MIDNIGHT) is None
     assert (
-        safety_lines(warnings)[-1] == "RESUME: daily_loss pause lifted at 2023-03-24T00:00:00.000Z (market time)"
+        safety_lines(warnings)[-1]
+        == "RESUME: daily_loss pause lifted at 2023-03-24T00:00:00.000Z (market time)"
     )
     [event] = safety.take_events()
     assert (event.kind, event.trigger, event.at_ms) == (

@@ -56,6 +56,8 @@ def status_response(ctx: ApiContext) -> StatusResponse:
         running=run is not None and run.status is RunStatus.RUNNING,
         paused=bool(safety["paused"]),
         pause_reason=safety.get("reason"),
+        pause_until=safety.get("until"),
+        pause_until_clock=safety.get("until_clock"),
         feed=feed,
         profile=run.profile if run is not None else settings.profile_name,
         run_id=None if run is None else run.run_id,

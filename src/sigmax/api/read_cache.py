@@ -201,12 +201,22 @@ class StoredReads:
             return body
 
 
+def _timed_wall_hold(safety: object) -> bool:
+    """Whether the stored safety state holds a pause that lifts by itself in wall time."""
+    holds = safety.get("holds") if isinstance(safety, dict) else None
+    return isinstance(holds, dict) and any(
+        isinstance(hold, dict) and hold.get("clock") == "wall" and hold.get("until_ms")
+        for hold in holds.values()
+    )
+
+
 def stored_marker(ctx: ApiContext) -> object:
     """What the status and portfolio answers depend on in the database: the newest run, its
     resume point and the safety state (settings and the catalog do not change while served).
 
     Without a processed candle the safety clock is the wall clock, on which a timed pause
-    expires: the marker then includes it, so such answers are never reused.
+    expires; an operator's timed pause counts in wall time in any case. The marker then
+    includes the wall clock, so such answers are never reused.
     """
     with ctx.home.db.session() as session:
         row = RunRepository(session).latest()
@@ -215,6 +225,6 @@ def stored_marker(ctx: ApiContext) -> object:
         resume = None if row is None else states.get(STATE_KEY.format(run_id=row.id))
         safety = states.get(DEFAULT_STATE_KEY)
     cursor = resume.get("cursor") if isinstance(resume, dict) else None
-    clock = None if cursor else wall_clock_ms()
+    clock = None if cursor and not _timed_wall_hold(safety) else wall_clock_ms()
     # Compared by value (the JSON documents included), never hashed.
     return (run, resume, safety, clock)

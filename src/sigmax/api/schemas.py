@@ -93,6 +93,14 @@ class StatusResponse(_Response):
     running: bool = Field(description="The newest run's process is running.")
     paused: bool
     pause_reason: str | None
+    pause_until: IsoTime | None = Field(
+        description="When the pause lifts by itself, in pause_until_clock; null: at a resume "
+        "(or, with pause_until_clock mixed, when each hold in /api/safety has lifted)."
+    )
+    pause_until_clock: Literal["market", "wall", "mixed"] | None = Field(
+        description="market: the engine's candle time; wall: real UTC time (an operator's "
+        "pause); mixed: holds in both clocks."
+    )
     feed: Literal["replay", "live"] | None = Field(description="None before the first run.")
     profile: str
     run_id: str | None
@@ -323,6 +331,10 @@ class SafetyResponse(_OpenResponse):
     reason: str | None
     trigger: str | None
     until: IsoTime | None
+    until_clock: Literal["market", "wall", "mixed"] | None = Field(
+        description="The clock `until` counts in: market (candle time) or wall (real time, "
+        "an operator's pause); mixed: see each hold's own clock."
+    )
     holds: list[dict[str, Any]]
     triggers: list[SafetyTriggerOut]
     protections: dict[str, Any]

@@ -59,6 +59,22 @@ def echo_command_result(name: str, result: CommandResult, as_json: bool) -> None
         raise typer.Exit(2)
 
 
+def until_text(report: dict[str, Any]) -> str:
+    """When a pause lifts by itself, with the clock it counts in (market time or wall clock)."""
+    from sigmax.safety.triggers import CLOCK_LABELS
+
+    clock = report.get("until_clock")
+    if clock == "mixed":
+        return "each hold's own end (market time and wall clock)"
+    if report.get("until") is None or clock is None:
+        return "a resume"
+    return f"{report['until']} ({CLOCK_LABELS[clock]})"
+
+
+def _hold_until(hold: dict[str, Any]) -> str:
+    return until_text({"until": hold.get("until"), "until_clock": hold.get("clock")})
+
+
 def pause_command(duration: DurationOption = None, as_json: JsonOption = False) -> None:
     """Pause trading: no new orders; resting stop-loss and take-profit orders stay."""
     from sigmax.engine.controls import parse_duration
@@ -95,17 +111,19 @@ def safety_command(as_json: JsonOption = False) -> None:
         return
     console = Console()
     state = "PAUSED" if report["paused"] else "trading"
-    console.print(f"[bold]{state}[/bold] as of {report['as_of']}")
+    console.print(f"[bold]{state}[/bold] as of {report['as_of']} (market time)")
     if report["paused"]:
-        console.print(f"reason: {report.get('reason')}  until: {report.get('until') or 'resume'}")
+        console.print(f"reason: {report.get('reason')}  until: {until_text(report)}")
+        for hold in report["holds"]:
+            console.print(f"  {hold['trigger']}: until {_hold_until(hold)}")
     table = Table(title="Triggers")
     for column in ("trigger", "value", "threshold", "fired"):
         table.add_column(column)
     for trigger in report["triggers"]:
         table.add_row(
             str(trigger["name"]),
-            str(trigger["value"]),
-            str(trigger["threshold"]),
+            str(trigger["shown_value"]),
+            str(trigger["shown_threshold"]),
             "yes" if trigger["fired"] else "",
         )
     console.print(table)

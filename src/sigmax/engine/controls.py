@@ -3,7 +3,8 @@
 The CLI runs in another process than the engine, so a command is a row of ``control_commands``.
 A running engine reads the pending rows between two steps, applies them on its own clock (the
 close of the last candle it processed: candle time in a replay, about wall time live) and
-records the outcome in the same transaction as the step. When no engine is running, the CLI
+records the outcome in the same transaction as the step; an operator's pause lasts its
+duration in wall time, whatever the replay's pace. When no engine is running, the CLI
 applies a pause or a resume to the stored safety state itself; a panic then pauses at once and
 stays pending, so the next engine start cancels the resting orders and closes the positions
 before it does anything else.
@@ -18,8 +19,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from sigmax.domain.candles import ms_to_iso
 from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.errors import InputError
+from sigmax.safety.state import Hold
+from sigmax.safety.triggers import until_text
 from sigmax.storage.database import Database
 from sigmax.storage.models import ControlCommandRow, ControlKind, ControlStatus
 
@@ -100,6 +104,17 @@ class ControlQueue:
                 .order_by(ControlCommandRow.id)
             ).all()
             return [ControlCommand.from_row(row) for row in rows]
+
+
+def pause_message(at_ms: int, hold: Hold) -> str:
+    """What an applied pause answers: when (market time) and until when, in its own clock."""
+    if hold.until_ms is None:
+        return f"paused at {ms_to_iso(at_ms)} (market time) until a resume"
+    seconds = (hold.until_ms - hold.since_ms) // 1000
+    return (
+        f"paused at {ms_to_iso(at_ms)} (market time) for {seconds} s, "
+        f"until {until_text(hold.until_ms, hold.clock)}"
+    )
 
 
 def parse_duration(text: str) -> int:

@@ -41,7 +41,7 @@ from sigmax.domain.orders import (
     OrderType,
     client_order_id,
 )
-from sigmax.engine.controls import ControlCommand, ControlQueue
+from sigmax.engine.controls import ControlCommand, ControlQueue, pause_message
 from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.engine.events import publish_step
 from sigmax.engine.feeds import CandleClosed, CandlesPassed
@@ -189,6 +189,12 @@ class Engine:
         self.before_group: Callable[[int], Awaitable[None]] | None = None
         #: ``replay`` or ``live``: every operator-facing line says which.
         self.feed_kind = "replay"
+        #: The wall clock (epoch ms), in which an operator's pause counts (see
+        #: :mod:`sigmax.safety.enforcer`); replaceable so tests can move it.
+        self.wall_clock: Callable[[], int] = wall_clock_ms
+        #: The pause (or cooldown) whose refusals were last logged: one line per pause, not
+        #: one per candle while it lasts.
+        self._quiet_refusals: tuple[object, ...] | None = None
         self._pending = StepWrite()
         self._pending_steps = 0
 
@@ -301,7 +307,7 @@ class Engine:
             for event in rest:
                 self._note_inert(event)
             ledger.mark_to_market(close_ms, self.marks)
-        self.safety.tick(close_ms)
+        self.safety.tick(close_ms, self.wall_clock())
         self._pending.safety_events += self.safety.take_events()
         self._count_passed(len(events), close_ms)
 
@@ -344,7 +350,8 @@ class Engine:
                 self._apply(venue_event, candle.timestamp, write, event.close_ms)
         self.marks[symbol] = Decimal(repr(candle.close))
         self.ledger.mark_to_market(event.close_ms, self.marks)
-        self.safety.tick(event.close_ms)
+        # Market time for the triggers, the wall clock for an operator's pause.
+        self.safety.tick(event.close_ms, self.wall_clock())
 
         history = self._history(event)
         batch = self.batch.get(symbol)
@@ -572,9 +579,7 @@ class Engine:
         if verdict.policy_failed:
             self.safety.pause(verdict.reason, now_ms, trigger="policy")
         if not verdict.allowed:
-            log.warning(
-                "%s %s not sent: %s", order.side.value.upper(), order.symbol, verdict.reason
-            )
+            self._log_not_sent(order, verdict, origin)
             if verdict.policy is not None or verdict.policy_failed:
                 # Refused by compliance: recorded as a rejected order with its reasons.
                 write.orders.append(
@@ -595,6 +600,32 @@ class Engine:
             log.warning("order %s rejected: %s", order.client_order_id, event.reason)
             return GateResult(False, event.reason or "rejected by the venue", verdict.policy)
         return verdict
+
+    def _log_not_sent(self, order: Order, verdict: GateResult, origin: OrderOrigin) -> None:
+        """Log a refused order; the engine's own orders refused by one pause (or one symbol's
+        cooldown) only once, since a watched run decides again at every candle it lasts."""
+        side = order.side.value.upper()
+        safety_refusal = verdict.policy is None and not verdict.policy_failed
+        if origin != "engine" or not safety_refusal:
+            log.warning("%s %s not sent: %s", side, order.symbol, verdict.reason)
+            return
+        holds = self.safety.state.holds
+        key: tuple[object, ...] = (
+            tuple(sorted((hold.trigger, hold.since_ms) for hold in holds.values()))
+            if holds
+            else ("cooldown", order.symbol, self.safety.state.cooldowns.get(order.symbol))
+        )
+        if key == self._quiet_refusals:
+            log.debug("%s %s not sent: %s", side, order.symbol, verdict.reason)
+            return
+        self._quiet_refusals = key
+        log.warning(
+            "%s %s not sent while paused: %s; the engine's further orders refused by this "
+            "pause are not logged",
+            side,
+            order.symbol,
+            verdict.reason,
+        )
 
     def _would_order(self, assessment: Assessment) -> bool:
         """Whether :meth:`_act` would place an order for this decision."""
@@ -699,17 +730,18 @@ class Engine:
 
     def _control(self, command: ControlCommand, now_ms: int) -> tuple[ControlStatus, str]:
         if command.kind is ControlKind.PAUSE:
+            # An operator's pause lasts its duration in wall time, however fast the replay.
             hold = self.safety.pause(
                 command.reason or "paused by the operator",
                 now_ms,
                 duration_ms=command.duration_ms,
                 trigger="manual",
+                wall_ms=self.wall_clock(),
             )
-            until = "" if hold.until_ms is None else f" until {ms_to_iso(hold.until_ms)}"
-            return ControlStatus.APPLIED, f"paused at {ms_to_iso(now_ms)}{until}"
+            return ControlStatus.APPLIED, pause_message(now_ms, hold)
         if command.kind is ControlKind.RESUME:
             try:
-                self.safety.resume(now_ms, force=command.force)
+                self.safety.resume(now_ms, force=command.force, wall_ms=self.wall_clock())
             except ResumeRefusedError as refused:
                 return ControlStatus.REFUSED, str(refused)
             return ControlStatus.APPLIED, f"resumed at {ms_to_iso(now_ms)}"

@@ -33,6 +33,7 @@ from sigmax.engine.account import (
     iso_or_none,
     newest_run,
 )
+from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.engine.gate import AccountView, GateResult, OrderGate
 from sigmax.engine.manual_checks import ManualRequest, check_cash, check_position, taker_fee
 from sigmax.engine.run_store import STATE_KEY, OrderUpdate, order_row
@@ -216,6 +217,8 @@ def _gate(
             decision_id=None,
         )
     account = AccountView.of(run.ledger(), run.marks)
+    # An operator's pause counts in wall time: one that has ended no longer refuses the order.
+    gate.safety.tick(order.created_ms, wall_clock_ms())
     result = gate.check(order, price, account, order.created_ms, "manual")
     return None if result.allowed else (order, result)
 

@@ -4,7 +4,7 @@ The CLI (and later the API and Telegram) call these functions, so they always ag
 goes through the ``control_commands`` queue (see :mod:`sigmax.engine.controls`): a running
 engine applies it on its own clock; with no engine running, a pause or a resume is applied to
 the stored safety state here, on the clock of the newest run (the close of the last candle it
-processed), so a paused SIGMAX starts paused. A panic with no engine running pauses at once
+processed), so a paused SIGMAX starts paused; an operator's pause counts in wall time there too. A panic with no engine running pauses at once
 and stays queued: the next start cancels the resting orders and closes the positions first.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from sigmax.domain.candles import ms_to_iso
 from sigmax.engine.account import AccountHome, newest_run
-from sigmax.engine.controls import request, settle, wait_for
+from sigmax.engine.controls import pause_message, request, settle, wait_for
 from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.engine.manual_order import (
     QueuedOrder,
@@ -118,18 +118,19 @@ def _apply_here(
     store = SafetyStore(home.db)
     enforcer = SafetyEnforcer(home.settings.safety, store.load())
     status = ControlStatus.APPLIED
+    wall_ms = wall_clock_ms()
     if kind is ControlKind.PAUSE:
         hold = enforcer.pause(
             str(arguments.get("reason") or "paused by the operator"),
             at_ms,
             duration_ms=arguments.get("duration_ms"),
             trigger="manual",
+            wall_ms=wall_ms,
         )
-        until = "" if hold.until_ms is None else f" until {ms_to_iso(hold.until_ms)}"
-        message = f"paused at {ms_to_iso(at_ms)}{until}"
+        message = pause_message(at_ms, hold)
     elif kind is ControlKind.RESUME:
         try:
-            enforcer.resume(at_ms, force=bool(arguments.get("force", False)))
+            enforcer.resume(at_ms, force=bool(arguments.get("force", False)), wall_ms=wall_ms)
             message = f"resumed at {ms_to_iso(at_ms)}"
         except ResumeRefusedError as refused:
             status, message = ControlStatus.REFUSED, str(refused)
@@ -152,11 +153,13 @@ def _apply_here(
 
 def safety_report(home: AccountHome) -> dict[str, Any]:
     """``sigmax safety``: paused, reason, until, each trigger against its threshold, the
-    protections and the recent violations, on the newest run's clock."""
+    protections and the recent violations, on the newest run's clock (and the wall clock, in
+    which an operator's pause counts: one that ended shows as ended before the engine's next
+    candle notices it)."""
     at_ms, running = _clock(home)
     store = SafetyStore(home.db)
     enforcer = SafetyEnforcer(home.settings.safety, store.load())
-    report = enforcer.status(at_ms).to_dict()
+    report = enforcer.status(at_ms, wall_clock_ms()).to_dict()
     report["as_of"] = ms_to_iso(at_ms)
     report["engine_running"] = running
     return report
