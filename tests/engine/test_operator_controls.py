@@ -92,9 +92,11 @@ def test_a_pause_survives_a_restart_and_a_timed_pause_lifts_on_time(tmp_path: Pa
     assert _sigmax(env, "resume").returncode == 0
     before = time.time() * 1000
     timed = _sigmax(env, "pause", "--duration", "2h")
-    assert "for 7200 s, until " in timed.stdout and "(wall clock)" in timed.stdout
+    assert "for 7200 s, until " in timed.stdout
+    assert "(wall clock)" in timed.stdout
     report = _safety(env)
-    assert report["paused"] and report["until_clock"] == "wall"
+    assert report["paused"]
+    assert report["until_clock"] == "wall"
     assert before + 2 * HOUR <= report["until_ms"] <= time.time() * 1000 + 2 * HOUR
     bad = _sigmax(env, "pause", "--duration", "soon")
     assert bad.returncode == 2
@@ -135,7 +137,8 @@ def test_the_engine_starts_paused_and_an_operators_timed_pause_counts_in_wall_ti
     )
     assert lifted == []
     report = _safety(env)
-    assert report["paused"] and report["until_clock"] == "wall"
+    assert report["paused"]
+    assert report["until_clock"] == "wall"
 
 
 def _decided(home: Path) -> bool:

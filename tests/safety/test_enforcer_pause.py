@@ -153,7 +153,8 @@ def test_holds_in_both_clocks_have_no_single_until_and_each_shows_its_own() -> N
     clocks = {hold.trigger: (hold.clock, hold.until_ms) for hold in status.holds}
     assert clocks == {"manual": ("wall", W0 + HOUR), "daily_loss": ("market", NEXT_MIDNIGHT)}
     refusal = safety.check_entry("BTC/USDT", T0 + 1)
-    assert refusal is not None and refusal.clock == "mixed"
+    assert refusal is not None
+    assert refusal.clock == "mixed"
     assert "until its holds in market time and in wall-clock time have lifted" in str(refusal)
 
     # The wall hold ends first here: what is left counts in market time alone.

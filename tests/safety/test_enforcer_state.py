@@ -119,7 +119,7 @@ def test_a_version_1_state_reads_with_every_hold_in_market_time() -> None:
     assert json.loads(state.to_json())["version"] == 2
     # A version-1 hold still has to be well formed.
     old["holds"]["manual"] = {"trigger": "manual", "reason": "x", "since_ms": "soon"}
-    with pytest.raises(SafetyStateError, match="holds.manual"):
+    with pytest.raises(SafetyStateError, match=r"holds\.manual"):
         SafetyState.from_json(json.dumps(old))
 
 

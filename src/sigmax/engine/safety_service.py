@@ -4,7 +4,8 @@ The CLI (and later the API and Telegram) call these functions, so they always ag
 goes through the ``control_commands`` queue (see :mod:`sigmax.engine.controls`): a running
 engine applies it on its own clock; with no engine running, a pause or a resume is applied to
 the stored safety state here, on the clock of the newest run (the close of the last candle it
-processed), so a paused SIGMAX starts paused; an operator's pause counts in wall time there too. A panic with no engine running pauses at once
+processed), so a paused SIGMAX starts paused; an operator's pause counts in wall time there
+too. A panic with no engine running pauses at once
 and stays queued: the next start cancels the resting orders and closes the positions first.
 """
 
