@@ -237,11 +237,14 @@ def test_a_wrong_token_is_refused_plainly_then_pause_and_resume_work_from_the_ke
     expect(page.get_by_test_id("pause-reason")).to_have_count(0, timeout=_WAIT_MS)
     expect(page.get_by_test_id("engine-state")).to_have_text("Trading")
     assert _safety(run)["paused"] is False
-    # A pause with a duration says until when.
+    # A pause with a duration says until when, in the wall clock it counts in: an hour of
+    # real time, however many hourly candles the replay runs through meanwhile.
     page.get_by_label("Pause for").select_option(label="1 hour")
     page.get_by_role("button", name="Pause", exact=True).click()
-    expect(page.get_by_test_id("pause-reason")).to_contain_text("until", timeout=_WAIT_MS)
-    assert _safety(run)["until"] is not None
+    expect(page.get_by_test_id("pause-reason")).to_contain_text("(wall clock)", timeout=_WAIT_MS)
+    safety = _safety(run)
+    assert safety["until"] is not None
+    assert safety["until_clock"] == "wall"
     page.get_by_role("button", name="Resume").click()
     expect(page.get_by_test_id("pause-reason")).to_have_count(0, timeout=_WAIT_MS)
     assert console.errors == [

@@ -49,6 +49,24 @@ export function utc(iso: string | null | undefined): string {
   return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
+/** When a pause lifts by itself, saying which clock that counts in: an operator's pause counts
+ * in wall time (to the second), the triggers' holds in the replay's market time. */
+export function pauseUntil(
+  until: string | null | undefined,
+  clock: "market" | "wall" | "mixed" | null | undefined,
+): string {
+  if (clock === "mixed") return ", until each hold has lifted (market time and wall clock)";
+  if (!until || !clock) return ", until resumed";
+  if (clock === "wall") {
+    const date = new Date(until);
+    const shown = Number.isNaN(date.getTime())
+      ? until
+      : `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+    return `, until ${shown} (wall clock)`;
+  }
+  return `, until ${utc(until)} (market time)`;
+}
+
 /** Trigger names as people say them: "consecutive_losses" -> "Consecutive losses". */
 export function label(name: string): string {
   const text = name.replace(/_/g, " ");

@@ -34,6 +34,9 @@ export interface Safety {
   reason: string | null;
   trigger: string | null;
   until: string | null;
+  /** The clock `until` counts in: market (candle time), wall (real time: an operator's
+   * pause) or mixed (holds in both; each hold has its own). */
+  until_clock: "market" | "wall" | "mixed" | null;
   triggers: Trigger[];
   protections: {
     drawdown?: {

@@ -619,12 +619,15 @@ class Engine:
             log.debug("%s %s not sent: %s", side, order.symbol, verdict.reason)
             return
         self._quiet_refusals = key
+        what = "pause" if holds else "cooldown"
         log.warning(
-            "%s %s not sent while paused: %s; the engine's further orders refused by this "
-            "pause are not logged",
+            "%s %s not sent during the %s: %s; the engine's further orders refused by this "
+            "%s are not logged",
             side,
             order.symbol,
+            what,
             verdict.reason,
+            what,
         )
 
     def _would_order(self, assessment: Assessment) -> bool:

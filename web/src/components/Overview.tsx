@@ -1,6 +1,6 @@
 // What SIGMAX is doing now: mode and feed, running or paused (why, until when), the safety
 // triggers against their thresholds, equity, the day's PnL and the open positions.
-import { label, num, pct, sign, signedUsd, usd, utc } from "../format";
+import { label, num, pauseUntil, pct, sign, signedUsd, usd, utc } from "../format";
 import type { Portfolio, Safety, Status, Trigger } from "../types";
 
 function tone(value: string | number | null | undefined): string {
@@ -42,7 +42,7 @@ export function RunState({ status, safety }: { status: Status | null; safety: Sa
       {paused && (
         <p class="pause-reason" data-testid="pause-reason" role="status">
           Paused: {reason ?? "no reason recorded"}
-          {safety?.until ? `, until ${utc(safety.until)}` : ", until resumed"}
+          {pauseUntil(safety?.until, safety?.until_clock)}
         </p>
       )}
       <p class="muted small">Market time {utc(status.as_of)}</p>
