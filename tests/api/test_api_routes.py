@@ -212,7 +212,11 @@ def test_pause_and_resume_round_trip(writable: LiveApi) -> None:
     paused = _ok(writable.post("/api/control/pause", {"duration": 3600}))
     assert paused["command"] == "pause"
     assert paused["status"] == "applied"
-    assert paused["message"].endswith("until 2022-11-05T01:00:00Z")
+    # An operator's pause counts in wall time: an hour from now, not from the candle.
+    assert paused["message"].startswith(
+        "paused at 2022-11-05T00:00:00Z (market time) for 3600 s, until "
+    )
+    assert paused["message"].endswith("(wall clock)")
     # The loss streak of the run still holds: a plain resume is refused with the reason.
     refused = _error(writable.post("/api/control/resume"), 409)
     assert refused["rule"] == "resume_refused"
@@ -222,7 +226,7 @@ def test_pause_and_resume_round_trip(writable: LiveApi) -> None:
     assert _ok(writable.client.get("/api/status"))["paused"] is False
     assert safety_report(writable.account)["paused"] is False
     again = _ok(writable.post("/api/control/pause"))
-    assert again["message"] == "paused at 2022-11-05T00:00:00Z"
+    assert again["message"] == "paused at 2022-11-05T00:00:00Z (market time) until a resume"
     assert _ok(writable.client.get("/api/status"))["paused"] is True
 
 

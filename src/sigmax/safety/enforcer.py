@@ -716,7 +716,6 @@ class SafetyEnforcer:
                 fired=TriggerName.MAX_DRAWDOWN in state.holds,
             ),
             violations=tuple(reversed(state.violations)),
-            wall_ms=wall_ms,
         )
 
     # --- Internals ------------------------------------------------------------------------------

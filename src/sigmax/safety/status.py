@@ -102,8 +102,7 @@ class SafetyStatus:
     last longest; ``until`` is when the last timed hold lifts, in ``until_clock``; ``None`` when
     any hold lasts until a resume (or when not paused; ``until_clock`` is then ``None``), or when
     the timed holds count in different clocks (``until_clock`` ``mixed``: each hold shows its
-    own). ``at_ms`` is market time; ``wall_ms`` the wall clock the status was taken at, when the
-    caller gave it.
+    own). ``at_ms`` is market time.
     """
 
     at_ms: int
@@ -118,15 +117,12 @@ class SafetyStatus:
     drawdown: DrawdownStatus
     violations: tuple[Violation, ...]
     """The last (at most 20) violations, newest first."""
-    wall_ms: int | None = None
 
     def to_dict(self) -> dict[str, JsonValue]:
         """JSON-ready: ISO times with the epoch ms alongside, Decimals as strings."""
         return {
             "at": iso_ms(self.at_ms),
             "at_ms": self.at_ms,
-            "wall_at": _time(self.wall_ms),
-            "wall_at_ms": self.wall_ms,
             "paused": self.paused,
             "reason": self.reason,
             "trigger": self.trigger,
