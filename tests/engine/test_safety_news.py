@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from api.api_harness import serving
 from sigmax.domain.candles import datetime_to_ms
 from sigmax.engine.runner import RunOptions, run_paper
 from support.newsapi_server import NewsApiLoopback, fixture_article
@@ -118,3 +119,52 @@ async def test_personal_data_in_a_headline_is_redacted_and_pauses_the_engine(
     assert email not in stored  # but never with the address
     assert email not in journal
     assert email not in recorded.log
+
+
+# Made-up values in each provider's format; none is a live credential.
+LEAKED = {
+    "openai": "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk6lMn9o",
+    "aws": "AKIAIOSFODNN7EXAMPLE",
+    "github": "ghp_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7c",
+    "jwt": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+    "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+}
+IDN_EMAIL = "jöhn@exämple.com"
+SPLIT_EMAIL = "ops\u200b@sigmax-desk.com"
+
+
+async def test_secrets_in_a_headline_are_redacted_in_storage_and_the_api_and_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, newsapi_loopback: NewsApiLoopback
+) -> None:
+    tokens = " ".join(LEAKED.values())
+    newsapi_loopback.articles = _headlines(
+        f"Exchange leak: keys {tokens} posted; contact {IDN_EMAIL} or {SPLIT_EMAIL}"
+    )
+    await _run(tmp_path, monkeypatch, newsapi_loopback, {}, speed=1000.0)
+    recorded = _record(tmp_path)
+    assert "PAUSE: Privacy breach detected (" in recorded.log
+    assert "privacy_breach" in json.dumps(recorded.state["holds"])
+    paused_at = recorded.first_event("trigger", "privacy_breach")
+    assert [o for o in recorded.entries() if o[3] >= paused_at] == []
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'sigmax.db'}")
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT record FROM decisions")).all()
+    finally:
+        engine.dispose()
+    # Decoded, so that an escaped non-ASCII character cannot hide a leak from the check.
+    stored = " ".join(json.dumps(json.loads(row[0]), ensure_ascii=False) for row in rows)
+    with serving(tmp_path) as api:
+        response = api.client.get("/api/history", params={"limit": 500})
+    assert response.status_code == 200
+    served = json.dumps(response.json(), ensure_ascii=False)
+    assert response.json()["decisions"], "the API serves the stored decisions"
+    for where, body in (("stored decisions", stored), ("/api/history", served)):
+        assert "Exchange leak" in body, f"the headline is quoted in the {where}"
+        assert "[REDACTED:token]" in body
+        assert "[REDACTED:email]" in body
+        for secret in (*LEAKED.values(), IDN_EMAIL, "exämple", "sigmax-desk.com"):
+            assert secret not in body, f"{secret!r} leaked into the {where}"
+    for secret in (*LEAKED.values(), IDN_EMAIL):
+        assert secret not in recorded.log

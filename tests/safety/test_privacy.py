@@ -403,6 +403,164 @@ def test_secret_values_must_be_strings() -> None:
         SCANNER.scan(b"abc")  # type: ignore[arg-type]
 
 
+# --- API keys and tokens (detect-secrets' detectors and the formats it lacks) -------------
+
+# Made-up values in each provider's published format; none is a live credential.
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+    "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ."
+    "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+PEM_BODY = "MIIEowIBAAKCAQEAsigmaxTESTkeyBODYlineONE0123456789abcdefghijklmnopq"
+PEM_KEY = (
+    f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n{PEM_BODY[::-1]}\n-----END RSA PRIVATE KEY-----"
+)
+TOKENS = {
+    "OpenAI project key": "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk6lMn9o",
+    "OpenAI legacy key": "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",
+    "Anthropic key": "sk-ant-api03-Zx9qT4mB7vK2pL8wRt5YcN3hJ6gF1dS0aQeWuIoP-_AA",
+    "AWS access key id": "AKIAIOSFODNN7EXAMPLE",
+    "GitHub classic token": "ghp_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7c",
+    "GitHub fine-grained token": "github_pat_11ABCDEFG0"
+    + "aB3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7c" * 2,
+    "GitLab token": "glpat-Ab3dEf6hIj9kLm2nOp5q",
+    "Slack bot token": "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+    "Slack webhook": "https://hooks.slack.com/services/T0ABCDEFG/B0ABCDEFG/AbCdEfGhIjKlMnOpQrStUvWx",
+    "Telegram bot token": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
+    "JWT": JWT,
+    "Stripe key": "sk_live_Ab3dEf6hIj9kLm2nOp5qRs8t",
+    "SendGrid key": "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",
+}
+
+
+@pytest.mark.parametrize(("name", "token"), list(TOKENS.items()), ids=list(TOKENS))
+def test_api_keys_and_tokens_are_found_whole(name: str, token: str) -> None:
+    text = f"Leaked in a headline: {token} (reported today)"
+    finding = assert_finds(text, ViolationKind.TOKEN, token)
+    assert finding.preview
+
+
+def test_a_token_at_the_end_of_a_sentence_keeps_the_full_stop() -> None:
+    token = TOKENS["GitHub classic token"]
+    assert SCANNER.redact(f"the token was {token}.").text == "the token was [REDACTED:token]."
+
+
+def test_a_password_in_a_url_is_found() -> None:
+    text = "connect to postgresql://sigmax:Hunter2Secret@db:5432/sigmax now"
+    assert_finds(text, ViolationKind.TOKEN, "Hunter2Secret")
+
+
+def test_a_pem_private_key_block_is_redacted_whole() -> None:
+    text = f"config dump:\n{PEM_KEY}\nend of dump"
+    assert_finds(text, ViolationKind.PRIVATE_KEY, PEM_KEY)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("api_key: Zx9qT4mB7vK2pL8wRt5Y", "Zx9qT4mB7vK2pL8wRt5Y"),
+        ('AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"', None),
+        ("the password is N7#q", None),
+        ("Authorization: Bearer Zx9qT4mB7vK2pL8wRt5YcN3hJ6gF", "Zx9qT4mB7vK2pL8wRt5YcN3hJ6gF"),
+        (
+            "secret=3f9a1c0b7e5d2a8f4c6b9e0d1a3f5c7e9b2d4f6a",
+            "3f9a1c0b7e5d2a8f4c6b9e0d1a3f5c7e9b2d4f6a",
+        ),
+    ],
+)
+def test_high_entropy_values_after_key_words_are_found(text: str, value: str | None) -> None:
+    if value is None and "N7#q" in text:
+        assert SCANNER.scan(text) == (), "a short value is no high-entropy string"
+        return
+    secret = value or "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    assert_finds(text, ViolationKind.TOKEN, secret)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "key level 27123.45 held; the key question is volume",
+        "token unlock schedule: 2023-10-01T00:00:00Z, tokenomics unchanged",
+        "password rotation is recommended; passwords must be 16 characters",
+        "authentication succeeded for the market data feed",
+        "secret sauce: correcthorsebatterystaple",
+    ],
+)
+def test_key_words_in_prose_are_not_secrets(text: str) -> None:
+    assert SCANNER.scan(text) == ()
+
+
+# --- Unicode: internationalised addresses, invisible characters, compatibility forms -------
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "kind"),
+    [
+        ("write to jöhn@exämple.com today", "jöhn@exämple.com", ViolationKind.EMAIL),
+        ("write to 用户@例子.广告 today", "用户@例子.广告", ViolationKind.EMAIL),
+        ("mail bob@xn--exmple-cua.com now", "bob@xn--exmple-cua.com", ViolationKind.EMAIL),
+        ("split bob\u200b@example.com here", "bob\u200b@example.com", ViolationKind.EMAIL),
+        (
+            "split bo\u200db@exa\u2060mple.com here",
+            "bo\u200db@exa\u2060mple.com",
+            ViolationKind.EMAIL,
+        ),
+        ("bidi b\u202eob@example.com\u202c end", "b\u202eob@example.com", ViolationKind.EMAIL),
+        (
+            "full-width ｏｐｓ＠ｓｉｇｍａｘ．ｉｏ ok",
+            "ｏｐｓ＠ｓｉｇｍａｘ．ｉｏ",
+            ViolationKind.EMAIL,
+        ),
+        ("decomposed jo\u0301hn@example.com", "jo\u0301hn@example.com", ViolationKind.EMAIL),
+        (
+            "call ＋４４ ２０ ７９４６ ０９５８ now",
+            "＋４４ ２０ ７９４６ ０９５８",
+            ViolationKind.PHONE,
+        ),
+        (
+            "call +44\u00a020\u00a07946\u00a00958 now",
+            "+44\u00a020\u00a07946\u00a00958",
+            ViolationKind.PHONE,
+        ),
+        ("cell 555\u2011123\u20114567, ask", "555\u2011123\u20114567", ViolationKind.PHONE),
+        (
+            "card ４１１１ １１１１ １１１１ １１１１ ok",
+            "４１１１ １１１１ １１１１ １１１１",
+            ViolationKind.CARD_NUMBER,
+        ),
+        (
+            "token gh\u200bp_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7c here",
+            "gh\u200bp_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7c",
+            ViolationKind.TOKEN,
+        ),
+    ],
+)
+def test_unicode_disguises_are_seen_through(text: str, secret: str, kind: ViolationKind) -> None:
+    finding = only_finding(text)
+    assert finding.kind is kind
+    assert text[finding.start : finding.end] == secret
+    assert SCANNER.redact(text).text == text.replace(secret, f"[REDACTED:{kind.value}]")
+
+
+def test_a_configured_secret_split_by_an_invisible_character_is_found() -> None:
+    scanner = PrivacyScanner(["sk_live_9f8e7d6c5b4a"])
+    text = "key sk_live_9f8e\u200b7d6c5b4a leaked"
+    assert scanner.redact(text).text == "key [REDACTED:secret] leaked"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "BTC “broke out” — above 30000 × 1.5 ≥ target · ok",
+        "Prix: 26 372,99 € — tendance baissière (RSI 28,4)",
+        "比特币 价格 26372.99 USDT,成交量 1234.5",
+        "naïve café résumé: ETH/USDT 1650.40 → 1700",
+    ],
+)
+def test_non_ascii_market_text_is_not_flagged(text: str) -> None:
+    assert SCANNER.scan(text) == ()
+
+
 # --- redaction and overlaps ---------------------------------------------------------------
 
 

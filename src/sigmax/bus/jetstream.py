@@ -58,6 +58,7 @@ from sigmax.bus.errors import (
 from sigmax.bus.events import Event, EventType
 from sigmax.bus.lifecycle import BusState, ManagedBus, require_event, require_started
 from sigmax.bus.subscription import DEFAULT_MAX_QUEUE, Subscription
+from sigmax.url_secrets import url_secrets
 
 logger = logging.getLogger("sigmax.bus")
 
@@ -139,6 +140,8 @@ def nats_url_secrets(url: str) -> list[str]:
         for value in (user, password):
             if value:
                 found.update((value, unquote(value)))
+        # And any secret in its query or fragment.
+        found.update(url_secrets(server.strip()))
     return sorted(found, key=lambda s: (-len(s), s))
 
 

@@ -60,6 +60,7 @@ from sigmax.config.sources import (
     yaml_layer,
 )
 from sigmax.errors import ConfigError, ConfigProblem
+from sigmax.url_secrets import mask_urls_in
 
 #: Sections ``config.yaml`` may set; the others have their own files.
 CONFIG_YAML_SECTIONS = ("trading", "api", "logging")
@@ -311,7 +312,8 @@ def _make_problem(path: Loc, rule: str, value: object, merged: MergedConfig) -> 
     elif is_secret_path(names):
         shown = MASK
     else:
-        shown = format_value(value)
+        # A rejected URL (OPA_URL, NEWSAPI_URL, ...) may still hold a password or a token.
+        shown = mask_urls_in(format_value(value))
     return ConfigProblem(_problem_key(path, origin), rule, shown)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -39,6 +39,7 @@ from sigmax.config.paths import (
 )
 from sigmax.domain.candles import Timeframe
 from sigmax.domain.instruments import Symbol
+from sigmax.url_secrets import url_secrets
 
 TradingMode = Literal["paper", "live"]
 ExchangeName = Literal["binance", "coinbase", "kraken"]
@@ -474,28 +475,6 @@ def _check_postgres(url: URL) -> None:
         raise ValueError("must name a database, e.g. postgresql://user@host:5432/sigmax")
 
 
-def _url_password(url: str) -> list[str]:
-    """The password inside a URL, as written (percent-encoded) and decoded."""
-    try:
-        written = urlsplit(url).password
-    except ValueError:
-        return []
-    if not written:
-        return []
-    return [written, unquote(written)]
-
-
-def _url_token(url: str) -> list[str]:
-    """The user part of a URL that has no password (NATS reads it as a token)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return []
-    if not parts.username or parts.password is not None:
-        return []
-    return [parts.username, unquote(parts.username)]
-
-
 def _is_nats_server(url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -728,8 +707,8 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret in plain text, longest first, for log masking.
 
-        Holds the API keys and secrets, the whole service URLs and the passwords inside them
-        (as written and percent-decoded).
+        Holds the API keys and secrets, the whole service URLs and every secret inside them
+        (password, token, secret query and fragment values; as written and percent-decoded).
         """
         found: set[str] = set()
         for secret in self.credentials.model_dump().values():
@@ -740,14 +719,13 @@ class Settings(BaseSettings):
             if url_secret is not None:
                 plain = url_secret.get_secret_value()
                 found.add(plain)
-                found.update(_url_password(plain))
+                found.update(url_secrets(plain))
         if self.services.nats_url is not None:
             plain = self.services.nats_url.get_secret_value()
             found.add(plain)
             for server in plain.split(","):
-                found.update(_url_password(server.strip()))
-                # nats://TOKEN@host: a user without a password is a token.
-                found.update(_url_token(server.strip()))
+                # nats://TOKEN@host: a user without a password is a token (url_secrets knows).
+                found.update(url_secrets(server.strip()))
         service_urls = (
             self.services.ollama_url,
             self.services.newsapi_url,
@@ -755,5 +733,5 @@ class Settings(BaseSettings):
         )
         for service_url in service_urls:
             if service_url is not None:
-                found.update(_url_password(service_url))
+                found.update(url_secrets(service_url))
         return sorted((s for s in found if s), key=lambda s: (-len(s), s))

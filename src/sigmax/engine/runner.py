@@ -57,6 +57,7 @@ from sigmax.safety.policy import PolicyEvaluator, policy_engine_from_settings
 from sigmax.safety.store import SafetyStore
 from sigmax.storage.database import Database
 from sigmax.storage.models import RunMode, RunStatus
+from sigmax.url_secrets import mask_url
 
 log = logging.getLogger("sigmax.engine")
 
@@ -313,7 +314,7 @@ async def _run(
             ", ".join(symbols),
             timeframe.value,
             exchange.exchange_id,
-            f" via {url}, set by {EXCHANGE_URL_VAR}" if url else "",
+            f" via {mask_url(url)}, set by {EXCHANGE_URL_VAR}" if url else "",
             settings.profile_name,
         )
         if news is not None:

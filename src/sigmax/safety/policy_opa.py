@@ -23,6 +23,7 @@ from sigmax.safety.policy_types import (
     PolicyVerdict,
     verdict_from_document,
 )
+from sigmax.url_secrets import mask_url, mask_urls_in, url_secrets
 
 DEFAULT_TIMEOUT_SECONDS = 2.0
 
@@ -35,10 +36,14 @@ class OpaPolicyEngine:
     def __init__(self, url: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise PolicyServiceError(f"OPA URL must be http:// or https:// with a host (got {url})")
+            raise PolicyServiceError(
+                f"OPA URL must be http:// or https:// with a host (got {mask_url(url)})"
+            )
         self.url = url.rstrip("/")
         #: The URL without any user or password, for messages and logs.
         self.display_url = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+        # httpx quotes the request URL in its errors: every secret of it is masked there.
+        self._url_secrets = url_secrets(url)
         self.endpoint = f"{self.url}/v1/data/{POLICY_DATA_PATH}"
         self._timeout = httpx.Timeout(timeout_seconds)
         self._client = httpx.Client(timeout=self._timeout)
@@ -81,7 +86,9 @@ class OpaPolicyEngine:
 
     def _unreachable(self, error: httpx.HTTPError) -> PolicyServiceError:
         kind = "timed out" if isinstance(error, httpx.TimeoutException) else "failed"
-        detail = str(error) or type(error).__name__
+        detail = mask_urls_in(str(error)) or type(error).__name__
+        for secret in self._url_secrets:
+            detail = detail.replace(secret, "***")
         return PolicyServiceError(
             f"OPA at {self.display_url}: request {kind} ({detail}); orders are refused "
             "until it answers"

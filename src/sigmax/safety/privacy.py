@@ -4,10 +4,18 @@ Every piece of text SIGMAX sends out (agent arguments, decision explanations, lo
 notifications, LLM prompts) passes through :class:`PrivacyScanner` first. It finds
 
 * configured secret values (API keys, passwords), as written and URL-encoded;
-* e-mail addresses and phone numbers;
+* API keys and tokens (OpenAI, Anthropic, AWS, GitHub, Slack, Telegram, JWTs and more, with
+  detect-secrets' detectors, see :mod:`sigmax.safety.privacy_tokens`), PEM private key blocks
+  and high-entropy values written after key-like words;
+* e-mail addresses (internationalised ones too) and phone numbers;
 * payment card numbers (issuer prefix, issuer length and Luhn check all required);
 * private keys (64 hex characters, or WIF keys verified by their base58check checksum);
 * BIP-39 seed phrases (12 or more consecutive words of the English word list).
+
+Non-ASCII text is screened twice: as written, and as the view of
+:mod:`sigmax.safety.privacy_text` (NFKC, zero-width and bidi characters removed), so that a
+secret split by an invisible character or written in full-width digits is still found; a finding
+in the view redacts the original characters behind it.
 
 The rules are tuned so that what a trading system writes (prices, quantities, percentages,
 ISO and epoch-millisecond timestamps, order ids, UUIDs, hashes, symbols, indicator text) does not
@@ -20,7 +28,8 @@ Speed: the screen runs on every outgoing message, so a clean message must cost m
 Python's regex engine is slow at walking text character by character, so the scanner never runs
 a pattern over the whole text. It maps the text once onto coarse character classes with
 ``bytes.translate`` (digits, alphanumerics, letters and spaces), finds the few places where a
-finding could start with ``bytes.find``, and only there runs the exact, anchored pattern.
+finding could start with ``bytes.find``, and only there runs the exact, anchored pattern. The
+token detectors run only over a text holding one of their literal hints.
 """
 
 from __future__ import annotations
@@ -34,6 +43,9 @@ from typing import AnyStr
 from urllib.parse import quote, quote_plus
 
 from mnemonic import Mnemonic
+
+from sigmax.safety.privacy_text import view_of
+from sigmax.safety.privacy_tokens import TokenKind, find_tokens
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -57,14 +69,17 @@ class ViolationKind(StrEnum):
     CARD_NUMBER = "card_number"
     PRIVATE_KEY = "private_key"
     SEED_PHRASE = "seed_phrase"
+    TOKEN = "token"
 
 
 # When findings overlap, the longest wins and ties go to the most severe kind: keys and seed
-# phrases move money at once, configured secrets grant account access, the rest is personal data.
+# phrases move money at once, configured secrets and API tokens grant account access, the rest is
+# personal data.
 _SEVERITY: dict[ViolationKind, int] = {
-    ViolationKind.PRIVATE_KEY: 6,
-    ViolationKind.SEED_PHRASE: 5,
-    ViolationKind.SECRET: 4,
+    ViolationKind.PRIVATE_KEY: 7,
+    ViolationKind.SEED_PHRASE: 6,
+    ViolationKind.SECRET: 5,
+    ViolationKind.TOKEN: 4,
     ViolationKind.CARD_NUMBER: 3,
     ViolationKind.PHONE: 2,
     ViolationKind.EMAIL: 1,
@@ -279,8 +294,13 @@ _SEED_QUICK_RUN = b"\x01" * (_SEED_MIN_WORDS - 2)
 
 # The local part of an address as far back as the standard allows (64 characters), then the
 # domain from the local part's first character.
-_EMAIL_LOCAL_TAIL = re.compile(r"[A-Za-z0-9_%+.-]+\Z")
-_EMAIL = re.compile(r"[A-Za-z0-9_%+.-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,63}(?![\w-])", re.ASCII)
+# Internationalised addresses (RFC 6531: "jöhn@exämple.com") are addresses too: letters and
+# digits of any script in the local part and the domain labels, a top-level domain of letters
+# or its punycode form (xn--...).
+_EMAIL_LOCAL_TAIL = re.compile(r"[\w%+.-]+\Z")
+_EMAIL = re.compile(
+    r"[\w%+.-]+@(?:(?:[^\W_]|-)+\.)+(?:[^\W\d_]{2,63}|xn--[A-Za-z0-9-]{1,59})(?![\w-])"
+)
 _EMAIL_LOCAL_MAX = 64
 
 
@@ -509,6 +529,31 @@ def _find_emails(text: str, found: list[PrivacyViolation]) -> None:
         found.append(PrivacyViolation(ViolationKind.EMAIL, start, match.end(), "email address"))
 
 
+def _find_tokens(text: str, ascii_bytes: bytes, found: list[PrivacyViolation]) -> None:
+    for token in find_tokens(text, ascii_bytes):
+        kind = (
+            ViolationKind.PRIVATE_KEY
+            if token.kind is TokenKind.PRIVATE_KEY
+            else ViolationKind.TOKEN
+        )
+        found.append(PrivacyViolation(kind, token.start, token.end, token.preview))
+
+
+def _find_patterns(text: str, found: list[PrivacyViolation]) -> None:
+    """Everything but the configured secrets."""
+    # One byte per character (non-ASCII becomes "?"), so byte positions are text positions.
+    ascii_bytes = text.encode("ascii", "replace")
+    digit_map = ascii_bytes.translate(_DIGIT_CLASSES)
+    _find_international_phones(text, digit_map, found)
+    _find_north_american_phones(text, digit_map, found)
+    _find_cards(text, digit_map, found)
+    _find_private_keys(text, ascii_bytes.translate(_ALNUM_CLASSES), found)
+    _find_seed_phrases(text, ascii_bytes.translate(_WORDISH_CLASSES), found)
+    _find_tokens(text, ascii_bytes, found)
+    if "@" in text:
+        _find_emails(text, found)
+
+
 # --- Merging --------------------------------------------------------------------------------
 
 
@@ -592,16 +637,18 @@ class PrivacyScanner:
             raise TypeError(f"text: expected a string, got {type(text).__name__}")
         found: list[PrivacyViolation] = []
         self._find_secrets(text, found)
-        # One byte per character (non-ASCII becomes "?"), so byte positions are text positions.
-        ascii_bytes = text.encode("ascii", "replace")
-        digit_map = ascii_bytes.translate(_DIGIT_CLASSES)
-        _find_international_phones(text, digit_map, found)
-        _find_north_american_phones(text, digit_map, found)
-        _find_cards(text, digit_map, found)
-        _find_private_keys(text, ascii_bytes.translate(_ALNUM_CLASSES), found)
-        _find_seed_phrases(text, ascii_bytes.translate(_WORDISH_CLASSES), found)
-        if "@" in text:
-            _find_emails(text, found)
+        view = view_of(text)
+        if view.is_original:
+            _find_patterns(text, found)
+            return _merge_overlaps(found)
+        # Configured secrets as written above; everything again in the normalised view, whose
+        # findings are mapped back onto the original characters.
+        in_view: list[PrivacyViolation] = []
+        self._find_secrets(view.text, in_view)
+        _find_patterns(view.text, in_view)
+        for violation in in_view:
+            start, end = view.original_span(violation.start, violation.end)
+            found.append(PrivacyViolation(violation.kind, start, end, violation.preview))
         return _merge_overlaps(found)
 
     def redact(self, text: str) -> RedactionResult:

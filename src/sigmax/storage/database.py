@@ -53,6 +53,7 @@ from sigmax.storage.errors import (
     MigrationError,
     ReadOnlySessionError,
 )
+from sigmax.url_secrets import mask_url, mask_urls_in, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +108,11 @@ def normalise_database_url(url: str) -> str:
 
 
 def redact_url(url: str | URL) -> str:
-    """Render ``url`` with its password replaced by ``***``; safe for logs and messages."""
+    """Render ``url`` with every secret in it (password, ``?password=``, tokens in the query or
+    fragment) replaced by ``***``; safe for logs and messages."""
     if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return _PASSWORD_IN_URL.sub(r"\g<head>***\g<tail>", url)
+        return mask_url(url.render_as_string(hide_password=False))
+    return mask_url(url)
 
 
 def _parse_url(url: str) -> URL:
@@ -135,7 +134,11 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         """Wrap an engine built by :meth:`open`; prefer :meth:`open`, which also configures it."""
         self._engine = engine
-        self._secret = engine.url.password
+        # Every secret of the URL, the password and any in its query, as the driver may quote them.
+        rendered = engine.url.render_as_string(hide_password=False)
+        self._secrets = tuple(url_secrets(rendered)) + (
+            (engine.url.password,) if engine.url.password else ()
+        )
         # Writes take SQLite's write lock at BEGIN (see _install_sqlite_hooks); reads do not.
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
         self._write_sessions = sessionmaker(bind=self._write_engine, expire_on_commit=False)
@@ -291,9 +294,9 @@ class Database:
         return StorageError(f"database error on {self.url}: {reason}")
 
     def _scrub(self, text: str) -> str:
-        if self._secret:
-            text = text.replace(self._secret, "***")
-        return _PASSWORD_IN_URL.sub(r"\g<head>***\g<tail>", text)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return mask_urls_in(_PASSWORD_IN_URL.sub(r"\g<head>***\g<tail>", text))
 
     @staticmethod
     def _rollback_quietly(session: Session) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sigmax.errors import ExchangeUnavailableError, FeedError
+from sigmax.url_secrets import mask_urls_in
 
 
 def _where(exchange: str, endpoint: str, symbol: str | None) -> str:
@@ -20,7 +21,8 @@ class FeedRequestError(FeedError):
         self.symbol = symbol
         self.url = url
         self.detail = detail
-        via = f" ({url})" if url else ""
+        # The request URL may carry a signature or a key in its query.
+        via = f" ({mask_urls_in(url)})" if url else ""
         super().__init__(f"{_where(exchange, endpoint, symbol)} failed{via}: {detail}")
 
 
