@@ -481,5 +481,9 @@ def news_source_from_settings(
     key = settings.credentials.newsapi_key
     if key is None:
         return None
-    client = NewsApiClient(settings.services.newsapi_url, key)
+    timeout_ms = settings.agents.timeout_ms
+    if timeout_ms is None:
+        client = NewsApiClient(settings.services.newsapi_url, key)
+    else:  # agents.timeout_ms (the runbook's optimization.yaml: agents.timeout)
+        client = NewsApiClient(settings.services.newsapi_url, key, timeout=timeout_ms / 1000)
     return NewsSentimentSource(client, on_error=on_error)
