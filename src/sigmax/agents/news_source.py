@@ -222,6 +222,11 @@ class NewsSentimentSource:
         )
         self._hours = f"{lookback_ms / HOUR_MS:g} h"
 
+    @property
+    def client(self) -> NewsApiClient | None:
+        """The NewsAPI client (``None``: no key, nothing is fetched)."""
+        return self._client
+
     def __repr__(self) -> str:
         return (
             f"NewsSentimentSource(client={self._client!r}, symbols={sorted(self._news)}, "
