@@ -124,10 +124,10 @@ def test_bad_values_and_unknown_keys_name_file_and_key(
 
 
 def test_the_same_settings_in_the_sigmax_files(home: Path, config_dir: Path) -> None:
-    with (config_dir / "config.yaml").open("a") as file:
-        file.write("\ndecision_history:\n  max_entries: 50\n")
-    with (config_dir / "agents.yaml").open("a") as file:
-        file.write("\ntimeout_ms: 2500\n")
+    config = config_dir / "config.yaml"
+    config.write_text(config.read_text().replace("max_entries: null", "max_entries: 50"))
+    agents = config_dir / "agents.yaml"
+    agents.write_text(agents.read_text().replace("timeout_ms: null", "timeout_ms: 2500"))
     settings = load_settings(home=home, config_dir=config_dir, env={})
     assert settings.decision_history.max_entries == 50
     assert settings.agents.timeout_ms == 2500
