@@ -29,7 +29,7 @@ DB_PASSWORD = "pg-Pass-0002"
 DB_URL = f"postgresql://trader:{DB_PASSWORD}@db:5432/sigmax"
 
 LINE_RE = re.compile(
-    r"^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (?P<level>[A-Z]+) +(?P<tag>[A-Z]*) +"
+    r"^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (?P<tag>[A-Z]+) +"
     r"(?P<logger>[\w.]+): (?P<message>.*)$"
 )
 
@@ -74,24 +74,30 @@ def test_line_format_and_tags(settings: Settings) -> None:
     log.warning("feed is %d s late", 12)
     log.error("order rejected")
     log.error("tagged error stays", extra=tagged("TRADE"))
+    log.critical("ALERT panic")
     log.info("plain")
 
     lines = read_lines(path)
     parsed = [LINE_RE.match(line) for line in lines]
     assert all(parsed), lines
-    fields = [(m["level"], m["tag"], m["logger"], m["message"]) for m in parsed if m]
+    fields = [(m["tag"], m["logger"], m["message"]) for m in parsed if m]
+    # One tag per line: the record's tag, or its level name when it has none.
     assert fields == [
-        ("INFO", "TRADE", "sigmax.engine", "BUY 0.0002 BTC/USDT @ 43000"),
-        ("INFO", "TRADE", "sigmax.engine", "SELL 0.01 ETH/USDT"),
-        ("WARNING", "PAUSE", "sigmax.engine", "trading paused: 3 consecutive losses"),
-        ("WARNING", "WARNING", "sigmax.engine", "feed is 12 s late"),
-        ("ERROR", "ERROR", "sigmax.engine", "order rejected"),
-        ("ERROR", "TRADE", "sigmax.engine", "tagged error stays"),
-        ("INFO", "", "sigmax.engine", "plain"),
+        ("TRADE", "sigmax.engine", "BUY 0.0002 BTC/USDT @ 43000"),
+        ("TRADE", "sigmax.engine", "SELL 0.01 ETH/USDT"),
+        ("PAUSE", "sigmax.engine", "trading paused: 3 consecutive losses"),
+        ("WARNING", "sigmax.engine", "feed is 12 s late"),
+        ("ERROR", "sigmax.engine", "order rejected"),
+        ("TRADE", "sigmax.engine", "tagged error stays"),
+        ("CRITICAL", "sigmax.engine", "ALERT panic"),
+        ("INFO", "sigmax.engine", "plain"),
     ]
+    tags = {"TRADE", "PAUSE", "WARNING", "ERROR", "CRITICAL", "INFO", "DEBUG"}
+    for line in lines:
+        assert len(tags & set(line.split())) == 1, line
     # The exact column layout of the runbook example.
-    assert lines[0][25:] == "INFO    TRADE  sigmax.engine: BUY 0.0002 BTC/USDT @ 43000"
-    assert lines[0].endswith("Z INFO    TRADE  sigmax.engine: BUY 0.0002 BTC/USDT @ 43000")
+    assert lines[0][25:] == "TRADE    sigmax.engine: BUY 0.0002 BTC/USDT @ 43000"
+    assert lines[0].endswith("Z TRADE    sigmax.engine: BUY 0.0002 BTC/USDT @ 43000")
     # `grep "TRADE" logs/sigmax.log` finds exactly the trade lines.
     assert len([line for line in lines if "TRADE" in line]) == 3
 
@@ -169,7 +175,8 @@ def test_secrets_are_masked_on_the_console(
     configure_logging(settings, console=True)
     logging.getLogger("sigmax").warning("leaking %s", API_SECRET)
     err = capsys.readouterr().err
-    assert "WARNING WARNING sigmax: leaking **********" in err
+    assert "Z WARNING  sigmax: leaking **********" in err
+    assert "WARNING WARNING" not in err
     assert API_SECRET not in err
 
 
@@ -242,3 +249,19 @@ def test_bad_format_arguments_do_not_raise(settings: Settings) -> None:
     assert read_lines(path)[-1].endswith(
         "sigmax: '%d items' (could not be formatted with arguments ('not a number',))"
     )
+
+
+def test_uvicorn_access_lines_are_debug_records(settings: Settings) -> None:
+    """The dashboard's polling must not fill the log: one access line per request is DEBUG."""
+    access = logging.getLogger("uvicorn.access")
+    path = configure_logging(settings, console=False)
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/api/status", "1.1", 200)
+    logging.getLogger("uvicorn.error").info("Application startup complete.")
+    lines = read_lines(path)
+    assert not any("/api/status" in line for line in lines), lines
+    assert any("Application startup complete." in line for line in lines), lines
+
+    path = configure_logging(settings, console=False, level="DEBUG")
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/api/portfolio", "1.1", 200)
+    (line,) = [line for line in read_lines(path) if "/api/portfolio" in line]
+    assert "Z DEBUG    uvicorn.access: " in line

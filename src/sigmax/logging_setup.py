@@ -1,12 +1,20 @@
 """Logging for SIGMAX: a rotating file under ``SIGMAX_HOME/logs``, tags, and secret masking.
 
-Each record is one line (tracebacks follow on the next lines)::
+Each record is one line (tracebacks follow on the next lines) with ONE tag after the time::
 
-    2026-11-27T20:41:03.123Z INFO    TRADE  sigmax.engine: BUY 0.0002 BTC/USDT @ 43000
+    2026-11-27T20:41:03.123Z TRADE    sigmax.engine: BUY 0.0002 BTC/USDT @ 43000 ... action: buy
+    2026-11-27T20:41:04.001Z WARNING  sigmax.engine: BUY BTC/USDT not sent: ...
+    2026-11-27T20:41:05.002Z INFO     sigmax.engine: ✓ Researcher agent initialized
 
-The tag column makes the runbook's ``grep "TRADE" logs/sigmax.log`` work. Code tags a record
-with ``extra={"tag": "TRADE"}`` (or :func:`log_trade`, :func:`log_pause`, :func:`tagged`);
-records at ERROR or WARNING level get the ``ERROR`` / ``WARNING`` tag unless tagged otherwise.
+The tag makes the runbook's ``grep "TRADE" logs/sigmax.log`` work. Code tags a record with
+``extra={"tag": "TRADE"}`` (or :func:`log_trade`, :func:`log_pause`, :func:`tagged`); records at
+ERROR or WARNING level get the ``ERROR`` / ``WARNING`` tag unless tagged otherwise. The text
+line shows the tag in place of the level (a TRADE is logged at INFO, a PAUSE at WARNING), and
+the level name when there is no tag, so no line carries two (``WARNING WARNING``); a CRITICAL
+record keeps its level name. JSON lines keep both fields.
+
+uvicorn's per-request access lines are DEBUG records here (:class:`AccessLogToDebug`): the
+dashboard polls every second, and at INFO they would fill the log.
 
 Every configured secret (API keys, passwords and whole service URLs) is replaced by
 ``**********`` in the message, its arguments, exception text and stack traces, on every handler
@@ -111,7 +119,10 @@ class TagAndMaskFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "tag", None):
-            if record.levelno >= logging.ERROR:
+            if record.levelno >= logging.CRITICAL:
+                # Its level name is its one tag; "CRITICAL ERROR" would be two.
+                record.tag = ""
+            elif record.levelno >= logging.ERROR:
                 record.tag = LogTag.ERROR.value
             elif record.levelno >= logging.WARNING:
                 record.tag = LogTag.WARNING.value
@@ -139,18 +150,18 @@ def _utc_timestamp(record: logging.LogRecord) -> str:
 
 
 class TextFormatter(logging.Formatter):
-    """``<UTC time> <LEVEL> <TAG> <logger>: <message>``, secrets masked once more at the end."""
+    """``<UTC time> <TAG> <logger>: <message>``, secrets masked once more at the end.
+
+    ``TAG`` is the record's tag, or its level name when it has none: one word per line.
+    """
 
     def __init__(self, masker: SecretMasker) -> None:
         super().__init__()
         self._masker = masker
 
     def format(self, record: logging.LogRecord) -> str:
-        tag = getattr(record, "tag", "") or ""
-        line = (
-            f"{_utc_timestamp(record)} {record.levelname:<7} {tag:<6} "
-            f"{record.name}: {_message_of(record)}"
-        )
+        tag = getattr(record, "tag", "") or record.levelname
+        line = f"{_utc_timestamp(record)} {tag:<8} {record.name}: {_message_of(record)}"
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
@@ -203,6 +214,29 @@ class StderrHandler(logging.Handler):
             self.handleError(record)
 
 
+#: uvicorn's logger for one line per HTTP request.
+ACCESS_LOGGER = "uvicorn.access"
+
+
+class AccessLogToDebug(logging.Filter):
+    """Turns uvicorn's per-request access records into DEBUG records.
+
+    uvicorn logs each request at INFO; the dashboard's polling would fill the log with them.
+    As DEBUG records they are written only when the log level is DEBUG (``--log-level``).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno = logging.DEBUG
+        record.levelname = logging.getLevelName(logging.DEBUG)
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+def _demote_access_log() -> None:
+    access = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, AccessLogToDebug) for f in access.filters):
+        access.addFilter(AccessLogToDebug())
+
+
 def _remove_previous_handlers(root: logging.Logger) -> None:
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_MARK, False):
@@ -242,6 +276,7 @@ def configure_logging(
     root = logging.getLogger()
     _remove_previous_handlers(root)
     root.setLevel(numeric_level)
+    _demote_access_log()
 
     file_handler = logging.handlers.RotatingFileHandler(
         log_file,

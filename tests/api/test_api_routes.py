@@ -154,7 +154,11 @@ def test_history_is_the_stored_decisions_newest_first(api: LiveApi) -> None:
     expected = StoredDecisionLog(api.account.db).history("BTC/USDT", 1)
     assert body["symbol"] == "BTC/USDT"
     assert body["decisions"] == expected
-    assert body["decisions"][0]["reasoning"]["bull_argument"]
+    # Every decision of the run is stored; those that ordered carry the agents' explanation.
+    every = _ok(api.client.get("/api/history", params={"limit": 1000}))["decisions"]
+    explained = [decision for decision in every if decision.get("explained", True)]
+    assert explained[0]["reasoning"]["bull_argument"]
+    assert all(decision["source"] == "run" for decision in every)
     several = _ok(api.client.get("/api/history", params={"limit": 5}))["decisions"]
     times = [decision["timestamp"] for decision in several]
     assert times == sorted(times, reverse=True)
@@ -204,8 +208,17 @@ def test_analyze_decides_and_stores_the_decision(writable: LiveApi) -> None:
     stored = StoredDecisionLog(writable.account.db).get(record["id"])
     assert stored is not None
     assert stored["decision"] == record["decision"]
-    latest = _ok(writable.client.get("/api/history", params={"symbol": "BTC/USDT", "limit": 1}))
-    assert latest["decisions"][0]["id"] == record["id"]
+    assert record["source"] == "ad_hoc"
+    # The history shows the run's decisions unless asked for the ad-hoc analyses.
+    query = {"symbol": "BTC/USDT", "limit": 1}
+    latest = _ok(writable.client.get("/api/history", params=query))
+    assert latest["decisions"][0]["source"] == "run"
+    ad_hoc = _ok(writable.client.get("/api/history", params={**query, "source": "ad_hoc"}))
+    assert ad_hoc["decisions"][0]["id"] == record["id"]
+    both = _ok(writable.client.get("/api/history", params={**query, "source": "all"}))
+    assert both["decisions"][0]["id"] in (record["id"], latest["decisions"][0]["id"])
+    bad = writable.client.get("/api/history", params={"source": "mine"})
+    assert bad.status_code == 422, bad.text
 
 
 def test_pause_and_resume_round_trip(writable: LiveApi) -> None:

@@ -100,20 +100,21 @@ def test_analyze_is_repeatable_persisted_once_and_explained_by_why() -> None:
     assert without_latency(third) == without_latency(first)
     assert first["latency_ms"] > 0
 
-    why = invoke("why", "BTC/USDT", "--json")
+    assert first["source"] == "ad_hoc"
+    why = invoke("why", "BTC/USDT", "--ad-hoc", "--json")
     assert why.exit_code == 0, why.output
     # The first record is the one kept, latencies and all.
     assert json.loads(why.stdout) == first
 
-    latest = invoke("history", "--json", "--limit", "1")
+    latest = invoke("history", "--ad-hoc", "--json", "--limit", "1")
     assert latest.exit_code == 0, latest.output
     assert json.loads(latest.stdout) == [first]
-    everything = invoke("history", "--json", "--symbol", "BTC/USDT")
+    everything = invoke("history", "--ad-hoc", "--json", "--symbol", "BTC/USDT")
     assert len(json.loads(everything.stdout)) == 1
 
-    explained = invoke("why", "BTC/USDT", width=TABLE_WIDTH)
+    explained = invoke("why", "BTC/USDT", "--ad-hoc", width=TABLE_WIDTH)
     assert explained.exit_code == 0, explained.output
-    assert "Last recorded decision: BTC/USDT" in explained.stdout
+    assert "Last ad-hoc analysis: BTC/USDT" in explained.stdout
     assert "2023-06-01T12:00:00Z" in explained.stdout
     assert first["decision"] in explained.stdout
 
@@ -123,7 +124,7 @@ def test_the_table_view_shows_every_part_within_100_columns() -> None:
     assert result.exit_code == 0, result.output
     text = result.stdout
     for expected in (
-        "Decision: BTC/USDT",
+        "Ad-hoc analysis: BTC/USDT",
         "decision time",
         "2023-06-01T12:00:00Z",
         "data until",
@@ -145,10 +146,10 @@ def test_the_table_view_shows_every_part_within_100_columns() -> None:
 
 
 def test_history_table_lists_decisions_newest_first() -> None:
-    assert "No decisions recorded yet." in invoke("history").stdout
+    assert "No ad-hoc analyses recorded yet." in invoke("history", "--ad-hoc").stdout
     analyze_json("BTC/USDT", "--at", AT)
     analyze_json("ETH/USDT", "--at", "2023-06-01T15:00:00Z")
-    result = invoke("history", width=TABLE_WIDTH)
+    result = invoke("history", "--ad-hoc", width=TABLE_WIDTH)
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.splitlines() if "2023-06-01T" in line]
     assert len(rows) == 2

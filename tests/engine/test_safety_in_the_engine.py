@@ -135,7 +135,7 @@ def test_consecutive_losses_pause_the_engine(
 ) -> None:
     _replay(tmp_path, monkeypatch, {"MAX_CONSECUTIVE_LOSSES": "3"})
     recorded = _record(tmp_path)
-    assert "PAUSE  sigmax.safety: PAUSE: Consecutive loss limit reached (3)" in recorded.log
+    assert "PAUSE    sigmax.safety: PAUSE: Consecutive loss limit reached (3)" in recorded.log
     paused_at = recorded.first_event("trigger", "consecutive_losses")
     assert "consecutive_losses" in json.dumps(recorded.state["holds"])
     assert recorded.state["loss_streak"] >= 3

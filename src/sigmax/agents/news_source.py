@@ -222,6 +222,11 @@ class NewsSentimentSource:
         )
         self._hours = f"{lookback_ms / HOUR_MS:g} h"
 
+    @property
+    def client(self) -> NewsApiClient | None:
+        """The NewsAPI client (``None``: no key, nothing is fetched)."""
+        return self._client
+
     def __repr__(self) -> str:
         return (
             f"NewsSentimentSource(client={self._client!r}, symbols={sorted(self._news)}, "
@@ -481,5 +486,9 @@ def news_source_from_settings(
     key = settings.credentials.newsapi_key
     if key is None:
         return None
-    client = NewsApiClient(settings.services.newsapi_url, key)
+    timeout_ms = settings.agents.timeout_ms
+    if timeout_ms is None:
+        client = NewsApiClient(settings.services.newsapi_url, key)
+    else:  # agents.timeout_ms (the runbook's optimization.yaml: agents.timeout)
+        client = NewsApiClient(settings.services.newsapi_url, key, timeout=timeout_ms / 1000)
     return NewsSentimentSource(client, on_error=on_error)

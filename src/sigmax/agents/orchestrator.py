@@ -60,7 +60,8 @@ def config_digest(settings: Settings) -> str:
     relevant = {
         "profile_name": settings.profile_name,
         "profile": settings.profile.model_dump(mode="json"),
-        "agents": settings.agents.model_dump(mode="json"),
+        # The time limit changes when a request gives up, not what the data decides.
+        "agents": settings.agents.model_dump(mode="json", exclude={"timeout_ms"}),
     }
     canonical = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -70,6 +71,15 @@ def decision_id(symbol: str, timeframe: str, profile: str, decision_ms: int, dig
     """Deterministic: the same decision made again has the same id (orders derive from it)."""
     key = f"{symbol}|{timeframe}|{profile}|{decision_ms}|{digest}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def ad_hoc_id(run_decision_id: str) -> str:
+    """The id of an ad-hoc analysis made at the moment of the run decision ``run_decision_id``.
+
+    Different from the run's id on purpose: stored first, an analysis with the run's own id
+    would be taken for the run's decision, and the run's row (and its orders) never written.
+    """
+    return hashlib.sha256(f"{run_decision_id}|ad_hoc".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +189,15 @@ class Orchestrator:
         at_ms: int | None = None,
         portfolio: PortfolioView | None = None,
     ) -> DecisionRecord:
-        """Decide for ``symbol`` at ``at_ms`` (default: when the newest known candle closed)."""
+        """An ad-hoc analysis of ``symbol`` at ``at_ms`` (default: when the newest known candle
+        closed), marked ``source: ad_hoc`` with an id of its own: it acts on nothing and never
+        stands in for a run's decision at the same moment."""
         history = self._history(symbol)
         moment = history.latest_decision_ms if at_ms is None else at_ms
         snapshot = history.snapshot(moment)
         account = portfolio or PortfolioView.starting(self.settings.profile.starting_capital_usd)
-        record = await self.decide(snapshot, account)
+        decided = await self.decide(snapshot, account)
+        record = replace(decided, id=ad_hoc_id(decided.id), source="ad_hoc")
         if self._sink is not None:
             self._sink.save(record)
         return record

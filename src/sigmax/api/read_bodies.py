@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from sigmax.agents.base import AGENT_NAMES
 from sigmax.api.context import ApiContext
+from sigmax.api.performance import performance
 from sigmax.api.schemas import (
     AgentStatus,
     ModulesOut,
@@ -74,6 +75,7 @@ def status_response(ctx: ApiContext) -> StatusResponse:
             policy_evaluator="opa" if settings.safety.policy.opa_url else "embedded",
             candle_data=ctx.catalog.source,
         ),
+        performance=performance(ctx.home),
     )
 
 

@@ -43,7 +43,7 @@ from sigmax.engine.account import (
     newest_run,
     read_trades,
 )
-from sigmax.engine.decision_log import MAX_HISTORY_LIMIT, StoredDecisionLog
+from sigmax.engine.decision_log import MAX_HISTORY_LIMIT, Source, StoredDecisionLog
 from sigmax.engine.safety_service import safety_report
 from sigmax.errors import SigmaxError
 from sigmax.safety.triggers import TriggerName
@@ -177,9 +177,16 @@ def read_router(ctx: ApiContext, reads: ReadCache) -> APIRouter:
     def history(
         symbol: SymbolQuery = None,
         limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_LIMIT)] = 20,
+        source: Annotated[
+            Source,
+            Query(
+                description="run: the decisions runs recorded (default); ad_hoc: the ad-hoc "
+                "analyses (POST /api/analyze, sigmax analyze); all: both."
+            ),
+        ] = "run",
     ) -> HistoryResponse:
         wanted = None if symbol is None else symbol_param(symbol)
-        documents = StoredDecisionLog(ctx.home.db).history(wanted, limit)
+        documents = StoredDecisionLog(ctx.home.db).history(wanted, limit, source=source)
         return HistoryResponse(
             symbol=wanted, decisions=[DecisionOut(**document) for document in documents]
         )

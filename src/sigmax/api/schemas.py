@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from sigmax.api.performance import PerformanceOut
 from sigmax.domain.instruments import Symbol
 
 #: Largest manual order size accepted, in base units (far above any real order: it bounds the
@@ -109,6 +110,7 @@ class StatusResponse(_Response):
     symbols: list[str]
     agents: list[AgentStatus]
     modules: ModulesOut
+    performance: PerformanceOut
 
 
 class SafetyHealth(_Response):

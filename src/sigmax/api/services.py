@@ -16,12 +16,15 @@ from typing import Any
 
 from sigmax.agents.orchestrator import Orchestrator
 from sigmax.data.catalog import DatasetCatalog
+from sigmax.domain.candles import ms_to_iso
 from sigmax.engine.account import AccountHome, decimal_text
+from sigmax.engine.adhoc import replay_moment
 from sigmax.engine.decision_log import StoredDecisionLog, canonical_symbol
 from sigmax.engine.facade import HistoryCache
 from sigmax.engine.manual_order import QueuedOrder
 from sigmax.engine.safety_service import CommandResult, request_command
 from sigmax.engine.safety_service import submit_manual_order as submit_through_engine
+from sigmax.errors import InputError
 from sigmax.storage.models import ControlKind
 
 #: How long an API request waits for a running engine to apply a pause, resume or panic
@@ -52,14 +55,18 @@ def run_command(home: AccountHome, kind: ControlKind, arguments: dict[str, Any])
 
 
 class Decider:
-    """Decisions on demand, as ``sigmax analyze`` makes them: the seven agents at the newest
-    closed candle of ``catalog``, stored before they are returned."""
+    """Ad-hoc analyses on demand, as ``sigmax analyze`` makes them: the seven agents at a
+    running replay's market time with its account (:mod:`sigmax.engine.adhoc`), else at the
+    newest closed candle of ``catalog``; marked ``ad_hoc`` and stored before they are
+    returned."""
 
     def __init__(self, home: AccountHome, catalog: DatasetCatalog) -> None:
+        self._db = home.db
         self._histories = HistoryCache(catalog, home.settings)
-        self._orchestrator = Orchestrator(
-            home.settings, self._histories, StoredDecisionLog(home.db)
+        decisions = StoredDecisionLog(
+            home.db, max_ad_hoc=home.settings.decision_history.max_entries
         )
+        self._orchestrator = Orchestrator(home.settings, self._histories, decisions)
         # One decision at a time: the history cache is filled from a worker thread.
         self._lock = asyncio.Lock()
 
@@ -68,8 +75,19 @@ class Decider:
         async with self._lock:
             # Reading and validating the candles and computing every indicator takes a
             # while the first time; a worker thread keeps the server answering meanwhile.
-            await asyncio.to_thread(self._histories, wanted)
-            record = await self._orchestrator.analyze_symbol(wanted)
+            history = await asyncio.to_thread(self._histories, wanted)
+            moment = await asyncio.to_thread(replay_moment, self._db)
+            at_ms = portfolio = None
+            if moment is not None:
+                next_close_ms = history.latest_decision_ms + history.timeframe.ms
+                if moment.at_ms >= next_close_ms:
+                    raise InputError(
+                        f"symbol: the candle data of {wanted} ends at "
+                        f"{ms_to_iso(history.latest_decision_ms)}, before the "
+                        f"{moment.describe()}; it cannot be analysed at that moment"
+                    )
+                at_ms, portfolio = moment.at_ms, moment.portfolio
+            record = await self._orchestrator.analyze_symbol(wanted, at_ms, portfolio)
         return record.to_dict()
 
 

@@ -1,8 +1,11 @@
 """``sigmax analyze``, ``sigmax why`` and ``sigmax history``: decide, explain, look back.
 
 ``analyze`` runs the seven agents on one symbol at one moment through the :class:`SIGMAX`
-facade, which persists the decision in SIGMAX_HOME's database before it is shown. ``why``
-shows the last persisted decision for a symbol with the same rendering; ``history`` lists them.
+facade, which persists the decision in SIGMAX_HOME's database before it is shown. It is an
+ad-hoc analysis: made at a running replay's market time (or ``--at``, or the end of the data),
+marked ``ad_hoc``, acting on nothing. ``why`` shows the last decision a run recorded for a
+symbol with the same rendering; ``history`` lists a run's decisions; both show the ad-hoc
+analyses instead with ``--ad-hoc``.
 Exit codes: 0 success, 1 runtime failure, 2 bad input or configuration.
 """
 
@@ -69,6 +72,13 @@ TimeframeOption = Annotated[
         show_default=False,
     ),
 ]
+AdHocOption = Annotated[
+    bool,
+    typer.Option(
+        "--ad-hoc",
+        help="The ad-hoc analyses (sigmax analyze, POST /api/analyze), not a run's decisions.",
+    ),
+]
 ProfileOption = Annotated[
     str | None,
     typer.Option(
@@ -121,23 +131,39 @@ def analyze_command(
     if as_json:
         typer.echo(json.dumps(document))
         return
-    render_decision(document, _stdout())
+    render_decision(document, _stdout(), title="Ad-hoc analysis")
 
 
-def why_command(symbol: SymbolArgument, as_json: JsonOption = False) -> None:
-    """Explain the last recorded decision for SYMBOL."""
+def why_command(
+    symbol: SymbolArgument, ad_hoc: AdHocOption = False, as_json: JsonOption = False
+) -> None:
+    """Explain the last decision a run recorded for SYMBOL (--ad-hoc: the last analysis)."""
     with exit_on_error():
         wanted = _symbol_argument(symbol)
         with _decision_log() as decisions:
-            document = decisions.latest(wanted)
+            document = decisions.latest(wanted, source="ad_hoc" if ad_hoc else "run")
+            other = None if document is not None or ad_hoc else decisions.latest(wanted, "ad_hoc")
         if document is None:
-            raise InputError(
-                f"no decision recorded for {wanted} yet; run 'sigmax analyze {wanted}' first"
-            )
+            raise InputError(_nothing_recorded(wanted, ad_hoc, other is not None))
     if as_json:
         typer.echo(json.dumps(document))
         return
-    render_decision(document, _stdout(), title="Last recorded decision")
+    title = "Last ad-hoc analysis" if ad_hoc else "Last recorded decision"
+    render_decision(document, _stdout(), title=title)
+
+
+def _nothing_recorded(symbol: str, ad_hoc: bool, analyses_exist: bool) -> str:
+    if ad_hoc:
+        return f"no ad-hoc analysis of {symbol} recorded yet; run 'sigmax analyze {symbol}'"
+    if analyses_exist:
+        return (
+            f"no run has recorded a decision for {symbol} yet; its ad-hoc analyses are "
+            f"shown with 'sigmax why {symbol} --ad-hoc'"
+        )
+    return (
+        f"no decision recorded for {symbol} yet; start a run with 'sigmax run' or analyse "
+        f"it now with 'sigmax analyze {symbol}'"
+    )
 
 
 def history_command(
@@ -148,17 +174,38 @@ def history_command(
     limit: Annotated[
         int, typer.Option("--limit", min=1, max=MAX_HISTORY_LIMIT, help="How many decisions.")
     ] = 20,
+    today: Annotated[
+        bool,
+        typer.Option(
+            "--today",
+            help="Only today's decisions (UTC): the market day of a replay, else the calendar day.",
+        ),
+    ] = False,
+    ad_hoc: AdHocOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List recorded decisions, newest first."""
+    """List the decisions runs recorded, newest first (--ad-hoc: the ad-hoc analyses)."""
+    from sigmax.engine.adhoc import today_window
+    from sigmax.engine.decision_log import wall_clock_ms
+
     with exit_on_error():
         wanted = None if symbol is None else _symbol_option(symbol)
         with _decision_log() as decisions:
-            documents = decisions.history(wanted, limit)
+            since_ms = until_ms = None
+            if today:
+                since_ms, until_ms = today_window(decisions.db, wall_clock_ms())
+            documents = decisions.history(
+                wanted,
+                limit,
+                source="ad_hoc" if ad_hoc else "run",
+                since_ms=since_ms,
+                until_ms=until_ms,
+            )
     if as_json:
         typer.echo(json.dumps(documents))
         return
-    render_history(documents, wanted, _stdout())
+    day = None if since_ms is None else ms_to_iso(since_ms)[:10]
+    render_history(documents, wanted, _stdout(), ad_hoc=ad_hoc, day=day)
 
 
 # --- work ---------------------------------------------------------------------------------------
@@ -183,6 +230,13 @@ async def _analyze(
                 f"analyzer.timeframes.primary); pass --timeframe {primary.value} or change it there"
             )
         history = sigmax.history(symbol)
+        portfolio = None
+        if at_ms is None:
+            # While a replay runs, "now" is its market time, with its account.
+            moment = sigmax.run_moment()
+            if moment is not None:
+                at_ms, portfolio = moment.at_ms, moment.portfolio
+                at_text = moment.describe()
         if at_ms is not None:
             # A candle that would have closed by then is missing from the data: deciding
             # anyway would present stale prices as current.
@@ -194,7 +248,7 @@ async def _analyze(
                     f"{ms_to_iso(next_close_ms)}, when the next candle would have closed"
                 )
         try:
-            return await sigmax.analyze(symbol, at_ms)
+            return await sigmax.analyze(symbol, at_ms, portfolio)
         except InsufficientDataError as error:
             earliest = ms_to_iso(int(history.decision_moments()[0]))
             raise InputError(
@@ -214,7 +268,7 @@ def _decision_log() -> Iterator[StoredDecisionLog]:
     settings = load_settings()
     database = Database.open(settings.effective_database_url())
     try:
-        yield StoredDecisionLog(database)
+        yield StoredDecisionLog(database, max_ad_hoc=settings.decision_history.max_entries)
     finally:
         database.dispose()
 
@@ -303,15 +357,21 @@ def render_decision(
 
 
 def render_history(
-    documents: Sequence[Mapping[str, Any]], symbol: str | None, console: Console
+    documents: Sequence[Mapping[str, Any]],
+    symbol: str | None,
+    console: Console,
+    *,
+    ad_hoc: bool = False,
+    day: str | None = None,
 ) -> None:
     """Print recorded decisions as a table, newest first."""
+    what = "ad-hoc analyses" if ad_hoc else "decisions"
+    where = (f" for {symbol}" if symbol else "") + (f" on {day}" if day else "")
     if not documents:
-        where = f" for {symbol}" if symbol else ""
-        console.print(f"No decisions recorded{where} yet.", highlight=False, markup=False)
+        console.print(f"No {what} recorded{where} yet.", highlight=False, markup=False)
         return
     table = Table(
-        title=f"Recorded decisions{f' for {symbol}' if symbol else ''}, newest first",
+        title=f"Recorded {what}{where}, newest first",
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
@@ -367,6 +427,12 @@ def _header(document: Mapping[str, Any], title: str) -> Panel:
             str(document.get("timestamp", "?")),
             "data until",
             str(document.get("data_until", "?")),
+        ),
+        (
+            "source",
+            "ad-hoc analysis" if document.get("source") == "ad_hoc" else "run",
+            "explained",
+            "yes" if document.get("explained", True) else "no: numbers only (full-speed run)",
         ),
     ]
     for label_a, value_a, label_b, value_b in rows:

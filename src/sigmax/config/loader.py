@@ -28,6 +28,7 @@ from sigmax.config.paths import (
     discover_config_dir,
     profile_file,
 )
+from sigmax.config.runbook_files import read_runbook_files
 from sigmax.config.settings import (
     DEFAULT_PROFILE,
     MASK,
@@ -63,7 +64,7 @@ from sigmax.errors import ConfigError, ConfigProblem
 from sigmax.url_secrets import mask_urls_in
 
 #: Sections ``config.yaml`` may set; the others have their own files.
-CONFIG_YAML_SECTIONS = ("trading", "api", "logging")
+CONFIG_YAML_SECTIONS = ("trading", "api", "logging", "decision_history")
 
 
 class ConfigLoadError(ConfigError):
@@ -175,6 +176,10 @@ def load_settings_with_sources(
 
     yaml_layers, yaml_problems = _read_yaml_layers(folder)
     problems += yaml_problems
+    # The runbook's optimization.yaml / memory.yaml: honoured keys win over the YAML files.
+    runbook_layers, runbook_problems = read_runbook_files(folder, home_path)
+    yaml_layers += runbook_layers
+    problems += runbook_problems
 
     explicit, override_problems = override_layer(
         {**(overrides or {}), **({"profile_name": profile} if profile is not None else {})}

@@ -345,11 +345,23 @@ class AnalyzerAgent(WeightedAgent):
     indicators: IndicatorPeriods = IndicatorPeriods()
 
 
+class DecisionHistorySettings(_Section):
+    """What the decision history keeps (``config.yaml: decision_history``)."""
+
+    #: Most ad-hoc analyses kept (the oldest are deleted); ``None``: all. A run's decisions
+    #: are its record and are always kept. Also set by the runbook's ``memory.yaml``.
+    max_entries: int | None = Field(default=None, ge=1, le=10_000_000)
+
+
 class AgentsSettings(_Section):
     """The seven agents (``agents.yaml``)."""
 
     #: Bull/bear debate rounds before the orchestrator decides.
     debate_rounds: int = Field(default=2, ge=1, le=10)
+    #: Time limit of an agent's outside requests, in ms (the researcher's news requests; the
+    #: other agents never wait). ``None``: each client's own default. Also set by the
+    #: runbook's ``optimization.yaml: agents.timeout``.
+    timeout_ms: int | None = Field(default=None, ge=1, le=600_000)
     researcher: WeightedAgent = WeightedAgent(weight=0.2)
     bull: WeightedAgent = WeightedAgent(weight=0.25)
     bear: WeightedAgent = WeightedAgent(weight=0.25)
@@ -578,6 +590,7 @@ class Settings(BaseSettings):
     trading: TradingSettings = TradingSettings()
     api: ApiSettings = ApiSettings()
     logging: LoggingSettings = LoggingSettings()
+    decision_history: DecisionHistorySettings = DecisionHistorySettings()
     safety: SafetySettings = SafetySettings()
     agents: AgentsSettings = AgentsSettings()
     profile: ProfileSettings = ProfileSettings()

@@ -193,6 +193,9 @@ class DecisionRecord:
     #: The gate's answer for the order this decision caused: ``allowed``, ``reason`` (why it
     #: was not sent: paused, cooling down, a broken policy rule) and the policy ``verdict``.
     compliance: Mapping[str, Any] | None = None
+    #: ``run``: made by a run's engine; ``ad_hoc``: an analysis an operator asked for, which
+    #: acts on nothing (``sigmax analyze``, ``POST /api/analyze``).
+    source: str = "run"
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready data (the shape of ``--json`` and the API)."""
@@ -218,6 +221,7 @@ class DecisionRecord:
             "config_digest": self.config_digest,
             "latency_ms": round(self.latency_ms, 4),
             "compliance": None if self.compliance is None else dict(self.compliance),
+            "source": self.source,
         }
 
 

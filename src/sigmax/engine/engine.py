@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from sigmax.agents.base import PortfolioView
 from sigmax.agents.batch import BatchAssessment
 from sigmax.agents.market_view import MarketSnapshot, SymbolHistory
-from sigmax.agents.orchestrator import Assessment, build_history
+from sigmax.agents.orchestrator import Assessment, build_history, decision_id
 from sigmax.bus import EventBus
 from sigmax.config import Settings
 from sigmax.domain.candles import CandleSeries, ms_to_iso
@@ -42,7 +42,7 @@ from sigmax.domain.orders import (
     client_order_id,
 )
 from sigmax.engine.controls import ControlCommand, ControlQueue, pause_message
-from sigmax.engine.decision_log import wall_clock_ms
+from sigmax.engine.decision_log import CompactDecision, wall_clock_ms
 from sigmax.engine.events import publish_step
 from sigmax.engine.feeds import CandleClosed, CandlesPassed
 from sigmax.engine.gate import AccountView, GateResult, OrderGate, OrderOrigin
@@ -80,6 +80,8 @@ class DecisionSource(Protocol):
     settings: Settings
     protects_entries: bool
     spends_cash: bool
+    #: The digest of the configuration decisions depend on (part of every decision id).
+    digest: str
 
     def assess(self, snapshot: MarketSnapshot, portfolio: PortfolioView) -> Assessment: ...
 
@@ -159,7 +161,13 @@ class Engine:
         self.ledger = ledger
         self.rules = dict(rules)
         self.store = store
+        #: Explain (run every agent's text for) every decision, not only those that order:
+        #: a watchable pace, where the operator reads each decision as it comes.
         self.persist_holds = persist_holds
+        #: Store every decision: a run's database keeps its whole decision history, whatever
+        #: the pace (those not explained as their numbers, :class:`CompactDecision`); a
+        #: backtest keeps in memory only the decisions behind its orders.
+        self.records_every_decision = store is not None and store.keeps_resume_point
         self.cursor: dict[str, int] = dict(cursor or {})
         self.marks: dict[str, Decimal] = dict(marks or {})
         #: Entry order id -> (stop-loss, take-profit) to place once the entry fills.
@@ -365,6 +373,8 @@ class Engine:
             # Score or confidence short of a threshold: a HOLD whatever the account, known
             # from the whole-history assessment (equal to assess(), tested).
             self.totals.decisions["HOLD"] += 1
+            if self.records_every_decision:
+                write.compact.append(self._batch_hold(event, batch))
             self._finish_step(event, write)
             return write
         snapshot = history.snapshot(event.close_ms)
@@ -380,22 +390,68 @@ class Engine:
         ):
             record = await self.orchestrator.decide(snapshot, portfolio)
             self._screened(record)
-            if self.persist_holds:  # a watchable pace: show the operator every decision
-                log.info(
-                    "%s %s at %s: %s, confidence %.2f, score %+.3f, size %.2f USD",
-                    self.feed_kind.upper(),
-                    symbol,
-                    ms_to_iso(event.close_ms),
-                    record.decision.value,
-                    record.confidence,
-                    record.score,
-                    record.size_usd,
-                )
+            # Every explained decision is shown with its latency: at a watchable pace that is
+            # every decision, at full speed those that order.
+            log.info(
+                "%s %s at %s: %s, confidence %.2f, score %+.3f, size %.2f USD, decided in %.1f ms",
+                self.feed_kind.upper(),
+                symbol,
+                ms_to_iso(event.close_ms),
+                record.decision.value,
+                record.confidence,
+                record.score,
+                record.size_usd,
+                record.latency_ms,
+            )
             acted, record = self._act(record, event.close_ms, write)
-            if acted or self.persist_holds:
+            if acted or self.persist_holds or self.records_every_decision:
                 write.decisions.insert(0, record)
+        elif self.records_every_decision:
+            write.compact.append(self._compact(assessment, history))
         self._finish_step(event, write)
         return write
+
+    def _compact(self, assessment: Assessment, history: SymbolHistory) -> CompactDecision:
+        """A decision that is not explained, as its numbers."""
+        return CompactDecision(
+            id=assessment.id,
+            symbol=assessment.symbol,
+            timeframe=history.timeframe.value,
+            profile=self.orchestrator.settings.profile_name,
+            timestamp_ms=assessment.timestamp_ms,
+            data_until_ms=assessment.data_until_ms,
+            decision=assessment.decision,
+            confidence=assessment.confidence,
+            score=assessment.score,
+            size_usd=assessment.size_usd,
+            price=assessment.price,
+            stop_loss=assessment.stop_loss,
+            take_profit=assessment.take_profit,
+        )
+
+    def _batch_hold(self, event: CandleClosed, batch: BatchAssessment) -> CompactDecision:
+        """The HOLD of a candle short of a threshold, from the whole-history assessment: the
+        numbers ``assess`` would give (equal bit for bit, tested)."""
+        settings = self.orchestrator.settings
+        timeframe = settings.agents.analyzer.timeframes.primary.value
+        profile = settings.profile_name
+        return CompactDecision(
+            id=decision_id(
+                event.symbol, timeframe, profile, event.close_ms, self.orchestrator.digest
+            ),
+            symbol=event.symbol,
+            timeframe=timeframe,
+            profile=profile,
+            timestamp_ms=event.close_ms,
+            data_until_ms=event.candle.timestamp,
+            decision=Action.HOLD,
+            confidence=float(batch.confidence[event.index]),
+            score=float(batch.score[event.index]),
+            size_usd=0.0,
+            price=float(event.candle.close),
+            stop_loss=None,
+            take_profit=None,
+        )
 
     def pass_candles(self, passed: CandlesPassed) -> None:
         """Leave the state that stepping each candle of ``passed`` would leave, in one go.
@@ -490,7 +546,8 @@ class Engine:
         )
         log_trade(
             log,
-            "%s %s %s @ %s fee %s realized %s (%s, order %s)",
+            # "action: buy|sell" is what the runbook's recipes grep for.
+            "%s %s %s @ %s fee %s realized %s (%s, order %s), action: %s",
             fill.side.value.upper(),
             fill.qty,
             fill.symbol,
@@ -499,6 +556,7 @@ class Engine:
             entry.realized_pnl,
             order.type.value,
             order.client_order_id,
+            fill.side.value,
         )
         expected = order.price if order.type is not OrderType.MARKET else order.reference_price
         if expected is not None and expected > 0:

@@ -8,7 +8,9 @@ As in the operations runbook::
     await sigmax.stop()
 
 or ``async with SIGMAX(mode="paper") as sigmax: ...``. Every decision the orchestrator makes
-through the facade is persisted (:class:`StoredDecisionLog`) before it is returned.
+through the facade is an ad-hoc analysis, persisted (:class:`StoredDecisionLog`) before it is
+returned; while a replay runs in the same home, :meth:`SIGMAX.analyze` decides at the run's
+market time (:mod:`sigmax.engine.adhoc`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sigmax.agents.orchestrator import Orchestrator, build_history
 from sigmax.config import Settings, load_settings
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.domain.decisions import DecisionRecord
+from sigmax.engine.adhoc import RunMoment, replay_moment
 from sigmax.engine.decision_log import StoredDecisionLog, canonical_symbol
 from sigmax.errors import InputError, SigmaxError
 from sigmax.logging_setup import configure_logging, shutdown_logging
@@ -36,6 +39,19 @@ log = logging.getLogger("sigmax.engine")
 MODES: Final = ("paper", "live")
 #: Agents whose score is a weighted vote; the others gate, size or screen every decision.
 VOTING_AGENTS: Final = frozenset({"researcher", "bull", "bear", "analyzer"})
+
+
+def log_agents_initialized(settings: Settings) -> None:
+    """The runbook's start-up lines, one per agent: ``✓ Researcher agent initialized``.
+
+    ``sigmax run`` and the facade both log them through this function, so they read the same.
+    """
+    agents = settings.agents
+    for name in AGENT_NAMES:
+        note = ""
+        if name in VOTING_AGENTS and not getattr(agents, name).enabled:
+            note = " (disabled in agents.yaml: its vote does not count)"
+        log.info("✓ %s agent initialized%s", name.capitalize(), note)
 
 
 class NotInitializedError(SigmaxError):
@@ -138,7 +154,9 @@ class SIGMAX:
             raise
         self._settings = settings
         self._database = database
-        self._decisions = StoredDecisionLog(database)
+        self._decisions = StoredDecisionLog(
+            database, max_ad_hoc=settings.decision_history.max_entries
+        )
         self._histories = HistoryCache(catalog, settings)
         self._orchestrator = Orchestrator(settings, self._histories, self._decisions)
         log.info(
@@ -149,19 +167,12 @@ class SIGMAX:
             catalog.source,
             log_file,
         )
-        for name in AGENT_NAMES:
-            log.info("✓ %s agent initialized%s", name.capitalize(), self._agent_note(name))
+        log_agents_initialized(settings)
         # What start-up created (modules, settings, engines, cached histories) lives as long as
         # the process: take it out of the collector's generations so that a full collection
         # does not walk it in the middle of a decision.
         gc.collect()
         gc.freeze()
-
-    def _agent_note(self, name: str) -> str:
-        agents = self.settings.agents
-        if name in VOTING_AGENTS and not getattr(agents, name).enabled:
-            return " (disabled in agents.yaml: its vote does not count)"
-        return ""
 
     @property
     def is_initialized(self) -> bool:
@@ -194,12 +205,27 @@ class SIGMAX:
             raise self._not_initialized("history")
         return self._histories(symbol)
 
+    def run_moment(self) -> RunMoment | None:
+        """The market time and account of the replay running in this home, if one runs."""
+        if self._database is None:
+            raise self._not_initialized("run_moment")
+        return replay_moment(self._database)
+
     async def analyze(
         self, symbol: str, at_ms: int | None = None, portfolio: PortfolioView | None = None
     ) -> DecisionRecord:
-        """Decide for ``symbol`` at ``at_ms`` (default: the newest closed candle) and persist it."""
+        """An ad-hoc analysis of ``symbol`` at ``at_ms``, persisted before it is returned.
+
+        Without ``at_ms``: at the market time of the replay running in this home, with its
+        account (unless ``portfolio`` is given), else at the newest closed candle of the data.
+        """
         if self._orchestrator is None:
             raise self._not_initialized("analyze")
+        if at_ms is None:
+            moment = self.run_moment()
+            if moment is not None:
+                at_ms = moment.at_ms
+                portfolio = portfolio or moment.portfolio
         return await self._orchestrator.analyze_symbol(symbol, at_ms, portfolio)
 
     async def stop(self) -> None:

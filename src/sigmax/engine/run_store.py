@@ -23,7 +23,7 @@ from sqlalchemy import update as sql_update
 
 from sigmax.domain.decisions import DecisionRecord
 from sigmax.domain.orders import Fill, Order, OrderStatus
-from sigmax.engine.decision_log import usd_cents, wall_clock_ms
+from sigmax.engine.decision_log import CompactDecision, usd_cents, wall_clock_ms
 from sigmax.safety.state import SafetyEvent, SafetyState
 from sigmax.safety.store import SafetyStore
 from sigmax.storage.database import Database
@@ -90,6 +90,8 @@ class StepWrite:
     """Everything one or more engine steps produced, written together."""
 
     decisions: list[DecisionRecord] = field(default_factory=list)
+    #: Decisions stored as their numbers only (not explained: full speed, no order).
+    compact: list[CompactDecision] = field(default_factory=list)
     orders: list[OrderUpdate] = field(default_factory=list)
     fills: list[FillRecord] = field(default_factory=list)
     positions: dict[str, tuple[Decimal, Decimal, Decimal]] = field(default_factory=dict)
@@ -104,6 +106,7 @@ class StepWrite:
 
     def merge(self, other: StepWrite) -> None:
         self.decisions += other.decisions
+        self.compact += other.compact
         self.orders += other.orders
         self.fills += other.fills
         self.positions.update(other.positions)
@@ -166,6 +169,7 @@ class RunStore:
         with self.db.transaction() as session:
             # One query per table for what already exists: a resumed step finds its rows.
             decision_ids = {record.id for record in write.decisions}
+            decision_ids.update(numbers.id for numbers in write.compact)
             stored = set(
                 session.scalars(select(DecisionRow.id).where(DecisionRow.id.in_(decision_ids)))
                 if decision_ids
@@ -175,6 +179,14 @@ class RunStore:
                 if record.id not in stored:
                     session.add(_decision_row(record, self.run_id))
                     stored.add(record.id)
+            compact = []
+            for numbers in write.compact:
+                if numbers.id not in stored:
+                    compact.append(numbers.row(self.run_id))
+                    stored.add(numbers.id)
+            if compact:
+                # One multi-row INSERT: at full speed a batch holds a decision per candle.
+                session.execute(insert(DecisionRow), compact)
             client_ids = {u.order.client_order_id for u in write.orders} | {
                 f.fill.client_order_id for f in write.fills
             }

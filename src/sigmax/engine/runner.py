@@ -44,6 +44,7 @@ from sigmax.domain.ledger import Ledger
 from sigmax.engine.account import AccountHome
 from sigmax.engine.controls import ControlQueue
 from sigmax.engine.engine import Engine, Feed, RunTotals
+from sigmax.engine.facade import log_agents_initialized
 from sigmax.engine.feeds import ReplayFeed
 from sigmax.engine.gate import OrderGate
 from sigmax.engine.live_feed import LiveFeed, wall_clock_ms
@@ -265,6 +266,7 @@ async def _run(
             ", ".join(f"{s} {ms_to_iso(ms)}" for s, ms in sorted(cursor.items())),
         )
     gate = OrderGate.from_settings(settings, SafetyStore(db).load(), policy)
+    log_agents_initialized(settings)
     # A live run builds each history from the candles its first event brings.
     histories = {s: build_history(series[s], settings) for s in series}
     news = news_source_from_settings(
