@@ -356,6 +356,7 @@ async def _run(
     marks: dict[str, Decimal] = {}
     protection: dict[str, tuple[str, str]] = {}
     trades: dict[str, tuple[str, str]] = {}
+    volumes: dict[str, float] = {}
     if state is not None:
         ledger = Ledger.restore(state["ledger"])
         venue.restore(state["venue"])
@@ -363,6 +364,7 @@ async def _run(
         marks = {k: Decimal(v) for k, v in state["marks"].items()}
         protection = {k: (v[0], v[1]) for k, v in state.get("protection", {}).items()}
         trades = {k: (v[0], v[1]) for k, v in state.get("trades", {}).items()}
+        volumes = {k: float(v) for k, v in state.get("volumes", {}).items()}
     if status is RunStatus.COMPLETED:
         log.info("run %s is already complete; nothing to do", run_id)
         return RunReport(run_id, True, True, RunTotals(), account(ledger, marks))
@@ -393,6 +395,7 @@ async def _run(
         protection=protection,
         gate=gate,
         trades=trades,
+        volumes=volumes,
     )
     if exchange is None and news is None:
         # A replay knows its whole history: candles that cannot act skip their assessment.
