@@ -204,7 +204,8 @@ class StoredReads:
 
 def stored_marker(ctx: ApiContext) -> object:
     """What the status and portfolio answers depend on in the database: the newest run, its
-    resume point, the safety state and whether an engine holds the lease alive (settings and the catalog do not change while served).
+    resume point, the safety state and whether an engine holds the lease alive (settings and
+    the catalog do not change while served).
 
     Without a processed candle the safety clock is the wall clock, on which a timed pause
     expires: the marker then includes it, so such answers are never reused.
