@@ -37,6 +37,7 @@ from sigmax.errors import SigmaxError
 from sigmax.execution.fill_model import FeeSchedule
 from sigmax.execution.instruments import bundled_market_specs
 from sigmax.execution.paper import PaperVenue
+from sigmax.storage.check import open_checked
 from sigmax.storage.database import Database
 from sigmax.storage.models import (
     DecisionRow,
@@ -262,9 +263,12 @@ class AccountHome:
 
 @contextmanager
 def open_account_home(home: Path | None = None) -> Iterator[AccountHome]:
-    """Load the configuration of ``home`` (default: SIGMAX_HOME) and open its database."""
+    """Load the configuration of ``home`` (default: SIGMAX_HOME) and open its database,
+    checked (see :func:`~sigmax.storage.check.open_checked`): a damaged store is refused
+    rather than shown as if it were sound."""
     settings = load_settings(home=home)
-    db = Database.open(settings.effective_database_url())
+    # An empty store is a home without a run yet here: only ``sigmax run`` refuses it.
+    db = open_checked(settings.effective_database_url(), settings.home, new_account=True)
     try:
         yield AccountHome(settings, db)
     finally:
