@@ -109,7 +109,8 @@ def test_a_short_api_token_is_refused_before_the_store_is_touched(
     assert not (sigmax_home / "sigmax.db").exists()
     # The fatal error is in the log file as well as on the terminal; the token is not.
     log = _log(sigmax_home)
-    assert "ERROR sigmax run stopped:" in log and "the API token must be at least" in log
+    assert "ERROR sigmax run stopped:" in log
+    assert "the API token must be at least" in log
     assert "short" not in log.replace("shortest", "")
 
 
@@ -221,7 +222,7 @@ def test_sigterm_stops_cleanly_like_ctrl_c(sigmax_home: Path) -> None:
     import signal
     import subprocess
 
-    process, args, env = _popen_run(sigmax_home)
+    process, _args, _env = _popen_run(sigmax_home)
     assert isinstance(process, subprocess.Popen)
     _wait_for_decisions(sigmax_home)
     process.send_signal(signal.SIGTERM)

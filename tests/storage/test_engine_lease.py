@@ -47,7 +47,8 @@ def test_a_second_holder_is_refused_naming_the_first(db: Database) -> None:
     assert "run run-a" in message
     assert refused.value.exit_code == 2
     alive = engine_alive(db)
-    assert alive is not None and alive.holder == "run-a"
+    assert alive is not None
+    assert alive.holder == "run-a"
     first.release()
     assert engine_alive(db) is None
     EngineLease.acquire(db, "run-b").release()
@@ -64,7 +65,8 @@ def test_a_lease_whose_heartbeat_stopped_is_stale_and_taken_over(db: Database) -
     first.release()  # releases nothing of the second holder's
     with db.session() as session:
         stored = read_lease(session)
-    assert stored is not None and stored.holder == "run-b"
+    assert stored is not None
+    assert stored.holder == "run-b"
     second.release()
 
 

@@ -57,7 +57,7 @@ from sigmax.errors import ConfigError, ConfigProblem, InputError, SigmaxError
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
-from sigmax.logging_setup import configure_logging
+from sigmax.logging_setup import configure_logging, shutdown_logging
 from sigmax.safety.policy import PolicyEvaluator, policy_engine_from_settings
 from sigmax.safety.store import SafetyStore
 from sigmax.storage.check import mark_account, open_checked
@@ -206,6 +206,9 @@ async def run_paper(options: RunOptions) -> RunReport:
     finally:
         if signals:
             loop.remove_signal_handler(signal.SIGTERM)
+        # The log file is closed and the handlers removed: a caller in the same process
+        # (tests, the Python API) does not keep writing through them.
+        shutdown_logging()
 
 
 def _on_sigterm(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> bool:
