@@ -156,7 +156,7 @@ def test_a_home_that_cannot_be_written_is_a_clear_error(
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-def test_the_generated_token_is_shown_once_and_the_log_names_its_file(
+def test_a_generated_token_is_named_by_its_file_never_shown_or_logged(
     sigmax_home: Path,
 ) -> None:
     import os
@@ -170,7 +170,8 @@ def test_the_generated_token_is_shown_once_and_the_log_names_its_file(
     assert done.returncode == 0, done.stderr[-2000:]
     token_file = sigmax_home / "api_token"
     token = token_file.read_text().strip()
-    assert f"SIGMAX API token (stored in {token_file}, shown only now): {token}" in done.stderr
+    assert f"SIGMAX API token generated and stored in {token_file}" in done.stderr
+    assert token not in done.stderr
     log = _log(sigmax_home)
     assert f"(bearer token in {token_file})" in log
     assert token not in log

@@ -526,9 +526,11 @@ async def _start_api(
     engine.on_api_error = api.server.app.state.metrics.record_venue_error
     await api.start()
     if token.origin == "created":
-        # Shown once, on the terminal only (never logged): it is in the file from now on.
+        # The path, not the token: a run's terminal output is often kept (nohup, a service
+        # journal), so the token stays in its 0600 file.
         print(
-            f"SIGMAX API token (stored in {token.path}, shown only now): {token.value}",
+            f"SIGMAX API token generated and stored in {token.path} (mode 0600); "
+            "the dashboard and the API's actions ask for it",
             file=sys.stderr,
             flush=True,
         )
