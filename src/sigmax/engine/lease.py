@@ -8,7 +8,7 @@ full-speed replay does not pay for it. The lease is *alive* while its heartbeat 
 it names died (kill -9, a power cut) and nothing applies the operator's commands. A second
 process finds an alive lease and is refused, naming the holder; a stale lease is taken over.
 
-The CLI's offline panic takes the lease too while it closes the positions, so a run starting
+The CLI takes the lease too while it applies a command with no engine running, so a run starting
 at that moment waits for it (it is refused, and the same command run again resumes after it).
 """
 
@@ -76,7 +76,11 @@ class LeaseInfo:
         )
 
     def _what(self) -> str:
-        return "offline panic" if self.holder == PANIC_HOLDER else f"run {self.holder}"
+        return (
+            "an operator command with no engine running"
+            if self.holder == CLI_HOLDER
+            else (f"run {self.holder}")
+        )
 
     def as_json(self, now_ms: int) -> dict[str, Any]:
         return {
@@ -89,8 +93,8 @@ class LeaseInfo:
         }
 
 
-#: The holder name of the CLI while it applies a panic with no engine running.
-PANIC_HOLDER: Final = "panic"
+#: The holder name of the CLI while it applies a command with no engine running.
+CLI_HOLDER: Final = "cli"
 
 
 def pid_exists(pid: int) -> bool:

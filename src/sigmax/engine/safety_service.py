@@ -20,7 +20,7 @@ from sigmax.domain.candles import ms_to_iso
 from sigmax.engine.account import AccountHome, newest_run
 from sigmax.engine.controls import outcome, request, settle, wait_for
 from sigmax.engine.decision_log import wall_clock_ms
-from sigmax.engine.lease import PANIC_HOLDER, EngineLease, LeaseHeldError, engine_alive
+from sigmax.engine.lease import CLI_HOLDER, EngineLease, LeaseHeldError, engine_alive
 from sigmax.engine.manual_order import (
     QueuedOrder,
     parse_qty,
@@ -81,7 +81,7 @@ def request_command(
     at_ms, running = _clock(home)
     if not running:
         try:
-            lease = EngineLease.acquire(home.db, PANIC_HOLDER)
+            lease = EngineLease.acquire(home.db, CLI_HOLDER)
         except LeaseHeldError:
             running = True  # an engine started meanwhile: it applies the command
         else:
