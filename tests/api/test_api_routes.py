@@ -254,8 +254,8 @@ def test_panic_needs_confirmation(writable: LiveApi) -> None:
     _ok(writable.post("/api/control/resume", {"force": True}))
     done = _ok(writable.post("/api/control/panic", {"confirm": True}))
     assert done["command"] == "panic"
-    # No engine runs: paused now, the positions are closed when the run resumes.
-    assert done["status"] == "pending"
+    # No engine runs: applied at once to the stored account (paused, positions closed).
+    assert (done["status"], done["applied_by"]) == ("applied", "cli")
     assert safety_report(writable.account)["paused"] is True
 
 

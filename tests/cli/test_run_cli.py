@@ -76,3 +76,198 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(sigmax_home: Path) ->
                              check=False)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed and completed" in resumed.stdout
+
+
+# --- validation before anything starts, the lease, SIGTERM, the store's checks -------------------
+
+_SHORT = ["--symbols", "BTC/USDT", "--speed", "max",
+          "--from", "2023-01-02T00:00:00Z", "--until", "2023-01-02T12:00:00Z"]  # fmt: skip
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _log(home: Path) -> str:
+    path = home / "logs" / "sigmax.log"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def test_a_short_api_token_is_refused_before_the_store_is_touched(
+    sigmax_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIGMAX_API_TOKEN", "short")
+    result = CliRunner().invoke(app, ["run", *_SHORT, "--port", str(_free_port())])
+    assert result.exit_code == 2, result.output
+    assert "the API token must be at least" in result.output
+    # Nothing was migrated, no run was registered, no candle replayed.
+    assert not (sigmax_home / "sigmax.db").exists()
+    # The fatal error is in the log file as well as on the terminal; the token is not.
+    log = _log(sigmax_home)
+    assert "ERROR sigmax run stopped:" in log
+    assert "the API token must be at least" in log
+    assert "short" not in log.replace("shortest", "")
+
+
+def test_a_busy_api_port_is_refused_before_the_store_is_touched(sigmax_home: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["run", *_SHORT, "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert f"api.port / --port: cannot listen on 127.0.0.1:{port}" in result.output
+    assert not (sigmax_home / "sigmax.db").exists()
+
+
+@pytest.mark.parametrize("how", ["env", "option"])
+def test_live_mode_is_refused_never_replaced_by_paper(
+    sigmax_home: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    args = ["run", *_SHORT, "--no-api"]
+    if how == "env":
+        monkeypatch.setenv("TRADING_MODE", "live")
+    else:
+        args += ["--mode", "live"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    where = "TRADING_MODE" if how == "env" else "--mode"
+    assert f"{where}: live trading is not available in this version" in result.output
+    assert not (sigmax_home / "sigmax.db").exists()
+
+
+def test_a_home_that_cannot_be_written_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sigmax_home: Path
+) -> None:
+    # A home below a regular file cannot be created, even by root.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    monkeypatch.setenv("SIGMAX_HOME", str(blocker / "home"))
+    result = CliRunner().invoke(app, ["run", *_SHORT, "--no-api"])
+    assert result.exit_code == 2, result.output
+    assert "is not writable" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_generated_token_is_named_by_its_file_never_shown_or_logged(
+    sigmax_home: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    sigmax = str(Path(sys.executable).with_name("sigmax"))
+    env = {**os.environ, "SIGMAX_HOME": str(sigmax_home)}
+    done = subprocess.run([sigmax, "run", *_SHORT, "--port", str(_free_port())], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    token_file = sigmax_home / "api_token"
+    token = token_file.read_text().strip()
+    assert f"SIGMAX API token generated and stored in {token_file}" in done.stderr
+    assert token not in done.stderr
+    log = _log(sigmax_home)
+    assert f"(bearer token in {token_file})" in log
+    assert token not in log
+
+
+def _popen_run(home: Path, *extra: str) -> tuple[object, list[str], dict[str, str]]:
+    import os
+    import subprocess
+    import sys
+
+    sigmax = str(Path(sys.executable).with_name("sigmax"))
+    args = [sigmax, "run", "--symbols", "BTC/USDT", "--speed", "20", "--no-api",
+            "--until", "2021-04-20T00:00:00Z", *extra]  # fmt: skip
+    env = {**os.environ, "SIGMAX_HOME": str(home)}
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    return process, args, env
+
+
+def _wait_for_decisions(home: Path) -> None:
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "HOLD" not in _log(home):
+        time.sleep(0.1)
+    assert "HOLD" in _log(home), "the run never decided"
+
+
+def test_a_second_run_on_the_same_home_is_refused_naming_the_first(sigmax_home: Path) -> None:
+    import subprocess
+
+    process, args, env = _popen_run(sigmax_home)
+    assert isinstance(process, subprocess.Popen)
+    try:
+        _wait_for_decisions(sigmax_home)
+        second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120,
+                                check=False)  # fmt: skip
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert f"already has a running engine: pid {process.pid} on " in second.stderr
+        assert " since " in second.stderr
+        status = CliRunner().invoke(app, ["status", "--json"])
+        assert '"status": "running"' in status.output
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_sigterm_stops_cleanly_like_ctrl_c(sigmax_home: Path) -> None:
+    import signal
+    import subprocess
+
+    process, _args, _env = _popen_run(sigmax_home)
+    assert isinstance(process, subprocess.Popen)
+    _wait_for_decisions(sigmax_home)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 143, err
+    assert "stopped by SIGTERM" in err
+    status = CliRunner().invoke(app, ["status", "--json"])
+    assert '"status": "interrupted"' in status.output
+    assert '"engine": null' in status.output  # the lease was released
+
+
+def _completed(home: Path) -> None:
+    first = CliRunner().invoke(app, ["run", *_SHORT, "--no-api"])
+    assert first.exit_code == 0, first.output
+
+
+def test_a_store_truncated_to_nothing_is_not_taken_for_a_new_account(sigmax_home: Path) -> None:
+    _completed(sigmax_home)
+    for suffix in ("", "-wal", "-shm"):
+        path = sigmax_home / f"sigmax.db{suffix}"
+        if path.exists():
+            path.write_bytes(b"")
+    refused = CliRunner().invoke(app, ["run", *_SHORT, "--no-api"])
+    assert refused.exit_code == 2, refused.output
+    assert "holds no account, but SIGMAX_HOME" in refused.output
+    assert "sigmax restore" in refused.output
+    fresh = CliRunner().invoke(app, ["run", *_SHORT, "--no-api", "--new-account"])
+    assert fresh.exit_code == 0, fresh.output
+
+
+def test_a_damaged_store_is_refused_with_the_next_step(sigmax_home: Path) -> None:
+    import sqlite3
+
+    _completed(sigmax_home)
+    path = sigmax_home / "sigmax.db"
+    with sqlite3.connect(path) as connection:  # fold the WAL into the file
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    assert len(data) >= 3 * 4096, len(data)
+    middle = (len(data) // 4096 // 2) * 4096
+    data[middle : middle + 4096] = bytes([0xA5]) * 4096
+    path.write_bytes(bytes(data))
+    for command in (["run", *_SHORT, "--no-api"], ["portfolio"], ["trades"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "is damaged" in result.output, result.output
+        assert "sigmax restore" in result.output

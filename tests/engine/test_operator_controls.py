@@ -285,3 +285,126 @@ def test_a_manual_order_goes_through_the_running_engine(tmp_path: Path) -> None:
         "WHERE o.client_order_id LIKE 'sgx-manual-cmd%'",
     )
     assert [(side, str(qty)) for _, side, qty in fills] == [("buy", "0.01")]
+
+
+# --- a run that dies: known dead at once, and panic closes its positions with no engine -----------
+
+
+def _status(env: dict[str, str]) -> dict[str, Any]:
+    done = _sigmax(env, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def _kill_with_a_position_open(env: dict[str, str], url: str) -> None:
+    """A real run that holds a position, killed with SIGKILL: no handler of its runs."""
+    process = subprocess.Popen(
+        [SIGMAX, *_run_args("2022-11-08T00:00:00Z", speed="10")], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not _held(url):
+            time.sleep(0.05)
+        assert _held(url), "the run never opened a position"
+        assert _status(env)["status"] == "running"
+    finally:
+        process.kill()  # SIGKILL
+        process.wait(timeout=30)
+
+
+def _stale_within_15_s(env: dict[str, str], killed_at: float) -> None:
+    while _status(env)["status"] != "stale":
+        assert time.monotonic() - killed_at < 15, "the dead run is not reported stale"
+        time.sleep(0.5)
+
+
+def _marks(url: str) -> dict[str, float]:
+    (state,) = _query(url, "SELECT value FROM engine_state WHERE key LIKE 'run:%'")[0]
+    document = state if isinstance(state, dict) else json.loads(state)
+    return {symbol: float(mark) for symbol, mark in document["marks"].items()}
+
+
+def _offline_panic_closes_everything(env: dict[str, str], url: str) -> None:
+    held = _held(url)
+    assert held
+    marks = _marks(url)
+    panic = _sigmax(env, "panic", "--yes", "--json")
+    assert panic.returncode == 0, panic.stderr
+    result = json.loads(panic.stdout)
+    assert (result["status"], result["applied_by"]) == ("applied", "cli"), result
+    assert "applied to the stored account, positions closed at the last mark" in result["message"]
+    # No engine ran: the panic closed the positions at once, and trading is paused.
+    assert _held(url) == []
+    assert _query(url, "SELECT client_order_id FROM orders WHERE status = 'open'") == []
+    safety = _safety(env)
+    assert (safety["paused"], safety["engine_running"]) == (True, False)
+    assert json.loads(_sigmax(env, "portfolio", "--json").stdout)["positions"] == []
+    # The close-out is orders and fills like any other: at the last mark less the modelled
+    # slippage, with the taker fee.
+    closes = _query(
+        url,
+        "SELECT f.symbol, f.qty, f.price, f.fee FROM fills f JOIN orders o ON o.id = f.order_id "
+        "WHERE o.client_order_id LIKE 'sgx-panic-%' AND o.status = 'filled'",
+    )
+    assert sorted((s, str(q)) for s, q, _, _ in closes) == sorted((s, str(q)) for s, q in held)
+    for symbol, _, price, fee in closes:
+        assert 0 < marks[symbol] - float(price) < marks[symbol] * 0.01, (symbol, price)
+        assert float(fee) > 0
+    # A restarted run picks up the paused, flat account and completes without sending the
+    # close-out again.
+    done = _sigmax(env, *_run_args("2022-11-08T00:00:00Z"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _safety(env)["paused"] is True
+    panics = _query(url, "SELECT COUNT(*) FROM orders WHERE client_order_id LIKE 'sgx-panic-%'")
+    assert panics[0][0] == len(closes)
+
+
+@pytest.mark.slow
+def test_a_killed_run_is_stale_and_panic_closes_its_positions_on_sqlite(tmp_path: Path) -> None:
+    import httpx
+
+    from sigmax.bench.run_process import free_port
+
+    env = _env(tmp_path, MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000")
+    url = _sqlite(tmp_path)
+    _kill_with_a_position_open(env, url)
+    _stale_within_15_s(env, time.monotonic())
+    # sigmax serve says so too: at start, in /api/status and in /api/health (unhealthy, 503).
+    port = free_port()
+    serve = subprocess.Popen(
+        [SIGMAX, "serve", "--port", str(port)], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "sigmax serve did not start"
+                time.sleep(0.1)
+        assert health.status_code == 503, health.text
+        assert health.json()["status"] == "unhealthy"
+        assert "is stale" in " ".join(health.json()["problems"])
+        status = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=5).json()
+        assert (status["run_status"], status["running"]) == ("stale", False)
+    finally:
+        serve.send_signal(signal.SIGINT)
+        _, errors = serve.communicate(timeout=30)
+    assert "is stale: its engine stopped" in errors
+    _offline_panic_closes_everything(env, url)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_killed_run_is_stale_and_panic_closes_its_positions_on_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with throwaway_postgres_database(postgres_url) as url:
+        env = _env(tmp_path, url, MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000")
+        _kill_with_a_position_open(env, url)
+        _stale_within_15_s(env, time.monotonic())
+        _offline_panic_closes_everything(env, url)

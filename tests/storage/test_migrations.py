@@ -32,6 +32,7 @@ TABLES = {
     "equity_snapshots",
     "engine_state",
     "control_commands",
+    "engine_lease",
 }
 
 

@@ -33,7 +33,6 @@ from sigmax.engine.account import (
     read_status,
 )
 from sigmax.engine.safety_service import safety_report
-from sigmax.storage.models import RunStatus
 
 _PCT_QUANTUM: Final = Decimal("0.0001")
 _HUNDRED: Final = Decimal(100)
@@ -54,7 +53,7 @@ def status_response(ctx: ApiContext) -> StatusResponse:
     agents = settings.agents
     return StatusResponse(
         mode=mode,
-        running=run is not None and run.status is RunStatus.RUNNING,
+        running=run is not None and run.state == "running",
         paused=bool(safety["paused"]),
         pause_reason=safety.get("reason"),
         pause_until=safety.get("until"),
@@ -62,7 +61,7 @@ def status_response(ctx: ApiContext) -> StatusResponse:
         feed=feed,
         profile=run.profile if run is not None else settings.profile_name,
         run_id=None if run is None else run.run_id,
-        run_status=None if run is None else run.status.value,
+        run_status=None if run is None else run.state,
         as_of=None if run is None or run.as_of_ms is None else ms_to_iso(run.as_of_ms),
         symbols=list(run.symbols if run is not None else settings.trading.symbols),
         agents=[

@@ -35,6 +35,7 @@ from sigmax.api.context import ApiContext
 from sigmax.api.read_bodies import portfolio_body, status_body
 from sigmax.engine.account import RunInfo
 from sigmax.engine.decision_log import wall_clock_ms
+from sigmax.engine.lease import read_lease
 from sigmax.engine.run_store import STATE_KEY
 from sigmax.safety.store import DEFAULT_STATE_KEY
 from sigmax.storage.repositories import EngineStateRepository, RunRepository
@@ -212,7 +213,8 @@ def _timed_wall_hold(safety: object) -> bool:
 
 def stored_marker(ctx: ApiContext) -> object:
     """What the status and portfolio answers depend on in the database: the newest run, its
-    resume point and the safety state (settings and the catalog do not change while served).
+    resume point, the safety state and whether an engine holds the lease alive (settings and
+    the catalog do not change while served).
 
     Without a processed candle the safety clock is the wall clock, on which a timed pause
     expires; an operator's timed pause counts in wall time in any case. The marker then
@@ -224,7 +226,10 @@ def stored_marker(ctx: ApiContext) -> object:
         run = None if row is None else RunInfo.of(row)
         resume = None if row is None else states.get(STATE_KEY.format(run_id=row.id))
         safety = states.get(DEFAULT_STATE_KEY)
+        lease = read_lease(session)
+    # Whether the engine lives changes with the wall clock alone (a heartbeat that stops).
+    engine = None if lease is None else (lease.owner, lease.alive(wall_clock_ms()))
     cursor = resume.get("cursor") if isinstance(resume, dict) else None
     clock = None if cursor and not _timed_wall_hold(safety) else wall_clock_ms()
     # Compared by value (the JSON documents included), never hashed.
-    return (run, resume, safety, clock)
+    return (run, resume, safety, engine, clock)

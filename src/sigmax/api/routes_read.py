@@ -43,7 +43,8 @@ from sigmax.engine.account import (
     newest_run,
     read_trades,
 )
-from sigmax.engine.decision_log import MAX_HISTORY_LIMIT, Source, StoredDecisionLog
+from sigmax.engine.decision_log import MAX_HISTORY_LIMIT, Source, StoredDecisionLog, wall_clock_ms
+from sigmax.engine.lease import read_lease
 from sigmax.engine.safety_service import safety_report
 from sigmax.errors import SigmaxError
 from sigmax.safety.triggers import TriggerName
@@ -92,7 +93,12 @@ def read_router(ctx: ApiContext, reads: ReadCache) -> APIRouter:
         "/health",
         response_model=HealthResponse,
         summary="Healthy, degraded or unhealthy",
-        responses={503: {"model": HealthResponse, "description": "The database cannot be read."}},
+        responses={
+            503: {
+                "model": HealthResponse,
+                "description": "The database cannot be read, or the newest run is stale.",
+            }
+        },
     )
     def health(response: Response) -> HealthResponse:
         uptime = round(max(0.0, ctx.clock() - ctx.started_at), 3)
@@ -100,6 +106,7 @@ def read_router(ctx: ApiContext, reads: ReadCache) -> APIRouter:
             with ctx.home.db.session() as session:
                 newest_ms = session.scalar(select(func.max(DecisionRow.decided_at_ms)))
                 run = newest_run(session)
+                lease = read_lease(session)
             safety = safety_report(ctx.home)
         except (SigmaxError, SQLAlchemyError) as error:
             response.status_code = 503
@@ -111,8 +118,20 @@ def read_router(ctx: ApiContext, reads: ReadCache) -> APIRouter:
                 problems=[ctx.mask(f"the stored state cannot be read: {error}")],
             )
         problems = []
+        stale = (
+            run is not None
+            and run.info.status is RunStatus.RUNNING
+            and (lease is None or not lease.alive(wall_clock_ms()))
+        )
         if run is None:
             problems.append("no run yet: start one with 'sigmax run'")
+        elif stale:
+            response.status_code = 503
+            problems.append(
+                f"the newest run ({run.info.id}) is stale: its engine stopped"
+                + ("" if lease is None else f" ({lease.describe()})")
+                + "; nothing applies commands or protects positions until it is run again"
+            )
         elif run.info.status is not RunStatus.RUNNING:
             problems.append(f"the newest run ({run.info.id}) is {run.info.status.value}")
         if safety["paused"]:
@@ -121,7 +140,7 @@ def read_router(ctx: ApiContext, reads: ReadCache) -> APIRouter:
         losses = triggers.get(TriggerName.CONSECUTIVE_LOSSES.value, {}).get("value")
         daily = triggers.get(TriggerName.DAILY_LOSS.value, {}).get("value")
         return HealthResponse(
-            status="degraded" if problems else "healthy",
+            status="unhealthy" if stale else ("degraded" if problems else "healthy"),
             uptime=uptime,
             last_decision=None if newest_ms is None else ms_to_iso(newest_ms),
             safety_status=SafetyHealth(

@@ -105,7 +105,7 @@ class StatusResponse(_Response):
     feed: Literal["replay", "live"] | None = Field(description="None before the first run.")
     profile: str
     run_id: str | None
-    run_status: Literal["running", "completed", "interrupted", "failed"] | None
+    run_status: Literal["running", "stale", "completed", "interrupted", "failed"] | None
     as_of: IsoTime | None = Field(description="Close of the last candle the run processed.")
     symbols: list[str]
     agents: list[AgentStatus]
@@ -121,8 +121,9 @@ class SafetyHealth(_Response):
 
 class HealthResponse(_Response):
     status: Literal["healthy", "degraded", "unhealthy"] = Field(
-        description="unhealthy: the database cannot be read (HTTP 503); degraded: trading is "
-        "paused or no run is running; healthy otherwise."
+        description="unhealthy: the database cannot be read, or the newest run is stale (stored "
+        "as running but its engine stopped renewing its lease) (HTTP 503); degraded: trading "
+        "is paused or no run is running; healthy otherwise."
     )
     uptime: float = Field(description="Seconds since the API started.")
     last_decision: IsoTime | None = Field(description="Time of the newest stored decision.")

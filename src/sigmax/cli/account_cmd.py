@@ -221,6 +221,18 @@ def render_trades(trades: Sequence[Trade], symbol: str | None, console: Console)
     console.print(table)
 
 
+def _status_text(report: RunStatusReport) -> str:
+    """The run's status, with the engine that runs it (or the one that stopped)."""
+    engine = report.engine
+    if report.state == "stale":
+        if engine is None:
+            return "stale: no engine holds the run (it died without a word); rerun to resume"
+        return f"stale: its engine stopped ({engine.describe()}); rerun to resume"
+    if report.state == "running" and engine is not None:
+        return f"running: {engine.describe()}"
+    return report.state
+
+
 def render_status(report: RunStatusReport, console: Console) -> None:
     """The run's identity, progress and resting orders."""
     table = Table(
@@ -234,7 +246,7 @@ def render_status(report: RunStatusReport, console: Console) -> None:
     rows: list[tuple[str, str]] = [
         ("run", report.run_id),
         ("mode / feed", f"{report.mode} / {report.feed}"),
-        ("status", report.status.value),
+        ("status", _status_text(report)),
         ("profile", report.profile),
         ("symbols", f"{', '.join(report.symbols)} ({report.timeframe} candles)"),
         ("started (wall clock)", ms_to_iso(report.started_at_ms)),

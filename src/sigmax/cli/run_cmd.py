@@ -13,7 +13,14 @@ from sigmax.cli.analyze_cmd import ProfileOption, exit_on_error, parse_moment
 from sigmax.cli.data_cmd import DataPathOption
 from sigmax.errors import InputError
 
-ModeOption = Annotated[str, typer.Option("--mode", help="paper (live trading comes later).")]
+ModeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        help="paper (default: TRADING_MODE). live is refused: live trading comes later.",
+        show_default=False,
+    ),
+]
 SymbolsOption = Annotated[
     str | None,
     typer.Option("--symbols", help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config)."),
@@ -49,6 +56,15 @@ HostOption = Annotated[
 PortOption = Annotated[
     int | None, typer.Option("--port", min=1, max=65535, help="API port (default 8000).")
 ]
+NewAccountOption = Annotated[
+    bool,
+    typer.Option(
+        "--new-account",
+        help="Start a new account although the store is empty and SIGMAX_HOME shows an "
+        "earlier one (its marker, backups, run logs): only when the old store is knowingly "
+        "gone.",
+    ),
+]
 
 
 def parse_speed(text: str) -> float | None:
@@ -67,7 +83,7 @@ def parse_speed(text: str) -> float | None:
 
 
 def run_command(
-    mode: ModeOption = "paper",
+    mode: ModeOption = None,
     profile: ProfileOption = None,
     symbols: SymbolsOption = None,
     feed: FeedOption = "replay",
@@ -78,16 +94,19 @@ def run_command(
     no_api: NoApiOption = False,
     host: HostOption = None,
     port: PortOption = None,
+    new_account: NewAccountOption = False,
 ) -> None:
     """Trade on paper: candles (replayed or live) through the agents, the venue and the ledger.
 
     Re-running the same command after a crash resumes after the last fully processed candle.
+    Ctrl-C or SIGTERM stops it cleanly (exit 130 or 143). One run per SIGMAX_HOME: a second
+    one is refused (exit 2) while the first one's heartbeat is alive.
     """
-    from sigmax.engine.runner import RunOptions, run_paper
+    from sigmax.engine.runner import RunOptions, RunTerminatedError, run_paper
 
     with exit_on_error():
         options = RunOptions(
-            mode=mode.strip().lower(),
+            mode=mode.strip().lower() if mode is not None else None,
             profile=profile,
             symbols=[s for s in symbols.split(",") if s.strip()] if symbols else None,
             feed=feed.strip().lower(),
@@ -98,6 +117,7 @@ def run_command(
             api=not no_api,
             api_host=host,
             api_port=port,
+            new_account=new_account,
         )
         try:
             report = asyncio.run(run_paper(options))
@@ -106,6 +126,11 @@ def run_command(
                 "stopped: every committed step is kept; run the same command to resume"
             )
             raise typer.Exit(130) from None
+        except RunTerminatedError:
+            Console(stderr=True).print(
+                "stopped by SIGTERM: every committed step is kept; run the same command to resume"
+            )
+            raise typer.Exit(143) from None
     table = Table(title=f"SIGMAX paper run {report.run_id[:12]}", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")

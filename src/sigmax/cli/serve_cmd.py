@@ -42,7 +42,7 @@ def serve_command(
     """Serve the REST API over SIGMAX_HOME's stored state (no trading); Ctrl-C stops it."""
     from sigmax.api import ApiServer, create_app, mask_in_logs, resolve_api_token
     from sigmax.data.catalog import DatasetCatalog
-    from sigmax.engine.account import open_account_home
+    from sigmax.engine.account import open_account_home, read_status
     from sigmax.logging_setup import configure_logging, shutdown_logging
 
     options = ctx.obj
@@ -78,6 +78,15 @@ def serve_command(
                 f"(token from {token.origin}); Ctrl-C stops it",
                 err=True,
             )
+            run = read_status(home)
+            if run is not None and run.state == "stale":
+                # Said at once: the operator may believe a run is trading and protected.
+                typer.echo(
+                    f"warning: the newest run ({run.run_id}) is stale: its engine stopped "
+                    "without a word; pause, resume and panic act on the stored account, and "
+                    "re-running the same 'sigmax run' command resumes it",
+                    err=True,
+                )
             asyncio.run(server.serve())
         finally:
             shutdown_logging()

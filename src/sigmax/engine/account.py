@@ -30,11 +30,14 @@ from sigmax.config import Settings, load_settings
 from sigmax.domain.candles import Timeframe, ms_to_iso
 from sigmax.domain.ledger import Ledger, utc_day
 from sigmax.domain.orders import Order, OrderSide, OrderType
+from sigmax.engine.decision_log import wall_clock_ms
+from sigmax.engine.lease import LeaseInfo, read_lease
 from sigmax.engine.run_store import STATE_KEY
 from sigmax.errors import SigmaxError
 from sigmax.execution.fill_model import FeeSchedule
 from sigmax.execution.instruments import bundled_market_specs
 from sigmax.execution.paper import PaperVenue
+from sigmax.storage.check import open_checked
 from sigmax.storage.database import Database
 from sigmax.storage.models import (
     DecisionRow,
@@ -48,6 +51,8 @@ from sigmax.storage.models import (
 from sigmax.storage.repositories import EngineStateRepository, RunRepository
 
 _ZERO: Final = Decimal(0)
+#: The status shown for a run stored as running whose engine stopped renewing its lease.
+STALE: Final = "stale"
 #: Money here is exact, as in the ledger: an operation that would round raises instead.
 EXACT: Final = Context(prec=200, traps=[InvalidOperation, Inexact])
 
@@ -207,13 +212,25 @@ class RunStatusReport:
     open_orders: tuple[OpenOrder, ...]
     cash: Decimal
     equity: Decimal
+    #: The engine lease of the home as read with the report (None: no process holds it).
+    engine: LeaseInfo | None = None
+    #: Whether ``engine`` was alive when read (renewed recently, its process there).
+    engine_alive: bool = False
+
+    @property
+    def state(self) -> str:
+        """The status to show: ``stale`` for a run stored as running whose engine is dead
+        (no lease, or a lease whose heartbeat stopped), else the stored status."""
+        if self.status is RunStatus.RUNNING and not self.engine_alive:
+            return STALE
+        return self.status.value
 
     def as_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
             "mode": self.mode,
             "feed": self.feed,
-            "status": self.status.value,
+            "status": self.state,
             "profile": self.profile,
             "symbols": list(self.symbols),
             "timeframe": self.timeframe,
@@ -227,6 +244,9 @@ class RunStatusReport:
             "open_orders": [order.as_json() for order in self.open_orders],
             "cash": decimal_text(self.cash),
             "equity": decimal_text(self.equity),
+            "engine": None
+            if self.engine is None
+            else {**self.engine.as_json(wall_clock_ms()), "alive": self.engine_alive},
         }
 
 
@@ -243,9 +263,12 @@ class AccountHome:
 
 @contextmanager
 def open_account_home(home: Path | None = None) -> Iterator[AccountHome]:
-    """Load the configuration of ``home`` (default: SIGMAX_HOME) and open its database."""
+    """Load the configuration of ``home`` (default: SIGMAX_HOME) and open its database,
+    checked (see :func:`~sigmax.storage.check.open_checked`): a damaged store is refused
+    rather than shown as if it were sound."""
     settings = load_settings(home=home)
-    db = Database.open(settings.effective_database_url())
+    # An empty store is a home without a run yet here: only ``sigmax run`` refuses it.
+    db = open_checked(settings.effective_database_url(), settings.home, new_account=True)
     try:
         yield AccountHome(settings, db)
     finally:
@@ -522,6 +545,7 @@ def read_status(home: AccountHome) -> RunStatusReport | None:
         decisions = _count(session, DecisionRow.id, DecisionRow.run_id == run.info.id)
         orders = _count(session, OrderRow.id)
         fills = _count(session, FillRow.id)
+        lease = read_lease(session)
     ledger = run.ledger()
     venue = run.venue()
     cursor = run.cursor
@@ -544,6 +568,8 @@ def read_status(home: AccountHome) -> RunStatusReport | None:
         open_orders=open_orders,
         cash=ledger.cash,
         equity=ledger.equity(run.marks),
+        engine=lease,
+        engine_alive=lease is not None and lease.alive(wall_clock_ms()),
     )
 
 

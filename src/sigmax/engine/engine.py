@@ -148,6 +148,7 @@ class Engine:
         history_for: Callable[[CandleSeries], SymbolHistory] | None = None,
         gate: OrderGate,
         trades: Mapping[str, tuple[str, str]] | None = None,
+        volumes: Mapping[str, float] | None = None,
     ) -> None:
         """``history_for`` builds a symbol's history from the candles an event brings when they
         are newer than the history knows (live candles); by default with the analyzer's
@@ -170,6 +171,9 @@ class Engine:
         self.records_every_decision = store is not None and store.keeps_resume_point
         self.cursor: dict[str, int] = dict(cursor or {})
         self.marks: dict[str, Decimal] = dict(marks or {})
+        #: The last processed candle's volume per symbol: what prices the market impact of a
+        #: close at the mark when no candle comes (an offline panic).
+        self.volumes: dict[str, float] = dict(volumes or {})
         #: Entry order id -> (stop-loss, take-profit) to place once the entry fills.
         self.protection: dict[str, tuple[str, str]] = dict(protection or {})
         #: The safety enforcer and the compliance policies every order passes.
@@ -266,6 +270,7 @@ class Engine:
             "venue": self.venue.snapshot(),
             "cursor": dict(self.cursor),
             "marks": {symbol: str(mark) for symbol, mark in self.marks.items()},
+            "volumes": {symbol: repr(volume) for symbol, volume in self.volumes.items()},
             "protection": {key: list(value) for key, value in self.protection.items()},
             "trades": {
                 symbol: [str(realized), str(fees)]
@@ -331,6 +336,7 @@ class Engine:
         candle = event.candle
         self.venue.pass_candle(event.symbol, candle.timestamp)
         self.marks[event.symbol] = Decimal(repr(candle.close))
+        self.volumes[event.symbol] = candle.volume
         self.cursor[event.symbol] = candle.timestamp
 
     def _holds_unassessed(self, event: CandleClosed) -> bool:
@@ -357,6 +363,7 @@ class Engine:
             for venue_event in self.venue.on_candle(symbol, candle):
                 self._apply(venue_event, candle.timestamp, write, event.close_ms)
         self.marks[symbol] = Decimal(repr(candle.close))
+        self.volumes[symbol] = candle.volume
         self.ledger.mark_to_market(event.close_ms, self.marks)
         # Market time for the triggers, the wall clock for an operator's pause.
         self.safety.tick(event.close_ms, self.wall_clock())
@@ -905,6 +912,26 @@ class Engine:
         )
         log.critical("ALERT %s", message)
         return message
+
+    def fill_at_marks(self, now_ms: int) -> list[str]:
+        """Fill the resting market orders now, each at its symbol's last mark, through the
+        venue's fill model (slippage priced on the last candle's volume, fees), and apply the
+        fills like a candle's; the equity is marked at ``now_ms``. For a panic with no feed
+        to bring the next candle. Returns the symbols whose orders stay resting for the next
+        candle (no mark or volume known)."""
+        waiting: list[str] = []
+        symbols = sorted({o.symbol for o in self.venue.open_orders() if o.type is OrderType.MARKET})
+        for symbol in symbols:
+            mark, volume = self.marks.get(symbol), self.volumes.get(symbol)
+            if mark is None or volume is None or not volume > 0:
+                waiting.append(symbol)
+                continue
+            for event in self.venue.fill_market_at(symbol, mark, Decimal(repr(volume)), now_ms):
+                self._apply(event, now_ms, self._pending, now_ms)
+        point = self._equity_point(now_ms)
+        self._pending.equity.append(point)
+        self._pending.safety_events += self.safety.take_events()
+        return waiting
 
     def _equity_point(self, now_ms: int) -> EquityPoint:
         ledger = self.ledger

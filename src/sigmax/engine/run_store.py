@@ -120,9 +120,12 @@ class RunStore:
 
     keeps_resume_point = True
 
-    def __init__(self, db: Database, run_id: str) -> None:
+    def __init__(self, db: Database, run_id: str, applied_by: str = "engine") -> None:
+        """``applied_by``: who is recorded as applying the operator's commands it commits
+        (``engine``, or ``cli`` when the CLI acts on the stored account with no engine)."""
         self.db = db
         self.run_id = run_id
+        self.applied_by = applied_by
         self._key = STATE_KEY.format(run_id=run_id)
 
     def start(
@@ -256,7 +259,7 @@ class RunStore:
                     .values(
                         status=status,
                         result=result,
-                        applied_by="engine",
+                        applied_by=self.applied_by,
                         applied_at_ms=wall_clock_ms(),
                     )
                 )

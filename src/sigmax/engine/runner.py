@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,7 +33,8 @@ from sigmax.agents.batch import assess_history
 from sigmax.agents.news_source import news_source_from_settings
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
 from sigmax.agents.researcher import default_sources
-from sigmax.api import create_app, mask_in_logs, resolve_api_token
+from sigmax.api import create_app, mask_in_logs
+from sigmax.api.auth import ApiToken
 from sigmax.api.embedded import AnnouncedCommits, EmbeddedApi
 from sigmax.api.read_cache import CommitSignal
 from sigmax.bus import EventBus, bus_from_settings
@@ -47,15 +50,18 @@ from sigmax.engine.engine import Engine, Feed, RunTotals
 from sigmax.engine.facade import log_agents_initialized
 from sigmax.engine.feeds import ReplayFeed
 from sigmax.engine.gate import OrderGate
+from sigmax.engine.lease import EngineLease
 from sigmax.engine.live_feed import LiveFeed, wall_clock_ms
+from sigmax.engine.preflight import ApiPlan, check_api, check_home_writable, check_mode
 from sigmax.engine.run_store import RunStore, run_identity
-from sigmax.errors import ConfigError, ConfigProblem, InputError
+from sigmax.errors import ConfigError, ConfigProblem, InputError, SigmaxError
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
-from sigmax.logging_setup import configure_logging
+from sigmax.logging_setup import configure_logging, shutdown_logging
 from sigmax.safety.policy import PolicyEvaluator, policy_engine_from_settings
 from sigmax.safety.store import SafetyStore
+from sigmax.storage.check import mark_account, open_checked
 from sigmax.storage.database import Database
 from sigmax.storage.models import RunMode, RunStatus
 from sigmax.url_secrets import mask_url
@@ -71,7 +77,8 @@ EXCHANGE_URL_VAR = "SIGMAX_EXCHANGE_URL"
 class RunOptions:
     """What the operator asked for on the command line."""
 
-    mode: str = "paper"
+    #: ``None``: TRADING_MODE from the configuration (only paper runs).
+    mode: str | None = None
     profile: str | None = None
     symbols: Sequence[str] | None = None
     feed: str = "replay"
@@ -86,6 +93,8 @@ class RunOptions:
     api: bool = False
     api_host: str | None = None
     api_port: int | None = None
+    #: Start a new account although the home shows an earlier one and the store is empty.
+    new_account: bool = False
     #: Live feed only: "now" in ms, and the wait between polls (tests pass fake ones).
     clock: Callable[[], int] = wall_clock_ms
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -133,11 +142,19 @@ def _fees(settings: Settings) -> FeeSchedule:
     return FeeSchedule(maker=rate, taker=rate)
 
 
+class RunTerminatedError(Exception):
+    """SIGTERM stopped the run cleanly: what was committed stays, the same command resumes."""
+
+
 async def run_paper(options: RunOptions) -> RunReport:
     """Start or resume the run the options describe, until the end of its data or ``until``
-    (a live run: until ``until``, or until cancelled or the exchange fails)."""
-    if options.mode != "paper":
-        raise InputError("--mode: only paper trading is available in this version (got live)")
+    (a live run: until ``until``, or until cancelled or the exchange fails).
+
+    Everything the configuration can get wrong (mode, profile, symbols, data, policies, the
+    API's token and address, a writable home) is checked before the store is opened; the store
+    is checked before it is migrated; the engine lease is taken before anything is replayed.
+    SIGTERM stops the run like Ctrl-C (:class:`RunTerminatedError`).
+    """
     if options.feed not in FEEDS:
         raise InputError(f"--feed: must be one of {', '.join(FEEDS)} (got {options.feed})")
     live = options.feed == "live"
@@ -145,9 +162,93 @@ async def run_paper(options: RunOptions) -> RunReport:
         raise InputError("--data: a live run reads candles from the exchange; --data is for replay")
     if live and options.start_ms is not None:
         raise InputError("--from: a live run starts now; --from is for replay")
-    overrides: dict[str, Any] = {"trading.mode": options.mode}
-    settings = load_settings(home=options.home, profile=options.profile, overrides=overrides)
+    if options.mode is not None:
+        check_mode(options.mode, None)
+    try:
+        settings = load_settings(home=options.home, profile=options.profile)
+    except ConfigError as error:
+        # Live trading needs keys the loader asks for; the first thing to say is that it
+        # does not exist yet, not which key is missing.
+        if any(p.key == "TRADING_MODE" or "TRADING_MODE=live" in p.rule for p in error.problems):
+            check_mode("live", None, where="TRADING_MODE")
+        raise
+    mode = check_mode(options.mode, settings)
+    check_home_writable(settings.home)
     configure_logging(settings, json_lines=options.log_json, console=options.console_log)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    stop: list[str] = []
+
+    def terminate(why: str) -> None:
+        stop.append(why)
+        if task is not None:
+            task.cancel()
+
+    signals = _on_sigterm(loop, lambda: terminate("SIGTERM"))
+    try:
+        return await _prepared_run(options, settings, mode, lambda: terminate("lease"))
+    except asyncio.CancelledError:
+        if "lease" in stop:
+            raise _fatal(
+                SigmaxError(
+                    "another process took over the engine lease of this home; this run stopped "
+                    "(what it committed is kept)"
+                )
+            ) from None
+        if stop:
+            raise RunTerminatedError("SIGTERM") from None
+        raise
+    except (KeyboardInterrupt, RunTerminatedError):
+        raise
+    except SigmaxError as error:
+        raise _fatal(error) from None
+    except Exception as error:
+        log_to_file(logging.CRITICAL, f"ERROR sigmax run failed: {error!r}", error)
+        raise
+    finally:
+        if signals:
+            loop.remove_signal_handler(signal.SIGTERM)
+        # The log file is closed and the handlers removed: a caller in the same process
+        # (tests, the Python API) does not keep writing through them.
+        shutdown_logging()
+
+
+def _on_sigterm(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> bool:
+    """Stop on SIGTERM like on Ctrl-C; False where the loop cannot take signals (a thread)."""
+    try:
+        loop.add_signal_handler(signal.SIGTERM, handler)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return False
+    return True
+
+
+def _fatal(error: SigmaxError) -> SigmaxError:
+    """Write a fatal error to the log file too (the terminal shows it once, as the CLI prints
+    it); the error itself is returned for the caller to raise."""
+    log_to_file(logging.ERROR, f"ERROR sigmax run stopped: {error}")
+    return error
+
+
+def log_to_file(level: int, message: str, error: BaseException | None = None) -> None:
+    """A record for the log files only: the console already gets the CLI's own line."""
+    record = log.makeRecord(
+        log.name,
+        level,
+        __file__,
+        0,
+        message,
+        (),
+        None if error is None else (type(error), error, error.__traceback__),
+    )
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
+            handler.handle(record)
+
+
+async def _prepared_run(
+    options: RunOptions, settings: Settings, mode: str, on_lost: Callable[[], None]
+) -> RunReport:
+    live = options.feed == "live"
     symbols = _symbols(options, settings)
     timeframe = settings.agents.analyzer.timeframes.primary
     series: dict[str, CandleSeries] = {}
@@ -164,7 +265,7 @@ async def run_paper(options: RunOptions) -> RunReport:
     fees = _fees(settings)
     slippage = SlippageModel()
     identity: dict[str, Any] = {
-        "mode": options.mode,
+        "mode": mode,
         "feed": options.feed,
         "symbols": symbols,
         "timeframe": timeframe.value,
@@ -185,14 +286,23 @@ async def run_paper(options: RunOptions) -> RunReport:
     run_id = run_identity(identity)
     # Fail closed: no policies, no trading (a load error names the file and the problem).
     policy = policy_engine_from_settings(settings)
+    # The API's token and address, before the store: a bad one leaves nothing behind.
+    api_plan = check_api(settings, options.api_host, options.api_port) if options.api else None
     exchange = _exchange_feed(settings) if live else None
     try:
-        db = Database.open(settings.effective_database_url())
+        db = open_checked(
+            settings.effective_database_url(), settings.home, new_account=options.new_account
+        )
         try:
-            return await _run(
-                options, settings, db, run_id, identity, symbols, series, exchange, specs, fees,
-                slippage, policy,
-            )  # fmt: skip
+            lease = EngineLease.acquire(db, run_id)
+            try:
+                lease.start_heartbeat(on_lost)
+                return await _run(
+                    options, settings, db, run_id, identity, symbols, series, exchange, specs,
+                    fees, slippage, policy, api_plan,
+                )  # fmt: skip
+            finally:
+                lease.release()
         finally:
             db.dispose()
     finally:
@@ -233,6 +343,7 @@ async def _run(
     fees: FeeSchedule,
     slippage: SlippageModel,
     policy: PolicyEvaluator,
+    api_plan: ApiPlan | None,
 ) -> RunReport:
     store = RunStore(db, run_id)
     others = store.other_runs()
@@ -243,12 +354,14 @@ async def _run(
         )
     mode = RunMode.PAPER if exchange is not None else RunMode.REPLAY
     status, state = store.start(mode, settings.profile_name, identity)
+    mark_account(settings.home, run_id, db.url, wall_clock_ms())
     ledger = Ledger(settings.profile.starting_capital_usd)
     venue = PaperVenue({s: specs[s] for s in symbols}, fees, slippage)
     cursor: dict[str, int] = {}
     marks: dict[str, Decimal] = {}
     protection: dict[str, tuple[str, str]] = {}
     trades: dict[str, tuple[str, str]] = {}
+    volumes: dict[str, float] = {}
     if state is not None:
         ledger = Ledger.restore(state["ledger"])
         venue.restore(state["venue"])
@@ -256,6 +369,7 @@ async def _run(
         marks = {k: Decimal(v) for k, v in state["marks"].items()}
         protection = {k: (v[0], v[1]) for k, v in state.get("protection", {}).items()}
         trades = {k: (v[0], v[1]) for k, v in state.get("trades", {}).items()}
+        volumes = {k: float(v) for k, v in state.get("volumes", {}).items()}
     if status is RunStatus.COMPLETED:
         log.info("run %s is already complete; nothing to do", run_id)
         return RunReport(run_id, True, True, RunTotals(), account(ledger, marks))
@@ -287,6 +401,7 @@ async def _run(
         protection=protection,
         gate=gate,
         trades=trades,
+        volumes=volumes,
     )
     if exchange is None and news is None:
         # A replay knows its whole history: candles that cannot act skip their assessment.
@@ -355,7 +470,11 @@ async def _run(
     bus = bus_from_settings(settings)
     await bus.start()  # fails closed: a configured NATS that does not answer stops the run
     engine.bus = bus
-    api = await _start_api(options, settings, db, bus, engine) if options.api else None
+    api = (
+        await _start_api(options, settings, db, bus, engine, api_plan)
+        if api_plan is not None
+        else None
+    )
     try:
         # Commands queued while no engine ran (a panic's close-out) come first.
         engine.apply_controls(engine.clock_ms())
@@ -379,20 +498,24 @@ async def _run(
 
 
 async def _start_api(
-    options: RunOptions, settings: Settings, db: Database, bus: EventBus, engine: Engine
+    options: RunOptions,
+    settings: Settings,
+    db: Database,
+    bus: EventBus,
+    engine: Engine,
+    plan: ApiPlan,
 ) -> EmbeddedApi:
     """The REST API on a thread of its own: it answers status and portfolio from what the
     engine last committed, streams the engine's events, and sends commands through the same
     control queue as the CLI."""
-    token = resolve_api_token(settings.home)
+    token = plan.token
     mask_in_logs(token.value)
-    host = options.api_host or settings.api.host
-    port = options.api_port if options.api_port is not None else settings.api.port
+    host, port = plan.host, plan.port
     commits = CommitSignal()
     if engine.store is not None:
         engine.store = AnnouncedCommits(engine.store, commits.committed)
     catalog = DatasetCatalog.from_path(options.data if options.feed == "replay" else None)
-    # Binds now: a busy port stops the run before it starts.
+    # Binds now: a port taken since the check stops the run before it trades.
     api = EmbeddedApi.build(
         lambda api_bus: create_app(
             AccountHome(settings, db), token, host=host, catalog=catalog, bus=api_bus,
@@ -405,10 +528,29 @@ async def _start_api(
     # Every failed exchange or news request, not only a burst, is counted for /metrics.
     engine.on_api_error = api.server.app.state.metrics.record_venue_error
     await api.start()
+    if token.origin == "created":
+        # The path, not the token: a run's terminal output is often kept (nohup, a service
+        # journal), so the token stays in its 0600 file.
+        print(
+            f"SIGMAX API token generated and stored in {token.path} (mode 0600); "
+            "the dashboard and the API's actions ask for it",
+            file=sys.stderr,
+            flush=True,
+        )
     log.info(
-        "API on http://%s:%d/api/status (bearer token in %s)", host, api.server.port, settings.home
-    )
+        "API on http://%s:%d/api/status (bearer token %s)", host, api.server.port,
+        token_source(token),
+    )  # fmt: skip
     return api
+
+
+def token_source(token: ApiToken) -> str:
+    """Where the API token is, never the token: the file's path or the variable's origin."""
+    if token.path is not None:
+        return f"in {token.path}"
+    if token.origin == "dotenv":
+        return "from SIGMAX_API_TOKEN in the home's .env"
+    return "from SIGMAX_API_TOKEN in the environment"
 
 
 def account(ledger: Ledger, marks: dict[str, Decimal]) -> dict[str, Any]:

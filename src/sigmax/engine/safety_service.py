@@ -2,11 +2,14 @@
 
 The CLI (and later the API and Telegram) call these functions, so they always agree. A command
 goes through the ``control_commands`` queue (see :mod:`sigmax.engine.controls`): a running
-engine applies it on its own clock; with no engine running, a pause or a resume is applied to
-the stored safety state here, on the clock of the newest run (the close of the last candle it
-processed), so a paused SIGMAX starts paused; an operator's pause counts in wall time there
-too. A panic with no engine running pauses at once
-and stays queued: the next start cancels the resting orders and closes the positions first.
+engine (one whose lease is alive, see :mod:`sigmax.engine.lease`) applies it on its own clock.
+With no live engine (none started, or the last one died) the command is applied here at once,
+on the clock of the newest run (the close of the last candle it processed), under the engine
+lease so no run starts meanwhile: a pause or a resume to the stored safety state; a panic by
+the engine's own code on the stored account (:mod:`sigmax.engine.offline`): resting orders
+cancelled, positions closed at the last mark with the fill model's slippage and fees, trading
+paused. A restarted run picks up that state.
+An operator's pause counts in wall time, here as in a running engine.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from typing import Any
 
 from sigmax.domain.candles import ms_to_iso
 from sigmax.engine.account import AccountHome, newest_run
-from sigmax.engine.controls import pause_message, request, settle, wait_for
+from sigmax.engine.controls import outcome, pause_message, request, settle, wait_for
 from sigmax.engine.decision_log import wall_clock_ms
+from sigmax.engine.lease import CLI_HOLDER, EngineLease, LeaseHeldError, engine_alive
 from sigmax.engine.manual_order import (
     QueuedOrder,
     parse_qty,
@@ -25,10 +29,11 @@ from sigmax.engine.manual_order import (
     parse_symbol,
     queue_manual_order,
 )
+from sigmax.engine.offline import apply_queued_offline
 from sigmax.safety.enforcer import SafetyEnforcer
 from sigmax.safety.errors import ResumeRefusedError
 from sigmax.safety.store import SafetyStore
-from sigmax.storage.models import ControlKind, ControlStatus, RunStatus
+from sigmax.storage.models import ControlKind, ControlStatus
 
 #: How long the CLI waits for a running engine to apply a command before reporting it queued.
 ENGINE_WAIT_S = 5.0
@@ -55,14 +60,15 @@ class CommandResult:
 
 
 def _clock(home: AccountHome) -> tuple[int, bool]:
-    """The safety clock (the newest run's last candle close, else now) and whether a run
-    process is running."""
+    """The safety clock (the newest run's last candle close, else now) and whether a live
+    engine holds the lease (a run stored as running whose engine died does not count)."""
     with home.db.session() as session:
         run = newest_run(session)
+    running = engine_alive(home.db) is not None
     if run is None:
-        return wall_clock_ms(), False
+        return wall_clock_ms(), running
     as_of = run.as_of_ms()
-    return (as_of if as_of is not None else wall_clock_ms()), run.info.status is RunStatus.RUNNING
+    return (as_of if as_of is not None else wall_clock_ms()), running
 
 
 def request_command(
@@ -74,20 +80,26 @@ def request_command(
     """Queue ``kind``; let a running engine apply it, or apply it here when none runs."""
     command_id = request(home.db, kind, arguments)
     at_ms, running = _clock(home)
-    if running:
-        found = wait_for(home.db, command_id, wait_s)
-        if found.status is not ControlStatus.PENDING:
-            return CommandResult(
-                command_id, kind, found.status, found.result or "", found.applied_by
-            )
-        return CommandResult(
-            command_id,
-            kind,
-            ControlStatus.PENDING,
-            "queued: the running engine applies it after the candle it is processing",
-            None,
-        )
-    return _apply_here(home, command_id, kind, arguments, at_ms)
+    if not running:
+        try:
+            lease = EngineLease.acquire(home.db, CLI_HOLDER)
+        except LeaseHeldError:
+            running = True  # an engine started meanwhile: it applies the command
+        else:
+            try:
+                return _apply_here(home, command_id, kind, arguments, at_ms)
+            finally:
+                lease.release()
+    found = wait_for(home.db, command_id, wait_s)
+    if found.status is not ControlStatus.PENDING:
+        return CommandResult(command_id, kind, found.status, found.result or "", found.applied_by)
+    return CommandResult(
+        command_id,
+        kind,
+        ControlStatus.PENDING,
+        "queued: the running engine applies it after the candle it is processing",
+        None,
+    )
 
 
 def submit_manual_order(
@@ -136,20 +148,41 @@ def _apply_here(
         except ResumeRefusedError as refused:
             status, message = ControlStatus.REFUSED, str(refused)
     else:
-        enforcer.panic(at_ms, str(arguments.get("reason") or "panic by the operator"))
-        store.save(enforcer.state, enforcer.take_events())
-        return CommandResult(
-            command_id,
-            kind,
-            ControlStatus.PENDING,
-            f"paused at {ms_to_iso(at_ms)}; no engine is running, so the resting orders are "
-            "cancelled and the positions closed at market as soon as the run resumes",
-            "cli",
-        )
+        return _panic_here(home, command_id, kind, arguments, at_ms)
     store.save(enforcer.state, enforcer.take_events())
     if not settle(home.db, command_id, status, message):
         return CommandResult(command_id, kind, status, message + " (an engine also saw it)", "cli")
     return CommandResult(command_id, kind, status, message, "cli")
+
+
+def _panic_here(
+    home: AccountHome,
+    command_id: int,
+    kind: ControlKind,
+    arguments: dict[str, Any],
+    at_ms: int,
+) -> CommandResult:
+    """No engine runs: the engine's panic on the stored account (see
+    :mod:`sigmax.engine.offline`), or, with no run yet, the pause alone."""
+    applied = apply_queued_offline(home, at_ms)
+    if applied is None:
+        store = SafetyStore(home.db)
+        enforcer = SafetyEnforcer(home.settings.safety, store.load())
+        enforcer.panic(at_ms, str(arguments.get("reason") or "panic by the operator"))
+        store.save(enforcer.state, enforcer.take_events())
+        message = f"PANIC at {ms_to_iso(at_ms)}: trading paused; no run, so nothing to close"
+        settle(home.db, command_id, ControlStatus.APPLIED, message)
+        return CommandResult(command_id, kind, ControlStatus.APPLIED, message, "cli")
+    found = outcome(home.db, command_id)
+    message = (found.result or "") + "; no engine is running: applied to the stored account"
+    if applied.waiting:
+        message += (
+            f", the close-out of {', '.join(applied.waiting)} waits for the run's next candle "
+            "(no last volume stored to price it)"
+        )
+    else:
+        message += ", positions closed at the last mark"
+    return CommandResult(command_id, kind, found.status, message, found.applied_by)
 
 
 def safety_report(home: AccountHome) -> dict[str, Any]:

@@ -178,6 +178,30 @@ class PaperVenue:
             events += self._settle(members, prices)
         return events
 
+    def fill_market_at(
+        self, symbol: str, price: Decimal, volume: Decimal, timestamp_ms: int
+    ) -> list[VenueEvent]:
+        """Fill the resting market orders of ``symbol`` now, as if a candle opened at ``price``
+        with the last candle's ``volume`` (what prices the market impact): the same fill model,
+        slippage and fees as a candle's open. No candle is noted as processed, so the real
+        next candle is still processed in full. Used to close positions at the last mark when
+        no engine will feed a candle soon (a panic with no run running).
+        """
+        if symbol not in self._specs:
+            raise ValueError(f"no market spec for {symbol!r}; known: {self._known_symbols()}")
+        prices = CandlePrices(timestamp_ms, price, price, price, volume)
+        events: list[VenueEvent] = []
+        for resting in list(self._resting.values()):
+            order = resting.order
+            if (
+                order.symbol != symbol
+                or order.type is not OrderType.MARKET
+                or resting.accepted_ms > timestamp_ms
+            ):
+                continue
+            events += self._settle([resting], prices)
+        return events
+
     def pass_candle(self, symbol: str, timestamp_ms: int) -> None:
         """Note a candle of ``symbol`` on which the caller knows no resting order can fill.
 

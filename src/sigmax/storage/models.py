@@ -346,3 +346,24 @@ class ControlCommandRow(Base):
     applied_at_ms: Mapped[int | None] = mapped_column(EpochMillis)
 
     __table_args__ = (Index(None, "status", "id"),)
+
+
+class EngineLeaseRow(Base):
+    """Who runs the engine of this home: one row (``name`` ``engine``) while a process holds it.
+
+    The holder writes ``heartbeat_ms`` every few seconds; a row whose heartbeat stopped (or
+    whose process is gone on this host) is stale, so a run that died is known to be dead, and
+    a second process cannot take the lease while the first one lives.
+    """
+
+    __tablename__ = "engine_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    """A random id of the holding process, so only it can renew or release the lease."""
+    holder: Mapped[str] = mapped_column(String(ID_LENGTH))
+    """The run id of a ``sigmax run``, or what else holds it (``panic`` of the CLI)."""
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    started_at_ms: Mapped[int] = mapped_column(EpochMillis)
+    heartbeat_ms: Mapped[int] = mapped_column(EpochMillis)
