@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sigmax.agents.base import PortfolioView
 from sigmax.agents.market_view import MarketSnapshot
-from sigmax.agents.orchestrator import Assessment
+from sigmax.agents.orchestrator import Assessment, config_digest
 from sigmax.config import Settings, load_settings
 from sigmax.domain.decisions import DecisionRecord
 from sigmax.engine.account import AccountHome, RunRecord, newest_run
@@ -42,6 +42,7 @@ class NoDecisions:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.digest = config_digest(settings)
 
     def assess(self, snapshot: MarketSnapshot, portfolio: PortfolioView) -> Assessment:
         raise SigmaxError("the offline engine makes no decisions")
