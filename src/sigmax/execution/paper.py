@@ -33,6 +33,7 @@ from sigmax.execution.fill_model import (
     execute,
     slippage_pct,
 )
+from sigmax.execution.venue import VenueEvent
 
 __all__ = ["PaperVenue", "SnapshotError", "VenueEvent", "slippage_pct"]
 
@@ -47,20 +48,6 @@ _FIRST_FILL = 1
 
 class SnapshotError(SigmaxError):
     """A saved paper-venue state cannot be restored; the message names the field and rule."""
-
-
-@dataclass(frozen=True, slots=True)
-class VenueEvent:
-    """What happened to an order: accepted (``open``), ``rejected``, ``filled`` or ``cancelled``.
-
-    ``fill`` is set for fills; ``reason`` says why an order was rejected or cancelled, and why a
-    fill was chosen when a one-cancels-other group had to be resolved.
-    """
-
-    order: Order
-    status: OrderStatus
-    fill: Fill | None = None
-    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

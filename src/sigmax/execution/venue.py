@@ -1,0 +1,70 @@
+"""The venue protocol: where orders go and where their fills come from.
+
+The engine talks to every venue through this protocol and never names a concrete one: the
+paper venue (fills simulated against each new candle) and an exchange reached through ccxt
+(fills made by the exchange, learnt by asking it). Commands go in (``submit``, ``cancel``),
+events come out (``on_candle``: every fill, cancel or rejection the venue learnt of since the
+last call, for one market). Nothing here assumes a fill comes back with the order: a market
+order placed on an exchange may fill later, in parts, or not at all.
+
+``now_ms`` is the engine's clock (a candle close in a replay, about wall time live); a venue
+stamps acceptances and cancels with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from sigmax.domain.candles import Candle
+from sigmax.domain.orders import Fill, Order, OrderStatus
+
+
+@dataclass(frozen=True, slots=True)
+class VenueEvent:
+    """What happened to an order: accepted (``open``), ``rejected``, ``filled`` (in whole, or
+    ``partially_filled``) or ``cancelled``.
+
+    ``fill`` is set for fills; ``reason`` says why an order was rejected or cancelled, and why a
+    fill was chosen when a one-cancels-other group had to be resolved.
+    """
+
+    order: Order
+    status: OrderStatus
+    fill: Fill | None = None
+    reason: str | None = None
+
+
+class Venue(Protocol):
+    """An execution venue: commands in, events out."""
+
+    #: ``paper``, or the exchange's ccxt id (``binance``, ``coinbase``, ``kraken``).
+    name: str
+
+    async def submit(self, order: Order, now_ms: int) -> VenueEvent:
+        """Send ``order``; the answer is its acknowledgement: ``open`` (accepted, fills come
+        later through :meth:`on_candle`) or ``rejected`` with the venue's reason. Submitting
+        an id the venue already knows returns that order's state, never a second order."""
+        ...
+
+    async def cancel(self, client_order_id: str, now_ms: int) -> VenueEvent | None:
+        """Cancel a resting order; the confirmed ``cancelled`` event, or None when the venue
+        holds no open order of that id (already filled, cancelled or unknown)."""
+        ...
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """The orders resting at the venue as it last reported them, oldest first."""
+        ...
+
+    async def balances(self) -> Mapping[str, Decimal]:
+        """Free plus locked amount of every asset the account holds (quote currency
+        included), as the venue reports it."""
+        ...
+
+    async def on_candle(self, symbol: str, candle: Candle) -> list[VenueEvent]:
+        """Events of ``symbol``'s orders since the last call, at the close of ``candle``: the
+        paper venue fills resting orders against the candle; an exchange venue reports the
+        fills, cancels and expiries the exchange made meanwhile."""
+        ...
