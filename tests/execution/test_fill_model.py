@@ -7,7 +7,7 @@ from decimal import Decimal, localcontext
 import pytest
 
 from sigmax.domain.candles import Candle
-from sigmax.domain.orders import Fill, Liquidity, Order, OrderSide, OrderType
+from sigmax.domain.orders import Fill, Liquidity, Order, OrderPurpose, OrderSide, OrderType
 from sigmax.execution.fill_model import (
     CandlePrices,
     Execution,
@@ -43,6 +43,7 @@ def order(
         created_ms=T0,
         price=None if price is None else Decimal(price),
         reference_price=None if reference is None else Decimal(reference),
+        purpose=OrderPurpose.MANUAL,
     )
 
 

@@ -8,7 +8,7 @@ same order and the store refuses to record it a second time.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
@@ -39,6 +39,20 @@ class OrderStatus(StrEnum):
     @property
     def is_final(self) -> bool:
         return self in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
+
+
+class OrderPurpose(StrEnum):
+    """Why an order exists: a decision's ``entry``, the ``stop_loss`` and ``take_profit``
+    protecting a filled entry, a decision's ``exit`` (a SELL signal), an operator's ``manual``
+    order, or a ``panic`` close-out. Recorded with the order; a closed trade's exit reason
+    is read from it."""
+
+    ENTRY = "entry"
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    EXIT = "exit"
+    MANUAL = "manual"
+    PANIC = "panic"
 
 
 class Liquidity(StrEnum):
@@ -83,8 +97,12 @@ class Order:
     decision_id: str | None = None
     oco_group: str | None = None
     spend: Decimal | None = None
+    #: Why the order exists (see :class:`OrderPurpose`); always given, by keyword.
+    purpose: OrderPurpose = field(kw_only=True)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.purpose, OrderPurpose):
+            raise ValueError(f"purpose must be an OrderPurpose (got {self.purpose!r})")
         if self.qty <= 0:
             raise ValueError(f"qty must be > 0 (got {self.qty})")
         if self.spend is not None and (
@@ -125,3 +143,27 @@ class Fill:
     @property
     def notional(self) -> Decimal:
         return self.qty * self.price
+
+
+#: The id prefixes of orders recorded before :class:`OrderPurpose` existed.
+_LEGACY_PREFIXES = (
+    ("sgx-panic-", OrderPurpose.PANIC),
+    ("sgx-manual-", OrderPurpose.MANUAL),
+    ("sgx-entry-", OrderPurpose.ENTRY),
+    ("sgx-exit-", OrderPurpose.EXIT),
+    ("sgx-stop-", OrderPurpose.STOP_LOSS),
+    ("sgx-target-", OrderPurpose.TAKE_PROFIT),
+)
+
+
+def legacy_purpose(client_order_id: str, kind: OrderType) -> OrderPurpose:
+    """The purpose of an order stored before orders carried one, from its type and the id
+    scheme of the time. Used once, when such a stored order is read; never for a new one."""
+    if kind is OrderType.STOP_LOSS:
+        return OrderPurpose.STOP_LOSS
+    if kind is OrderType.TAKE_PROFIT:
+        return OrderPurpose.TAKE_PROFIT
+    for prefix, purpose in _LEGACY_PREFIXES:
+        if client_order_id.startswith(prefix):
+            return purpose
+    return OrderPurpose.MANUAL

@@ -6,6 +6,13 @@ candle: an order is never priced on a candle that opened before it was submitted
 order type fills is :mod:`sigmax.execution.fill_model`; this module keeps the resting orders,
 refuses bad submissions, resolves one-cancels-other groups, and saves and restores its state.
 
+It implements the :class:`~sigmax.execution.venue.Venue` protocol (and the
+:class:`~sigmax.execution.venue.SimulatedVenue` extension a backtest and an offline panic use),
+and keeps its own simulated account of the fills it makes: the quote cash and the base assets,
+booked as an exchange would (cash to the quote precision, as the ledger books it), so
+:meth:`PaperVenue.balances` can be compared with the ledger. A buy whose cost the account cannot
+pay when it fills is rejected then, never half-booked.
+
 A fill is stamped with the open time of the candle that filled it: the fill happened within
 that candle (at its first trade for market orders and for gaps). Every order here fills whole,
 so each fill is the order's first and carries ``sequence`` 1. Nothing depends on a clock or on
@@ -16,12 +23,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import Any, TypeVar
 
 from sigmax.domain.candles import Candle
 from sigmax.domain.market import MarketSpec
-from sigmax.domain.orders import Fill, Order, OrderSide, OrderStatus, OrderType
+from sigmax.domain.orders import (
+    Fill,
+    Order,
+    OrderPurpose,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    legacy_purpose,
+)
 from sigmax.errors import SigmaxError
 from sigmax.execution.fill_model import (
     EXACT_CONTEXT,
@@ -37,10 +52,14 @@ from sigmax.execution.venue import VenueEvent
 
 __all__ = ["PaperVenue", "SnapshotError", "VenueEvent", "slippage_pct"]
 
-#: Version of the :meth:`PaperVenue.snapshot` layout; restore refuses any other.
-SNAPSHOT_FORMAT = 1
+#: Version of the :meth:`PaperVenue.snapshot` layout. Format 1 (before the venue kept an
+#: account) is read too, given the balances from the ledger; restore refuses any other.
+SNAPSHOT_FORMAT = 2
+_FORMAT_WITHOUT_BALANCES = 1
+#: The quote precision the ledger books cash to by default.
+QUOTE_PRECISION = Decimal("0.00000001")
 _T = TypeVar("_T")
-_E = TypeVar("_E", OrderSide, OrderType)
+_E = TypeVar("_E", OrderSide, OrderType, OrderPurpose)
 
 #: Orders fill whole here, so every fill is its order's first.
 _FIRST_FILL = 1
@@ -77,20 +96,60 @@ class PaperVenue:
         specs: Mapping[str, MarketSpec],
         fees: FeeSchedule | None = None,
         slippage: SlippageModel | None = None,
+        *,
+        cash: Decimal,
+        quote_precision: Decimal = QUOTE_PRECISION,
     ) -> None:
+        """``cash``: the quote currency the simulated account starts with (the run's starting
+        capital); every market traded here must share that quote currency."""
         for key, spec in specs.items():
             if str(spec.symbol) != key:
                 raise ValueError(f"specs[{key!r}] describes {spec.symbol}, not {key}")
+        quotes = sorted({spec.symbol.quote for spec in specs.values()})
+        if len(quotes) > 1:
+            raise ValueError(f"specs: every market must share one quote currency (got {quotes})")
+        if not cash.is_finite() or cash < 0:
+            raise ValueError(f"cash must be a finite amount >= 0 (got {cash})")
         self._specs = dict(specs)
+        self.quote = quotes[0] if quotes else "USDT"
         self.fees = fees if fees is not None else FeeSchedule()
         self.slippage = slippage if slippage is not None else SlippageModel()
+        self._quote_precision = quote_precision
         self._resting: dict[str, _Resting] = {}
         self._known_ids: set[str] = set()
         self._last_candle_ms: dict[str, int] = {}
+        self._balances: dict[str, Decimal] = {self.quote: cash}
+
+    # -- the Venue protocol -------------------------------------------------------------------
+
+    async def submit(self, order: Order, now_ms: int) -> VenueEvent:
+        """See :meth:`accept`: the paper venue answers at once."""
+        return self.accept(order, now_ms)
+
+    async def cancel(self, client_order_id: str, now_ms: int) -> VenueEvent | None:
+        """See :meth:`withdraw`."""
+        return self.withdraw(client_order_id, now_ms)
+
+    async def on_candle(self, symbol: str, candle: Candle) -> list[VenueEvent]:
+        """See :meth:`process_candle`."""
+        return self.process_candle(symbol, candle)
+
+    async def balances(self) -> Mapping[str, Decimal]:
+        """The simulated account: quote cash and every base asset held (zeros left out, the
+        quote currency always listed)."""
+        return self.holdings()
+
+    def holdings(self) -> dict[str, Decimal]:
+        """:meth:`balances` without awaiting (the simulated account is local)."""
+        return {
+            asset: amount
+            for asset, amount in sorted(self._balances.items())
+            if amount != 0 or asset == self.quote
+        }
 
     # -- orders -------------------------------------------------------------------------------
 
-    def submit(self, order: Order, now_ms: int) -> VenueEvent:
+    def accept(self, order: Order, now_ms: int) -> VenueEvent:
         """Accept ``order`` (``open``) or refuse it (``rejected`` with the reason).
 
         ``now_ms`` is when the order reaches the venue (a candle's close in a backtest); it can
@@ -105,7 +164,7 @@ class PaperVenue:
         self._known_ids.add(order.client_order_id)
         return VenueEvent(order, OrderStatus.OPEN)
 
-    def cancel(self, client_order_id: str, now_ms: int) -> VenueEvent | None:
+    def withdraw(self, client_order_id: str, now_ms: int) -> VenueEvent | None:
         """Cancel one resting order; ``None`` when no such order is resting (it filled, was
         cancelled, or never existed), so cancelling twice is harmless.
 
@@ -130,7 +189,7 @@ class PaperVenue:
 
     # -- candles ------------------------------------------------------------------------------
 
-    def on_candle(self, symbol: str, candle: Candle) -> list[VenueEvent]:
+    def process_candle(self, symbol: str, candle: Candle) -> list[VenueEvent]:
         """Process every resting order of ``symbol`` against one closed candle.
 
         Orders are taken in the order they were accepted; only those submitted no later than
@@ -246,19 +305,58 @@ class PaperVenue:
                 return VenueEvent(order, OrderStatus.CANCELLED, reason=reason)
             qty = spent
         notional = qty * execution.price
+        fee = self.fees.fee(notional, execution.liquidity)
+        refusal = self._unpaid(order, qty, execution.price, notional, fee)
+        if refusal is not None:
+            del self._resting[order.client_order_id]
+            return VenueEvent(order, OrderStatus.REJECTED, reason=refusal)
         fill = Fill(
             client_order_id=order.client_order_id,
             symbol=order.symbol,
             side=order.side,
             qty=qty,
             price=execution.price,
-            fee=self.fees.fee(notional, execution.liquidity),
+            fee=fee,
             timestamp_ms=timestamp_ms,
             liquidity=execution.liquidity,
             sequence=_FIRST_FILL,
         )
         del self._resting[order.client_order_id]
+        self._book(fill)
         return VenueEvent(order, OrderStatus.FILLED, fill=fill)
+
+    def _unpaid(
+        self, order: Order, qty: Decimal, price: Decimal, notional: Decimal, fee: Decimal
+    ) -> str | None:
+        """Why the account cannot settle this fill (a buy costing more than the cash, as a gap
+        up at the open can make it), or None. The words are the ledger's."""
+        if order.side is not OrderSide.BUY:
+            return None
+        cash = self._balances[self.quote]
+        with localcontext(EXACT_CONTEXT):
+            cost = notional + fee
+            left = (cash - cost).quantize(self._quote_precision, rounding=ROUND_HALF_EVEN)
+        if cost > cash or left < 0:
+            return (
+                f"rejected at fill: buy of {qty} {order.symbol} at {price} needs {cost} "
+                f"(fee {fee} included) but cash is {cash}"
+            )
+        return None
+
+    def _book(self, fill: Fill) -> None:
+        """Settle a fill in the simulated account: cash to the quote precision, the base
+        asset exactly."""
+        base = self._specs[fill.symbol].symbol.base
+        with localcontext(EXACT_CONTEXT):
+            notional = fill.qty * fill.price
+            delta = -(notional + fill.fee) if fill.side is OrderSide.BUY else notional - fill.fee
+            cash = self._balances[self.quote] + delta
+            self._balances[self.quote] = cash.quantize(
+                self._quote_precision, rounding=ROUND_HALF_EVEN
+            )
+            held = self._balances.get(base, Decimal(0))
+            moved = fill.qty if fill.side is OrderSide.BUY else -fill.qty
+            self._balances[base] = held + moved
 
     def _spend_qty(self, order: Order, execution: Execution) -> Decimal | None:
         """The most ``order.spend`` buys at the fill price, fee included, in whole amount steps
@@ -334,13 +432,36 @@ class PaperVenue:
             "orders": [_order_to_dict(r) for r in self._resting.values()],
             "accepted_ids": sorted(self._known_ids),
             "last_candle_ms": dict(sorted(self._last_candle_ms.items())),
+            "balances": {asset: str(amount) for asset, amount in sorted(self._balances.items())},
         }
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Replace this venue's state with a :meth:`snapshot`; refused whole if any part is bad."""
-        if state.get("format") != SNAPSHOT_FORMAT:
+    def restore(
+        self, state: Mapping[str, Any], balances: Mapping[str, Decimal] | None = None
+    ) -> None:
+        """Replace this venue's state with a :meth:`snapshot`; refused whole if any part is bad.
+
+        A format-1 snapshot (written before the venue kept an account) holds no balances:
+        ``balances`` gives them (the ledger's cash and positions, which the venue's fills had
+        made); it is refused without them."""
+        version = state.get("format")
+        if version == _FORMAT_WITHOUT_BALANCES:
+            if balances is None:
+                raise SnapshotError(
+                    "snapshot balances: a format-1 snapshot holds none, and none were given"
+                )
+            account = {self.quote: Decimal(0), **balances}
+        elif version == SNAPSHOT_FORMAT:
+            raw_balances = _typed(state, "balances", dict, "snapshot")
+            account = {
+                str(asset): _decimal(value, f"snapshot balances[{asset!r}]")
+                for asset, value in raw_balances.items()
+            }
+            if self.quote not in account:
+                raise SnapshotError(f"snapshot balances: no {self.quote} (the quote currency)")
+        else:
             raise SnapshotError(
-                f"snapshot format: expected {SNAPSHOT_FORMAT} (got {state.get('format')!r})"
+                f"snapshot format: expected {SNAPSHOT_FORMAT} or {_FORMAT_WITHOUT_BALANCES} "
+                f"(got {version!r})"
             )
         raw_orders = _typed(state, "orders", list, "snapshot")
         raw_ids = _typed(state, "accepted_ids", list, "snapshot")
@@ -368,6 +489,7 @@ class PaperVenue:
         for symbol, value in raw_last.items():
             last[str(symbol)] = _int(value, f"snapshot last_candle_ms[{symbol!r}]")
         self._resting, self._known_ids, self._last_candle_ms = resting, known, last
+        self._balances = account
 
 
 def _first_in_candle(outcome: _Outcome) -> tuple[int, Decimal, int]:
@@ -398,17 +520,26 @@ def _order_to_dict(resting: _Resting) -> dict[str, Any]:
         "decision_id": order.decision_id,
         "oco_group": order.oco_group,
         "spend": _optional_str(order.spend),
+        "purpose": order.purpose.value,
         "accepted_ms": resting.accepted_ms,
     }
 
 
 def _order_from_dict(raw: Mapping[str, Any], where: str) -> _Resting:
+    kind = _enum(OrderType, raw, "type", where)
+    client_id = _typed(raw, "client_order_id", str, where)
+    # A snapshot written before orders carried their purpose: read once from id and type.
+    purpose = (
+        legacy_purpose(client_id, kind)
+        if raw.get("purpose") is None
+        else _enum(OrderPurpose, raw, "purpose", where)
+    )
     try:
         order = Order(
-            client_order_id=_typed(raw, "client_order_id", str, where),
+            client_order_id=client_id,
             symbol=_typed(raw, "symbol", str, where),
             side=_enum(OrderSide, raw, "side", where),
-            type=_enum(OrderType, raw, "type", where),
+            type=kind,
             qty=_decimal(raw.get("qty"), f"{where}.qty"),
             created_ms=_int(raw.get("created_ms"), f"{where}.created_ms"),
             price=_optional_decimal(raw, "price", where),
@@ -416,6 +547,7 @@ def _order_from_dict(raw: Mapping[str, Any], where: str) -> _Resting:
             decision_id=_optional_typed(raw, "decision_id", where),
             oco_group=_optional_typed(raw, "oco_group", where),
             spend=_optional_decimal(raw, "spend", where),
+            purpose=purpose,
         )
     except ValueError as error:
         raise SnapshotError(f"{where}: {error}") from None

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sigmax.domain.candles import Candle
 from sigmax.domain.orders import Fill, Order, OrderStatus
@@ -37,6 +37,7 @@ class VenueEvent:
     reason: str | None = None
 
 
+@runtime_checkable
 class Venue(Protocol):
     """An execution venue: commands in, events out."""
 
@@ -67,4 +68,32 @@ class Venue(Protocol):
         """Events of ``symbol``'s orders since the last call, at the close of ``candle``: the
         paper venue fills resting orders against the candle; an exchange venue reports the
         fills, cancels and expiries the exchange made meanwhile."""
+        ...
+
+
+@runtime_checkable
+class SimulatedVenue(Venue, Protocol):
+    """A venue whose market is simulated from candles (the paper venue): what the engine needs
+    beyond :class:`Venue` for a backtest's passed-over candles, for closing positions at the
+    last mark with no candle to come (an offline panic), and for a resume point that holds the
+    venue itself (an exchange keeps its own state and is asked for it instead)."""
+
+    def pass_candle(self, symbol: str, timestamp_ms: int) -> None:
+        """Note a candle on which no resting order can fill, as :meth:`on_candle` would."""
+        ...
+
+    def fill_market_at(
+        self, symbol: str, price: Decimal, volume: Decimal, timestamp_ms: int
+    ) -> list[VenueEvent]:
+        """Fill the resting market orders of ``symbol`` now at ``price``."""
+        ...
+
+    def snapshot(self) -> dict[str, Any]:
+        """The venue's state as JSON-able data."""
+        ...
+
+    def restore(
+        self, state: Mapping[str, Any], balances: Mapping[str, Decimal] | None = None
+    ) -> None:
+        """Replace the venue's state with a :meth:`snapshot`."""
         ...

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from sigmax.domain.decisions import Action
-from sigmax.domain.orders import OrderSide, OrderStatus, OrderType
+from sigmax.domain.orders import OrderPurpose, OrderSide, OrderStatus, OrderType
 from sigmax.storage.types import (
     EpochMillis,
     ExactDecimal,
@@ -222,6 +222,8 @@ class OrderRow(Base):
     policy_verdict: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
     created_at_ms: Mapped[int] = mapped_column(EpochMillis)
     updated_at_ms: Mapped[int] = mapped_column(EpochMillis)
+    purpose: Mapped[OrderPurpose] = mapped_column(string_enum(OrderPurpose, "purpose"))
+    """Why the order exists: entry, stop_loss, take_profit, exit, manual or panic."""
 
     __table_args__ = (
         UniqueConstraint("venue", "exchange_order_id"),
