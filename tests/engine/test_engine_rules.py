@@ -9,10 +9,11 @@ from sigmax.agents.orchestrator import Orchestrator, build_history
 from sigmax.config import load_settings
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.domain.ledger import Ledger
-from sigmax.domain.orders import Order, OrderSide, OrderStatus, OrderType
+from sigmax.domain.orders import Order, OrderPurpose, OrderSide, OrderStatus, OrderType
 from sigmax.engine.engine import Engine
 from sigmax.engine.feeds import CandleClosed
 from sigmax.engine.gate import OrderGate
+from sigmax.engine.trader import Trader
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
 
@@ -22,24 +23,29 @@ def test_a_buy_the_account_cannot_pay_at_the_fill_is_rejected() -> None:
     series = DatasetCatalog.from_path(None).load("BTC/USDT", "1h").series
     history = build_history(series, settings)
     specs = bundled_market_specs()
-    venue = PaperVenue({"BTC/USDT": specs["BTC/USDT"]})
     ledger = Ledger(Decimal("100"))
+    venue = PaperVenue({"BTC/USDT": specs["BTC/USDT"]}, cash=ledger.cash)
+    trader = Trader(
+        ledger=ledger,
+        venue=venue,
+        rules={"BTC/USDT": OrderRules(specs["BTC/USDT"])},
+        gate=OrderGate.from_settings(settings),
+        fees=venue.fees,
+        max_slippage_pct=settings.safety.max_slippage_pct,
+    )
     engine = Engine(
         orchestrator=Orchestrator(settings, {"BTC/USDT": history}.__getitem__),
         histories={"BTC/USDT": history},
-        venue=venue,
-        ledger=ledger,
-        rules={"BTC/USDT": OrderRules(specs["BTC/USDT"])},
+        trader=trader,
         store=None,
         persist_holds=False,
-        gate=OrderGate.from_settings(settings),
     )
     index = 5_000
     submitted_at = int(series.timestamp[index])  # the close of candle index - 1
     # 0.01 BTC costs several hundred USDT at 2021-2022 prices: far more than the 100 in cash.
     order = Order("sgx-manual-test", "BTC/USDT", OrderSide.BUY, OrderType.MARKET,
-                  Decimal("0.01"), submitted_at)  # fmt: skip
-    assert venue.submit(order, submitted_at).status is OrderStatus.OPEN
+                  Decimal("0.01"), submitted_at, purpose=OrderPurpose.MANUAL)  # fmt: skip
+    assert asyncio.run(venue.submit(order, submitted_at)).status is OrderStatus.OPEN
     candle = series.candle(index)
     event = CandleClosed("BTC/USDT", candle, candle.timestamp + series.timeframe.ms, series)
     write = asyncio.run(engine.step(event))
@@ -50,3 +56,5 @@ def test_a_buy_the_account_cannot_pay_at_the_fill_is_rejected() -> None:
     assert ledger.cash == Decimal("100")
     assert ledger.open_positions() == {}
     ledger.check_balanced()
+    # The venue's own account refused it too: nothing moved there either.
+    assert asyncio.run(venue.balances()) == {"USDT": Decimal("100")}

@@ -282,7 +282,7 @@ def test_a_manual_order_goes_through_the_running_engine(tmp_path: Path) -> None:
     fills = _query(
         _sqlite(tmp_path),
         "SELECT o.client_order_id, f.side, f.qty FROM fills f JOIN orders o ON o.id = f.order_id "
-        "WHERE o.client_order_id LIKE 'sgx-manual-cmd%'",
+        "WHERE o.purpose = 'manual'",
     )
     assert [(side, str(qty)) for _, side, qty in fills] == [("buy", "0.01")]
 

@@ -234,3 +234,66 @@ def test_no_fill_is_priced_at_or_before_the_close_that_triggered_it(replay_home:
             else:
                 assert float(price) <= open_price
             assert abs(float(price) - open_price) / open_price < 0.001
+
+
+def _as_stored_before_the_resume_point_was_typed(state: dict[str, Any]) -> dict[str, Any]:
+    """A resume point in the layout of before: no version, a format-1 venue snapshot with no
+    balances, resting orders without their purpose."""
+    old = {key: value for key, value in state.items() if key != "version"}
+    venue = {key: value for key, value in state["venue"].items() if key != "balances"}
+    venue["format"] = 1
+    venue["orders"] = [
+        {key: value for key, value in order.items() if key != "purpose"}
+        for order in venue["orders"]
+    ]
+    old["venue"] = venue
+    return old
+
+
+@pytest.mark.slow
+def test_a_resume_point_stored_before_it_was_typed_still_resumes(
+    tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    """Killed while it holds a position and resting stops, its resume point rewritten in the
+    old layout, the run resumes and ends exactly as the uninterrupted one."""
+    url = _sqlite(tmp_path)
+    process = subprocess.Popen(
+        [SIGMAX, *RUN_ARGS], env=_env(tmp_path),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    engine = create_engine(url)
+    try:
+        deadline = time.monotonic() + 120
+        state: dict[str, Any] | None = None
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+            try:
+                with engine.connect() as connection:
+                    raw = connection.execute(
+                        text("SELECT value FROM engine_state WHERE key LIKE 'run:%'")
+                    ).scalar()
+            except Exception:  # the database may not exist yet
+                continue
+            current = json.loads(raw) if isinstance(raw, str) else raw
+            if current and current["venue"]["orders"] and current["ledger"]["positions"]:
+                process.send_signal(signal.SIGKILL)
+                break
+        process.wait(timeout=30)
+        with engine.begin() as connection:
+            raw = connection.execute(
+                text("SELECT value FROM engine_state WHERE key LIKE 'run:%'")
+            ).scalar()
+            state = json.loads(raw) if isinstance(raw, str) else raw
+            assert state is not None
+            assert state["venue"]["orders"], "killed before any order"
+            assert state["version"] == 2
+            assert "balances" in state["venue"]
+            old = _as_stored_before_the_resume_point_was_typed(state)
+            connection.execute(
+                text("UPDATE engine_state SET value = :value WHERE key LIKE 'run:%'"),
+                {"value": json.dumps(old)},
+            )
+    finally:
+        engine.dispose()
+    _run_to_end(tmp_path)
+    assert _recorded(url) == reference

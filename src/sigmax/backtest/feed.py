@@ -27,7 +27,7 @@ from sigmax.backtest.timeline import Timeline, build_timeline
 from sigmax.domain.candles import CandleSeries
 from sigmax.domain.ledger import Ledger
 from sigmax.engine.feeds import CandleClosed, CandlesPassed, ReplayFeed
-from sigmax.execution.paper import PaperVenue
+from sigmax.execution.venue import Venue
 from sigmax.safety.enforcer import SafetyEnforcer
 
 
@@ -50,7 +50,7 @@ class BacktestFeed:
         until_ms: int | None,
         candidates: Mapping[str, BoolArray],
         ledger: Ledger,
-        venue: PaperVenue,
+        venue: Venue,
         safety: SafetyEnforcer,
         curve: PassedCurve,
         every_candle: bool = False,

@@ -30,7 +30,7 @@ from fractions import Fraction
 from sigmax.backtest.timeline import EQUITY_UNIT, Timeline
 from sigmax.domain.ledger import Ledger
 from sigmax.domain.orders import OrderSide, OrderType
-from sigmax.execution.paper import PaperVenue
+from sigmax.execution.venue import Venue
 from sigmax.safety.enforcer import SafetyEnforcer
 from sigmax.safety.triggers import TriggerName
 
@@ -77,7 +77,7 @@ def scan(
     start: int,
     *,
     ledger: Ledger,
-    venue: PaperVenue,
+    venue: Venue,
     safety: SafetyEnforcer,
 ) -> Span:
     """The span of inert groups from ``start`` and the group that ends it."""

@@ -36,14 +36,14 @@ from sigmax.data.catalog import DatasetCatalog
 from sigmax.domain.candles import CandleSeries, Timeframe, ms_to_iso
 from sigmax.domain.decisions import DecisionRecord
 from sigmax.domain.ledger import Ledger
+from sigmax.engine.assembly import paper_trader
 from sigmax.engine.engine import DecisionSource, Engine, RunTotals
 from sigmax.engine.gate import OrderGate
 from sigmax.engine.run_store import EquityPoint, FillRecord, OrderUpdate, StepWrite
 from sigmax.engine.runner import parse_symbols
 from sigmax.errors import InputError
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
-from sigmax.execution.instruments import OrderRules, bundled_market_specs
-from sigmax.execution.paper import PaperVenue
+from sigmax.execution.instruments import bundled_market_specs
 from sigmax.safety.state import SafetyEvent, SafetyState
 
 STRATEGIES = ("agents", "sma_cross")
@@ -238,17 +238,15 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         source = strategy
         batch = {s: strategy.batch(series[s]) for s in symbols}
     sink = MemorySink(run_id)
-    ledger = Ledger(settings.profile.starting_capital_usd)
-    venue = PaperVenue({s: specs[s] for s in symbols}, fees, slippage)
+    gate = OrderGate.from_settings(settings)
+    trader = paper_trader(settings, specs, symbols, fees, slippage, gate)
+    ledger = trader.ledger
     engine = Engine(
         orchestrator=source,
         histories=histories,
-        venue=venue,
-        ledger=ledger,
-        rules={s: OrderRules(specs[s]) for s in symbols},
+        trader=trader,
         store=sink,
         persist_holds=False,
-        gate=OrderGate.from_settings(settings),
         history_for=strategy.history if strategy is not None else None,
     )
     engine.batch = batch
@@ -259,7 +257,7 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         until_ms=options.until_ms,
         candidates={s: engine.batch[s].candidate for s in symbols},
         ledger=ledger,
-        venue=venue,
+        venue=trader.venue,
         safety=engine.safety,
         curve=sink.passed,
         every_candle=options.every_candle,
@@ -271,7 +269,7 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         options.progress(total, total)
     closes = _window_closes(series, options.start_ms, options.until_ms)
     return BacktestRun(
-        run_id, settings, config, series, closes, sink, totals, ledger, dict(engine.marks), total
+        run_id, settings, config, series, closes, sink, totals, ledger, dict(trader.marks), total
     )
 
 

@@ -353,9 +353,17 @@ class RunRecord:
                 f"run {self.info.id} trades {', '.join(unknown)}, for which no trading rules "
                 "are known"
             )
-        venue = PaperVenue({symbol: specs[symbol] for symbol in self.symbols}, self.fees())
+        ledger = self.ledger()
+        venue = PaperVenue(
+            {symbol: specs[symbol] for symbol in self.symbols}, self.fees(), cash=ledger.cash
+        )
         if self.state is not None:
-            venue.restore(self._state_field("venue", dict))
+            # A venue snapshot from before the venue kept an account: the ledger's cash and
+            # positions are what its fills made.
+            balances = {venue.quote: ledger.cash}
+            for symbol, position in ledger.open_positions().items():
+                balances[symbol.split("/")[0]] = position.qty
+            venue.restore(self._state_field("venue", dict), balances)
         return venue
 
     def fees(self) -> FeeSchedule:

@@ -32,35 +32,16 @@ from sigmax.bus import EventBus
 from sigmax.config import Settings
 from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
-from sigmax.domain.ledger import InsufficientCashError, Ledger, utc_day
-from sigmax.domain.orders import (
-    Fill,
-    Order,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    client_order_id,
-)
-from sigmax.engine.controls import ControlCommand, ControlQueue, pause_message
+from sigmax.domain.ledger import utc_day
+from sigmax.engine.controls import ControlQueue
 from sigmax.engine.decision_log import CompactDecision, wall_clock_ms
 from sigmax.engine.events import publish_step
 from sigmax.engine.feeds import CandleClosed, CandlesPassed
-from sigmax.engine.gate import AccountView, GateResult, OrderGate, OrderOrigin
-from sigmax.engine.manual_checks import ManualRequest, check_cash, check_position
 from sigmax.engine.run_store import (
-    EquityPoint,
-    FillRecord,
-    OrderUpdate,
     StepWrite,
 )
-from sigmax.errors import InputError
-from sigmax.execution.instruments import OrderRules, size_to_qty
-from sigmax.execution.paper import PaperVenue, VenueEvent
-from sigmax.logging_setup import log_trade
-from sigmax.safety.enforcer import ExitReason
-from sigmax.safety.errors import ResumeRefusedError
+from sigmax.engine.trader import Trader
 from sigmax.safety.state import SafetyState
-from sigmax.storage.models import ControlKind, ControlStatus
 
 log = logging.getLogger("sigmax.engine")
 
@@ -137,30 +118,22 @@ class Engine:
         *,
         orchestrator: DecisionSource,
         histories: Mapping[str, SymbolHistory],
-        venue: PaperVenue,
-        ledger: Ledger,
-        rules: Mapping[str, OrderRules],
+        trader: Trader,
         store: StepSink | None,
         persist_holds: bool,
-        cursor: Mapping[str, int] | None = None,
-        marks: Mapping[str, Decimal] | None = None,
-        protection: Mapping[str, tuple[str, str]] | None = None,
         history_for: Callable[[CandleSeries], SymbolHistory] | None = None,
-        gate: OrderGate,
-        trades: Mapping[str, tuple[str, str]] | None = None,
-        volumes: Mapping[str, float] | None = None,
     ) -> None:
-        """``history_for`` builds a symbol's history from the candles an event brings when they
-        are newer than the history knows (live candles); by default with the analyzer's
-        timeframes and indicators from the orchestrator's settings."""
+        """``trader`` owns the account (ledger, venue, protective orders, marks) and every
+        order; the engine decides and drives it. ``history_for`` builds a symbol's history from
+        the candles an event brings when they are newer than the history knows (live
+        candles); by default with the analyzer's timeframes and indicators from the
+        orchestrator's settings."""
         self.orchestrator = orchestrator
         self.histories = dict(histories)
         self.history_for: Callable[[CandleSeries], SymbolHistory] = history_for or (
             lambda series: build_history(series, orchestrator.settings)
         )
-        self.venue = venue
-        self.ledger = ledger
-        self.rules = dict(rules)
+        self.trader = trader
         self.store = store
         #: Explain (run every agent's text for) every decision, not only those that order:
         #: a watchable pace, where the operator reads each decision as it comes.
@@ -169,22 +142,9 @@ class Engine:
         #: the pace (those not explained as their numbers, :class:`CompactDecision`); a
         #: backtest keeps in memory only the decisions behind its orders.
         self.records_every_decision = store is not None and store.keeps_resume_point
-        self.cursor: dict[str, int] = dict(cursor or {})
-        self.marks: dict[str, Decimal] = dict(marks or {})
-        #: The last processed candle's volume per symbol: what prices the market impact of a
-        #: close at the mark when no candle comes (an offline panic).
-        self.volumes: dict[str, float] = dict(volumes or {})
-        #: Entry order id -> (stop-loss, take-profit) to place once the entry fills.
-        self.protection: dict[str, tuple[str, str]] = dict(protection or {})
         #: The safety enforcer and the compliance policies every order passes.
-        self.gate = gate
-        self.safety = gate.safety
-        #: Per open position: gross PnL realised and fees paid since it opened, so a closed
-        #: trade's result (what the loss-streak trigger counts) includes both fees.
-        self.trades: dict[str, tuple[Decimal, Decimal]] = {
-            symbol: (Decimal(realized), Decimal(fees))
-            for symbol, (realized, fees) in (trades or {}).items()
-        }
+        self.gate = trader.gate
+        self.safety = trader.gate.safety
         self.totals = RunTotals()
         #: The operator's queued commands (pause, resume, panic); None: no store to read.
         self.controls: ControlQueue | None = None
@@ -204,9 +164,6 @@ class Engine:
         #: The wall clock (epoch ms), in which an operator's pause counts (see
         #: :mod:`sigmax.safety.enforcer`); replaceable so tests can move it.
         self.wall_clock: Callable[[], int] = wall_clock_ms
-        #: The pause (or cooldown) whose refusals were last logged: one line per pause, not
-        #: one per candle while it lasts.
-        self._quiet_refusals: tuple[object, ...] | None = None
         self._pending = StepWrite()
         self._pending_steps = 0
 
@@ -226,17 +183,23 @@ class Engine:
                 await self.before_group(group[0].close_ms)
             await self._step_group(group)
             last = group[-1].close_ms
-            point = self._equity_point(last)
+            point = self.trader.equity_point(last)
             self._pending.equity.append(point)
             self.safety.observe_account(point.equity, point.daily_pnl, last)
             self._pending.safety_events += self.safety.take_events()
             if self.controls is not None and self.controls.due(paced):
-                self.apply_controls(last)
+                await self.apply_controls(last)
             if paced or self._pending.changes_state or self._pending_steps >= BATCH_STEPS:
                 self.commit(last)
         if self._pending_steps:
             self.commit(self.totals.last_close_ms or 0)
         self.totals.elapsed_s = time.perf_counter() - started
+        orders = self.trader.totals
+        self.totals.orders, self.totals.rejected, self.totals.fills = (
+            orders.orders,
+            orders.rejected,
+            orders.fills,
+        )
         return self.totals
 
     @property
@@ -248,9 +211,10 @@ class Engine:
         first one)."""
         if self.totals.last_close_ms is not None:
             return self.totals.last_close_ms
-        if self.cursor:
+        cursor = self.trader.cursor
+        if cursor:
             timeframe = self.orchestrator.settings.agents.analyzer.timeframes.primary
-            return max(self.cursor.values()) + timeframe.ms
+            return max(cursor.values()) + timeframe.ms
         return wall_clock_ms()
 
     def commit(self, now_ms: int) -> None:
@@ -264,19 +228,8 @@ class Engine:
         self._pending_steps = 0
 
     def state(self) -> dict[str, Any]:
-        """The resume point: ledger, resting orders, last processed candle per symbol, marks."""
-        return {
-            "ledger": self.ledger.snapshot(),
-            "venue": self.venue.snapshot(),
-            "cursor": dict(self.cursor),
-            "marks": {symbol: str(mark) for symbol, mark in self.marks.items()},
-            "volumes": {symbol: repr(volume) for symbol, volume in self.volumes.items()},
-            "protection": {key: list(value) for key, value in self.protection.items()},
-            "trades": {
-                symbol: [str(realized), str(fees)]
-                for symbol, (realized, fees) in self.trades.items()
-            },
-        }
+        """The resume point as stored (see :class:`~sigmax.engine.resume.ResumePoint`)."""
+        return self.trader.resume_point().to_json()
 
     async def _step_group(self, group: list[CandleClosed]) -> None:
         """Step the candles of one group; runs of inert ones are passed together.
@@ -309,17 +262,18 @@ class Engine:
         ticks once: ticking again at the same moment lifts nothing more.
         """
         close_ms = events[0].close_ms
-        ledger = self.ledger
+        trader = self.trader
+        ledger = trader.ledger
         opened = ledger.current_day
         rest = events
         if opened is None or utc_day(close_ms) > opened:
-            self._note_inert(events[0])
-            ledger.mark_to_market(close_ms, self.marks)
+            trader.note_inert(events[0].symbol, events[0].candle)
+            ledger.mark_to_market(close_ms, trader.marks)
             rest = events[1:]
         if rest:
             for event in rest:
-                self._note_inert(event)
-            ledger.mark_to_market(close_ms, self.marks)
+                trader.note_inert(event.symbol, event.candle)
+            ledger.mark_to_market(close_ms, trader.marks)
         self.safety.tick(close_ms, self.wall_clock())
         self._pending.safety_events += self.safety.take_events()
         self._count_passed(len(events), close_ms)
@@ -331,13 +285,6 @@ class Engine:
         self.totals.decisions["HOLD"] += count
         self.totals.last_close_ms = close_ms
         self._pending_steps += count
-
-    def _note_inert(self, event: CandleClosed) -> None:
-        candle = event.candle
-        self.venue.pass_candle(event.symbol, candle.timestamp)
-        self.marks[event.symbol] = Decimal(repr(candle.close))
-        self.volumes[event.symbol] = candle.volume
-        self.cursor[event.symbol] = candle.timestamp
 
     def _holds_unassessed(self, event: CandleClosed) -> bool:
         """The candle's decision is a HOLD whatever the account, known from the
@@ -356,15 +303,8 @@ class Engine:
 
     async def step(self, event: CandleClosed) -> StepWrite:
         write = StepWrite()
-        symbol, candle = event.symbol, event.candle
-        if event.inert:
-            self.venue.pass_candle(symbol, candle.timestamp)
-        else:
-            for venue_event in self.venue.on_candle(symbol, candle):
-                self._apply(venue_event, candle.timestamp, write, event.close_ms)
-        self.marks[symbol] = Decimal(repr(candle.close))
-        self.volumes[symbol] = candle.volume
-        self.ledger.mark_to_market(event.close_ms, self.marks)
+        symbol = event.symbol
+        await self.trader.on_candle(symbol, event.candle, event.close_ms, write, event.inert)
         # Market time for the triggers, the wall clock for an operator's pause.
         self.safety.tick(event.close_ms, self.wall_clock())
 
@@ -385,13 +325,13 @@ class Engine:
             self._finish_step(event, write)
             return write
         snapshot = history.snapshot(event.close_ms)
-        portfolio = self._portfolio()
+        portfolio = self.trader.portfolio()
         # The numbers first; the explained record only when it leads to an order or is shown.
         assessment = self.orchestrator.assess(snapshot, portfolio)
         self.totals.decisions[assessment.decision.value] += 1
         self.safety.observe_sentiment(assessment.sentiment, event.close_ms)
         if self.persist_holds or (
-            self._would_order(assessment)
+            self.trader.would_order(assessment.symbol, assessment.decision)
             # Paused or cooling down: the order would be refused, so it needs no explanation.
             and self.gate.refusal(assessment.symbol, assessment.decision, event.close_ms) is None
         ):
@@ -410,7 +350,15 @@ class Engine:
                 record.size_usd,
                 record.latency_ms,
             )
-            acted, record = self._act(record, event.close_ms, write)
+            acted, compliance = await self.trader.act(
+                record,
+                event.close_ms,
+                write,
+                protects_entries=self.orchestrator.protects_entries,
+                spends_cash=self.orchestrator.spends_cash,
+            )
+            if compliance is not None:
+                record = replace(record, compliance=compliance)
             if acted or self.persist_holds or self.records_every_decision:
                 write.decisions.insert(0, record)
         elif self.records_every_decision:
@@ -470,29 +418,29 @@ class Engine:
         equity peak and its last day PnL). That is what is applied here; the equity point of
         each group is recorded by the feed, from the same figures.
         """
+        trader = self.trader
+        ledger = trader.ledger
         for at_ms, closes in passed.day_opens:
-            self.ledger.mark_to_market(
+            ledger.mark_to_market(
                 at_ms, {symbol: Decimal(repr(close)) for symbol, close in closes.items()}
             )
         for symbol, (open_ms, close) in passed.last.items():
-            self.venue.pass_candle(symbol, open_ms)
-            self.marks[symbol] = Decimal(repr(close))
-            self.cursor[symbol] = open_ms
-        self.ledger.mark_to_market(passed.close_ms, self.marks)
+            trader.pass_candle(symbol, open_ms, close)
+        ledger.mark_to_market(passed.close_ms, trader.marks)
         if passed.peak is not None:
             at_ms, closes = passed.peak
-            marks = {**self.marks, **{s: Decimal(repr(c)) for s, c in closes.items()}}
+            marks = {**trader.marks, **{s: Decimal(repr(c)) for s, c in closes.items()}}
             self.safety.observe_account(
-                self.ledger.equity(marks), self.ledger.daily_pnl(utc_day(at_ms), marks), at_ms
+                ledger.equity(marks), ledger.daily_pnl(utc_day(at_ms), marks), at_ms
             )
-        point = self._equity_point(passed.close_ms)
+        point = trader.equity_point(passed.close_ms)
         self.safety.observe_account(point.equity, point.daily_pnl, passed.close_ms)
         self._pending.safety_events += self.safety.take_events()
         self._count_passed(passed.candles, passed.close_ms)
 
     def _finish_step(self, event: CandleClosed, write: StepWrite) -> None:
         write.safety_events += self.safety.take_events()
-        self.cursor[event.symbol] = event.candle.timestamp
+        self.trader.cursor[event.symbol] = event.candle.timestamp
         self.totals.candles += 1
         self.totals.last_close_ms = event.close_ms
 
@@ -508,85 +456,6 @@ class Engine:
             self.histories[event.symbol] = history
         return history
 
-    def _portfolio(self) -> PortfolioView:
-        account = self._account()
-        return PortfolioView(
-            equity_usd=account.equity_usd,
-            cash_usd=account.cash_usd,
-            positions_usd=account.positions_usd,
-        )
-
-    def _apply(
-        self, event: VenueEvent, candle_open_ms: int, write: StepWrite, known_ms: int
-    ) -> None:
-        """Record a venue event; apply its fill to the ledger; protect a new position.
-
-        ``known_ms`` is when the engine learns of the fill (the candle's close): a stop that
-        triggered somewhere inside the candle starts its cooldown then, not at the open.
-        """
-        order = event.order
-        fill = event.fill
-        if fill is not None:
-            try:
-                entry = self.ledger.apply_fill(fill)
-            except InsufficientCashError as refused:
-                # A gap up at the open can make a buy cost more than the cash it was sized
-                # on: the account cannot pay, so the order is rejected, never half-booked.
-                reason = f"rejected at fill: {refused}"
-                write.orders.append(OrderUpdate(order, OrderStatus.REJECTED, Decimal(0), reason))
-                self.protection.pop(order.client_order_id, None)
-                self.totals.rejected += 1
-                log.warning("order %s %s", order.client_order_id, reason)
-                return
-        filled = fill.qty if fill is not None else Decimal(0)
-        write.orders.append(OrderUpdate(order, event.status, filled, event.reason))
-        if fill is None:
-            return
-        self.totals.fills += 1
-        write.fills.append(FillRecord(fill, entry.realized_pnl, candle_open_ms, order.decision_id))
-        position = self.ledger.position(order.symbol)
-        write.positions[order.symbol] = (
-            position.qty,
-            # The ledger keeps the exact cost basis; the table shows the average to 1e-12.
-            position.avg_price.quantize(AVG_PRICE_QUANTUM),
-            position.realized_pnl,
-        )
-        log_trade(
-            log,
-            # "action: buy|sell" is what the runbook's recipes grep for.
-            "%s %s %s @ %s fee %s realized %s (%s, order %s), action: %s",
-            fill.side.value.upper(),
-            fill.qty,
-            fill.symbol,
-            fill.price,
-            fill.fee,
-            entry.realized_pnl,
-            order.type.value,
-            order.client_order_id,
-            fill.side.value,
-        )
-        expected = order.price if order.type is not OrderType.MARKET else order.reference_price
-        if expected is not None and expected > 0:
-            self.safety.record_fill(order.symbol, expected, fill.price, known_ms)
-        self._count_trade(order, fill, entry.realized_pnl, position.qty, known_ms)
-        if order.type is OrderType.MARKET and order.side is OrderSide.BUY:
-            self._protect(order, fill.qty, fill.timestamp_ms, write)
-
-    def _count_trade(
-        self, order: Order, fill: Fill, realized: Decimal, left: Decimal, known_ms: int
-    ) -> None:
-        """Add a fill to its position's trade; report the trade when the position is flat."""
-        gross, fees = self.trades.get(order.symbol, (Decimal(0), Decimal(0)))
-        gross, fees = gross + realized, fees + fill.fee
-        if left > 0:
-            self.trades[order.symbol] = (gross, fees)
-            return
-        self.trades.pop(order.symbol, None)
-        self.safety.record_closed_trade(order.symbol, gross - fees, known_ms, _exit_reason(order))
-
-    def _account(self) -> AccountView:
-        return AccountView.of(self.ledger, self.marks)
-
     def _screened(self, record: DecisionRecord) -> None:
         """A privacy finding in a record's text pauses trading (the text is already redacted)."""
         for report in record.agents:
@@ -595,189 +464,6 @@ class Engine:
                     self.safety.record_privacy_violation(
                         str(violation["kind"]), str(violation["where"]), record.timestamp_ms
                     )
-
-    def _protect(self, entry: Order, qty: Decimal, now_ms: int, write: StepWrite) -> None:
-        """A stop-loss and a take-profit, one cancelling the other, for a filled entry."""
-        levels = self.protection.pop(entry.client_order_id, None)
-        if entry.decision_id is None or levels is None:
-            return
-        stop, target = levels
-        rules = self.rules[entry.symbol]
-        for role, kind, price in (
-            ("stop", OrderType.STOP_LOSS, Decimal(stop)),
-            ("target", OrderType.TAKE_PROFIT, Decimal(target)),
-        ):
-            order = Order(
-                client_order_id=client_order_id(entry.decision_id, role),
-                symbol=entry.symbol,
-                side=OrderSide.SELL,
-                type=kind,
-                qty=qty,
-                created_ms=now_ms,
-                price=rules.quantize_price(price, OrderSide.SELL),
-                reference_price=rules.quantize_price(price, OrderSide.SELL),
-                decision_id=entry.decision_id,
-                oco_group=f"oco-{entry.decision_id[:16]}",
-            )
-            self._send(order, order.price or price, now_ms, write, "protective")
-
-    def _send(
-        self,
-        order: Order,
-        price: Decimal,
-        now_ms: int,
-        write: StepWrite,
-        origin: OrderOrigin,
-        checked: GateResult | None = None,
-    ) -> GateResult:
-        """Pass ``order`` through the gate, then to the venue; record what happened.
-
-        ``checked``: the gate's answer for this very order, asked by the caller at ``now_ms``
-        with nothing changed since that it reads (the account and the safety state), so it is
-        not evaluated twice.
-        """
-        verdict = (
-            checked
-            if checked is not None
-            else self.gate.check(order, price, self._account(), now_ms, origin)
-        )
-        if verdict.policy_failed:
-            self.safety.pause(verdict.reason, now_ms, trigger="policy")
-        if not verdict.allowed:
-            self._log_not_sent(order, verdict, origin)
-            if verdict.policy is not None or verdict.policy_failed:
-                # Refused by compliance: recorded as a rejected order with its reasons.
-                write.orders.append(
-                    OrderUpdate(
-                        order, OrderStatus.REJECTED, Decimal(0), verdict.reason, verdict.policy
-                    )
-                )
-                self.totals.orders += 1
-                self.totals.rejected += 1
-            return verdict
-        event = self.venue.submit(order, now_ms)
-        write.orders.append(
-            OrderUpdate(order, event.status, Decimal(0), event.reason, verdict.policy)
-        )
-        self.totals.orders += 1
-        if event.status is OrderStatus.REJECTED:
-            self.totals.rejected += 1
-            log.warning("order %s rejected: %s", order.client_order_id, event.reason)
-            return GateResult(False, event.reason or "rejected by the venue", verdict.policy)
-        return verdict
-
-    def _log_not_sent(self, order: Order, verdict: GateResult, origin: OrderOrigin) -> None:
-        """Log a refused order; the engine's own orders refused by one pause (or one symbol's
-        cooldown) only once, since a watched run decides again at every candle it lasts."""
-        side = order.side.value.upper()
-        safety_refusal = verdict.policy is None and not verdict.policy_failed
-        if origin != "engine" or not safety_refusal:
-            log.warning("%s %s not sent: %s", side, order.symbol, verdict.reason)
-            return
-        holds = self.safety.state.holds
-        key: tuple[object, ...] = (
-            tuple(sorted((hold.trigger, hold.since_ms) for hold in holds.values()))
-            if holds
-            else ("cooldown", order.symbol, self.safety.state.cooldowns.get(order.symbol))
-        )
-        if key == self._quiet_refusals:
-            log.debug("%s %s not sent: %s", side, order.symbol, verdict.reason)
-            return
-        self._quiet_refusals = key
-        what = "pause" if holds else "cooldown"
-        log.warning(
-            "%s %s not sent during the %s: %s; the engine's further orders refused by this "
-            "%s are not logged",
-            side,
-            order.symbol,
-            what,
-            verdict.reason,
-            what,
-        )
-
-    def _would_order(self, assessment: Assessment) -> bool:
-        """Whether :meth:`_act` would place an order for this decision."""
-        if assessment.decision is Action.HOLD:
-            return False
-        held = self.ledger.position(assessment.symbol).qty
-        if assessment.decision is Action.SELL:
-            return held > 0
-        return held <= 0 and not any(
-            o.side is OrderSide.BUY for o in self.venue.open_orders(assessment.symbol)
-        )
-
-    def _act(
-        self, record: DecisionRecord, now_ms: int, write: StepWrite
-    ) -> tuple[bool, DecisionRecord]:
-        """Turn a decision into orders; True when it led to one (sent or refused), with the
-        record completed by the gate's answer."""
-        symbol = record.symbol
-        held = self.ledger.position(symbol).qty
-        resting = self.venue.open_orders(symbol)
-        rules = self.rules[symbol]
-        price = Decimal(repr(record.price))
-        if record.decision is Action.BUY:
-            if held > 0 or any(o.side is OrderSide.BUY for o in resting):
-                return False, record  # one entry per symbol: already open or opening
-            source = self.orchestrator
-            # A strategy that invests all its cash buys what the cash pays for at the fill
-            # price; the quantity here is the estimate at the decision's close.
-            spend = self.ledger.cash if source.spends_cash else None
-            size = spend if spend is not None else Decimal(repr(record.size_usd))
-            qty = size_to_qty(size, price, rules)
-            unprotected = record.stop_loss is None or record.take_profit is None
-            if qty <= 0:
-                # All the cash is in other positions: nothing to buy with.
-                reasons = [f"{size} USD buys no {symbol} at {price}"]
-            else:
-                reasons = list(rules.check(qty, price, OrderType.MARKET).reasons)
-            if reasons or (source.protects_entries and unprotected):
-                reason = "; ".join(reasons) or "no stop-loss or take-profit"
-                self.totals.rejected += 1
-                log.warning("BUY %s at %s not sent: %s", symbol, ms_to_iso(now_ms), reason)
-                return True, replace(record, compliance={"allowed": False, "reason": reason})
-            order = Order(
-                client_order_id=client_order_id(record.id, "entry"),
-                symbol=symbol,
-                side=OrderSide.BUY,
-                type=OrderType.MARKET,
-                qty=qty,
-                created_ms=now_ms,
-                reference_price=price,
-                decision_id=record.id,
-                spend=spend,
-            )
-            verdict = self._send(order, price, now_ms, write, "engine")
-            if verdict.allowed and source.protects_entries:
-                self.protection[order.client_order_id] = (
-                    repr(record.stop_loss),
-                    repr(record.take_profit),
-                )
-            return True, replace(record, compliance=_compliance(verdict))
-        if record.decision is Action.SELL and held > 0:
-            exit_order = Order(
-                client_order_id=client_order_id(record.id, "exit"),
-                symbol=symbol,
-                side=OrderSide.SELL,
-                type=OrderType.MARKET,
-                qty=held,
-                created_ms=now_ms,
-                reference_price=price,
-                decision_id=record.id,
-            )
-            verdict = self.gate.check(exit_order, price, self._account(), now_ms, "engine")
-            if verdict.allowed:
-                # The exit replaces the position's stop and target. Cancelling them changes
-                # neither the account nor the safety state, so the answer still holds.
-                for order in resting:
-                    if self.venue.cancel(order.client_order_id, now_ms) is not None:
-                        write.orders.append(OrderUpdate(order, OrderStatus.CANCELLED))
-                verdict = self._send(exit_order, price, now_ms, write, "engine", verdict)
-            else:
-                # Records the refusal.
-                self._send(exit_order, price, now_ms, write, "engine", verdict)
-            return True, replace(record, compliance=_compliance(verdict))
-        return False, record
 
     def record_api_error(self, source: str, kind: str) -> None:
         """A feed or venue request failed (wall time: errors happen now, whatever the candle)."""
@@ -788,175 +474,13 @@ class Engine:
 
     # -- operator control ---------------------------------------------------------------------
 
-    def apply_controls(self, now_ms: int) -> None:
-        """Apply the operator's queued pause / resume / panic commands at ``now_ms``."""
+    async def apply_controls(self, now_ms: int) -> None:
+        """Apply the operator's queued pause / resume / order / panic commands at ``now_ms``,
+        each through :meth:`Trader.command`."""
         assert self.controls is not None
         for command in self.controls.pending():
-            status, result = self._control(command, now_ms)
+            status, result = await self.trader.command(
+                command, now_ms, self._pending, self.wall_clock()
+            )
             self._pending.controls.append((command.id, status, result))
         self._pending.safety_events += self.safety.take_events()
-
-    def _control(self, command: ControlCommand, now_ms: int) -> tuple[ControlStatus, str]:
-        if command.kind is ControlKind.PAUSE:
-            # An operator's pause lasts its duration in wall time, however fast the replay.
-            hold = self.safety.pause(
-                command.reason or "paused by the operator",
-                now_ms,
-                duration_ms=command.duration_ms,
-                trigger="manual",
-                wall_ms=self.wall_clock(),
-            )
-            return ControlStatus.APPLIED, pause_message(now_ms, hold)
-        if command.kind is ControlKind.RESUME:
-            try:
-                self.safety.resume(now_ms, force=command.force, wall_ms=self.wall_clock())
-            except ResumeRefusedError as refused:
-                return ControlStatus.REFUSED, str(refused)
-            return ControlStatus.APPLIED, f"resumed at {ms_to_iso(now_ms)}"
-        if command.kind is ControlKind.ORDER:
-            return self._manual_order(command, now_ms)
-        closed = self.panic(now_ms, command.reason or "panic by the operator", f"cmd{command.id}")
-        return ControlStatus.APPLIED, closed
-
-    def _manual_order(self, command: ControlCommand, now_ms: int) -> tuple[ControlStatus, str]:
-        """An operator's market order, through the same checks as the engine's own: the
-        market's rules, the account, the safety enforcer and the policies."""
-        symbol, side_text, qty_text = command.symbol, command.side, command.qty
-        if symbol is None or side_text not in ("buy", "sell") or qty_text is None:
-            return ControlStatus.REFUSED, "an order needs a symbol, a side (buy/sell) and a qty"
-        side = OrderSide(side_text)
-        qty = Decimal(qty_text)
-        rules = self.rules.get(symbol)
-        mark = self.marks.get(symbol)
-        if rules is None:
-            traded = ", ".join(sorted(self.rules))
-            return ControlStatus.REFUSED, f"{symbol} is not traded by this run (it trades {traded})"
-        if mark is None:
-            return (
-                ControlStatus.REFUSED,
-                f"no candle of {symbol} processed yet: no price to check at",
-            )
-        check = rules.check(qty, mark, OrderType.MARKET)
-        if not check.ok:
-            return ControlStatus.REFUSED, "; ".join(check.reasons)
-        request = ManualRequest(symbol, side, qty)
-        cancelled: tuple[Order, ...] = ()
-        try:
-            if side is OrderSide.BUY:
-                check_cash(
-                    self.orchestrator.settings.safety.max_slippage_pct,
-                    self.ledger,
-                    self.venue,
-                    self.marks,
-                    request,
-                    mark,
-                )
-            else:
-                cancelled = check_position(self.ledger, self.venue, request)
-        except InputError as refused:
-            return ControlStatus.REFUSED, str(refused)
-        order = Order(
-            client_order_id=f"sgx-manual-cmd{command.id}",
-            symbol=symbol,
-            side=side,
-            type=OrderType.MARKET,
-            qty=qty,
-            created_ms=now_ms,
-            reference_price=mark,
-        )
-        # Selling the whole position replaces its stop-loss and take-profit.
-        for resting in cancelled:
-            if self.venue.cancel(resting.client_order_id, now_ms) is not None:
-                self._pending.orders.append(
-                    OrderUpdate(resting, OrderStatus.CANCELLED, reason="replaced by a manual sell")
-                )
-        verdict = self._send(order, mark, now_ms, self._pending, "manual")
-        if not verdict.allowed:
-            return ControlStatus.REFUSED, verdict.reason
-        return ControlStatus.APPLIED, (
-            f"{side.value} {qty} {symbol} sent at {ms_to_iso(now_ms)} as {order.client_order_id}; "
-            "it fills at the next candle's open"
-        )
-
-    def panic(self, now_ms: int, reason: str, key: str) -> str:
-        """Stop trading: pause, cancel every resting order, close every position at market.
-
-        The close-out orders fill at each symbol's next candle open. ``key`` names this panic
-        so a redone step (after a crash) sends the same client order ids, never new ones.
-        """
-        self.safety.panic(now_ms, reason)
-        write = self._pending
-        cancelled = 0
-        for order in self.venue.open_orders():
-            if self.venue.cancel(order.client_order_id, now_ms) is not None:
-                write.orders.append(OrderUpdate(order, OrderStatus.CANCELLED, reason="panic"))
-                cancelled += 1
-        self.protection.clear()
-        closing = 0
-        for symbol, position in sorted(self.ledger.open_positions().items()):
-            order = Order(
-                client_order_id=client_order_id(f"panic|{key}|{symbol}", "panic"),
-                symbol=symbol,
-                side=OrderSide.SELL,
-                type=OrderType.MARKET,
-                qty=position.qty,
-                created_ms=now_ms,
-                reference_price=self.marks.get(symbol, position.avg_price),
-                decision_id=None,
-            )
-            self._send(order, order.reference_price or position.avg_price, now_ms, write, "panic")
-            closing += 1
-        message = (
-            f"PANIC at {ms_to_iso(now_ms)}: trading paused, {cancelled} open orders cancelled, "
-            f"{closing} positions closing at market"
-        )
-        log.critical("ALERT %s", message)
-        return message
-
-    def fill_at_marks(self, now_ms: int) -> list[str]:
-        """Fill the resting market orders now, each at its symbol's last mark, through the
-        venue's fill model (slippage priced on the last candle's volume, fees), and apply the
-        fills like a candle's; the equity is marked at ``now_ms``. For a panic with no feed
-        to bring the next candle. Returns the symbols whose orders stay resting for the next
-        candle (no mark or volume known)."""
-        waiting: list[str] = []
-        symbols = sorted({o.symbol for o in self.venue.open_orders() if o.type is OrderType.MARKET})
-        for symbol in symbols:
-            mark, volume = self.marks.get(symbol), self.volumes.get(symbol)
-            if mark is None or volume is None or not volume > 0:
-                waiting.append(symbol)
-                continue
-            for event in self.venue.fill_market_at(symbol, mark, Decimal(repr(volume)), now_ms):
-                self._apply(event, now_ms, self._pending, now_ms)
-        point = self._equity_point(now_ms)
-        self._pending.equity.append(point)
-        self._pending.safety_events += self.safety.take_events()
-        return waiting
-
-    def _equity_point(self, now_ms: int) -> EquityPoint:
-        ledger = self.ledger
-        return EquityPoint(
-            taken_at_ms=now_ms,
-            cash=ledger.cash,
-            equity=ledger.equity(self.marks),
-            realized_pnl=ledger.realized_pnl,
-            unrealized_pnl=ledger.unrealized_pnl(self.marks),
-            fees=ledger.fees_total,
-            daily_pnl=ledger.daily_pnl(utc_day(now_ms), self.marks),
-        )
-
-
-def _exit_reason(order: Order) -> ExitReason:
-    if order.type is OrderType.STOP_LOSS:
-        return "stop_loss"
-    if order.type is OrderType.TAKE_PROFIT:
-        return "take_profit"
-    if order.client_order_id.startswith("sgx-panic-"):
-        return "panic"
-    if order.decision_id is None:
-        return "manual"
-    return "signal"
-
-
-def _compliance(verdict: GateResult) -> dict[str, Any]:
-    return {"allowed": verdict.allowed, "reason": verdict.reason, "verdict": verdict.policy}

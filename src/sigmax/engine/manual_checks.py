@@ -20,7 +20,6 @@ from sigmax.domain.orders import Liquidity, Order, OrderSide
 from sigmax.engine.account import EXACT, decimal_text
 from sigmax.errors import InputError
 from sigmax.execution.fill_model import QUOTE_QUANTUM, FeeSchedule
-from sigmax.execution.paper import PaperVenue
 
 _ZERO: Final = Decimal(0)
 _HUNDRED: Final = Decimal(100)
@@ -46,7 +45,8 @@ def taker_fee(fees: FeeSchedule, notional: Decimal) -> Decimal:
 def check_cash(
     max_slippage_pct: float,
     ledger: Ledger,
-    venue: PaperVenue,
+    fees: FeeSchedule,
+    resting_orders: Sequence[Order],
     marks: Mapping[str, Decimal],
     request: ManualRequest,
     mark: Decimal,
@@ -58,13 +58,12 @@ def check_cash(
     slipping more than that trips the safety pause anyway), for this order and for the buys
     already resting, which will be paid first.
     """
-    fees = venue.fees
     headroom_pct = Decimal(repr(max_slippage_pct))
     with localcontext(EXACT):
         factor = 1 + headroom_pct / _HUNDRED
     needed = _buy_cost(request.qty, mark, factor, fees)
     reserved = _ZERO
-    for resting in venue.open_orders():
+    for resting in resting_orders:
         price = resting.price or marks.get(resting.symbol) or resting.reference_price
         if resting.side is OrderSide.BUY and price is not None:
             reserved = _exact_sum(reserved, _buy_cost(resting.qty, price, factor, fees))
@@ -94,7 +93,9 @@ def _exact_sum(first: Decimal, second: Decimal) -> Decimal:
         return first + second
 
 
-def check_position(ledger: Ledger, venue: PaperVenue, request: ManualRequest) -> tuple[Order, ...]:
+def check_position(
+    ledger: Ledger, resting_orders: Sequence[Order], request: ManualRequest
+) -> tuple[Order, ...]:
     """Refuse a sell beyond the position; return the resting sells a full close replaces."""
     held = ledger.position(request.symbol).qty
     if request.qty > held:
@@ -103,7 +104,9 @@ def check_position(ledger: Ledger, venue: PaperVenue, request: ManualRequest) ->
             "held (spot: no shorting)"
         )
     resting_sells = tuple(
-        order for order in venue.open_orders(request.symbol) if order.side is OrderSide.SELL
+        order
+        for order in resting_orders
+        if order.symbol == request.symbol and order.side is OrderSide.SELL
     )
     promised = _promised_qty(resting_sells)
     if request.qty <= held - promised:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sigmax.config import Settings, load_settings
 from sigmax.domain.candles import ms_to_iso
 from sigmax.domain.instruments import Symbol
-from sigmax.domain.orders import Order, OrderSide, OrderStatus, OrderType
+from sigmax.domain.orders import Order, OrderPurpose, OrderSide, OrderStatus, OrderType
 from sigmax.engine.account import (
     EXACT,
     AccountHome,
@@ -215,6 +215,7 @@ def _gate(
             created_ms=now_ms,
             reference_price=price,
             decision_id=None,
+            purpose=OrderPurpose.MANUAL,
         )
     account = AccountView.of(run.ledger(), run.marks)
     # An operator's pause counts in wall time: one that has ended no longer refuses the order.
@@ -292,9 +293,17 @@ def _plan(run: RunRecord, settings: Settings, request: ManualRequest) -> _Plan:
     ledger = run.ledger()
     cancelled: tuple[Order, ...] = ()
     if request.side is OrderSide.BUY:
-        check_cash(settings.safety.max_slippage_pct, ledger, venue, run.marks, request, mark)
+        check_cash(
+            settings.safety.max_slippage_pct,
+            ledger,
+            venue.fees,
+            venue.open_orders(),
+            run.marks,
+            request,
+            mark,
+        )
     else:
-        cancelled = check_position(ledger, venue, request)
+        cancelled = check_position(ledger, venue.open_orders(), request)
     order = Order(
         client_order_id=f"{MANUAL_ORDER_PREFIX}{uuid.uuid4().hex[:_MANUAL_ID_HEX_DIGITS]}",
         symbol=request.symbol,
@@ -304,10 +313,11 @@ def _plan(run: RunRecord, settings: Settings, request: ManualRequest) -> _Plan:
         created_ms=now_ms,
         reference_price=mark,
         decision_id=None,
+        purpose=OrderPurpose.MANUAL,
     )
     for resting in cancelled:
-        venue.cancel(resting.client_order_id, now_ms)
-    event = venue.submit(order, now_ms)
+        venue.withdraw(resting.client_order_id, now_ms)
+    event = venue.accept(order, now_ms)
     if event.status is not OrderStatus.OPEN:
         raise InputError(f"{request.describe()}: the paper venue refused it: {event.reason}")
     return _Plan(order, venue, cancelled, now_ms, mark, estimated_fee)

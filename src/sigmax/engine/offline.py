@@ -3,12 +3,12 @@
 A run whose process died (kill -9, a power cut) leaves its account as it last committed: open
 positions, resting stops. Waiting for the next start to honour a panic would leave the money at
 risk exactly when the operator reaches for it, so the CLI applies the queued commands itself,
-with the engine's own code: an :class:`~sigmax.engine.engine.Engine` restored from the run's
-resume point (ledger, venue, marks, safety state) applies them through
-:meth:`~sigmax.engine.engine.Engine.apply_controls`, exactly as a running engine between two
-candles (a panic's client order ids derive from the command), then fills the panic's market
-orders at each symbol's last mark through the paper venue's fill model
-(:meth:`~sigmax.engine.engine.Engine.fill_at_marks`) and commits everything in one transaction
+through the account's one owner: the run's :class:`~sigmax.engine.trader.Trader`, restored from
+its resume point (ledger, venue, marks) with the stored safety state, applies each command
+through :meth:`~sigmax.engine.trader.Trader.command`, exactly as a running engine does between
+two candles (a command's client order ids derive from the command), then fills the resulting
+market orders at each symbol's last mark through the venue's fill model
+(:meth:`~sigmax.engine.trader.Trader.fill_at_marks`) and commits everything in one transaction
 through the run's :class:`~sigmax.engine.run_store.RunStore`. A restarted run resumes from it.
 
 The caller holds the engine lease meanwhile, so no run can start and overwrite the account.
@@ -16,39 +16,21 @@ The caller holds the engine lease meanwhile, so no run can start and overwrite t
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
-from sigmax.agents.base import PortfolioView
-from sigmax.agents.market_view import MarketSnapshot
-from sigmax.agents.orchestrator import Assessment, config_digest
-from sigmax.config import Settings, load_settings
-from sigmax.domain.decisions import DecisionRecord
+from sigmax.config import load_settings
 from sigmax.engine.account import AccountHome, RunRecord, newest_run
+from sigmax.engine.assembly import paper_trader
 from sigmax.engine.controls import ControlQueue
-from sigmax.engine.engine import Engine
+from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.engine.gate import OrderGate
-from sigmax.engine.run_store import RunStore
-from sigmax.errors import SigmaxError
-from sigmax.execution.instruments import OrderRules, bundled_market_specs
+from sigmax.engine.resume import ResumePoint
+from sigmax.engine.run_store import RunStore, StepWrite
+from sigmax.engine.trader import Trader
+from sigmax.execution.fill_model import SlippageModel
+from sigmax.execution.instruments import bundled_market_specs
 from sigmax.safety.store import SafetyStore
-
-
-class NoDecisions:
-    """The decision source of an engine that only applies commands: it never decides (no
-    candle is fed to it), so asking it is a bug, not a HOLD."""
-
-    protects_entries = False
-    spends_cash = False
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.digest = config_digest(settings)
-
-    def assess(self, snapshot: MarketSnapshot, portfolio: PortfolioView) -> Assessment:
-        raise SigmaxError("the offline engine makes no decisions")
-
-    async def decide(self, snapshot: MarketSnapshot, portfolio: PortfolioView) -> DecisionRecord:
-        raise SigmaxError("the offline engine makes no decisions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,39 +49,28 @@ def apply_queued_offline(home: AccountHome, at_ms: int) -> OfflineOutcome | None
         run = newest_run(session)
     if run is None:
         return None
-    engine = _restore(home, run)
-    engine.apply_controls(at_ms)
-    waiting = engine.fill_at_marks(at_ms)
-    engine.commit(at_ms)
+    return asyncio.run(_apply(home, run, at_ms))
+
+
+async def _apply(home: AccountHome, run: RunRecord, at_ms: int) -> OfflineOutcome:
+    trader = restore_trader(home, run)
+    write = StepWrite()
+    for command in ControlQueue(home.db).pending():
+        status, result = await trader.command(command, at_ms, write, wall_clock_ms())
+        write.controls.append((command.id, status, result))
+    write.safety_events += trader.safety.take_events()
+    waiting = await trader.fill_at_marks(at_ms, write)
+    store = RunStore(home.db, run.info.id, applied_by="cli")
+    store.commit(write, trader.resume_point().to_json(), at_ms, trader.safety.state)
     return OfflineOutcome(at_ms, tuple(waiting))
 
 
-def _restore(home: AccountHome, run: RunRecord) -> Engine:
-    """The run's engine as its resume point left it, committing through its store."""
+def restore_trader(home: AccountHome, run: RunRecord) -> Trader:
+    """The run's account as its resume point left it, with the stored safety state."""
     settings = home.settings
     if settings.profile_name != run.info.profile:
         settings = load_settings(home=settings.home, profile=run.info.profile)
     specs = bundled_market_specs()
-    state = run.state or {}
-    trades = {str(k): (str(v[0]), str(v[1])) for k, v in dict(state.get("trades", {})).items()}
-    volumes = {str(k): float(v) for k, v in dict(state.get("volumes", {})).items()}
-    protection = {
-        str(k): (str(v[0]), str(v[1])) for k, v in dict(state.get("protection", {})).items()
-    }
-    engine = Engine(
-        orchestrator=NoDecisions(settings),
-        histories={},
-        venue=run.venue(),
-        ledger=run.ledger(),
-        rules={s: OrderRules(specs[s]) for s in run.symbols if s in specs},
-        store=RunStore(home.db, run.info.id, applied_by="cli"),
-        persist_holds=True,
-        cursor=run.cursor,
-        marks=run.marks,
-        protection=protection,
-        gate=OrderGate.from_settings(settings, SafetyStore(home.db).load()),
-        trades=trades,
-        volumes=volumes,
-    )
-    engine.controls = ControlQueue(home.db)
-    return engine
+    point = ResumePoint.from_json(run.state) if run.state is not None else None
+    gate = OrderGate.from_settings(settings, SafetyStore(home.db).load())
+    return paper_trader(settings, specs, run.symbols, run.fees(), SlippageModel(), gate, point)

@@ -300,6 +300,7 @@ def order_row(update: OrderUpdate, now_ms: int) -> OrderRow:
         symbol=order.symbol,
         side=order.side,
         type=order.type,
+        purpose=order.purpose,
         qty=order.qty,
         price=order.price,
         filled_qty=update.filled_qty,

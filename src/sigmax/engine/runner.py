@@ -45,6 +45,7 @@ from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.instruments import Symbol
 from sigmax.domain.ledger import Ledger
 from sigmax.engine.account import AccountHome
+from sigmax.engine.assembly import paper_trader
 from sigmax.engine.controls import ControlQueue
 from sigmax.engine.engine import Engine, Feed, RunTotals
 from sigmax.engine.facade import log_agents_initialized
@@ -53,11 +54,11 @@ from sigmax.engine.gate import OrderGate
 from sigmax.engine.lease import EngineLease
 from sigmax.engine.live_feed import LiveFeed, wall_clock_ms
 from sigmax.engine.preflight import ApiPlan, check_api, check_home_writable, check_mode
+from sigmax.engine.resume import ResumePoint
 from sigmax.engine.run_store import RunStore, run_identity
 from sigmax.errors import ConfigError, ConfigProblem, InputError, SigmaxError
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
-from sigmax.execution.instruments import OrderRules, bundled_market_specs
-from sigmax.execution.paper import PaperVenue
+from sigmax.execution.instruments import bundled_market_specs
 from sigmax.logging_setup import configure_logging, shutdown_logging
 from sigmax.safety.policy import PolicyEvaluator, policy_engine_from_settings
 from sigmax.safety.store import SafetyStore
@@ -355,21 +356,10 @@ async def _run(
     mode = RunMode.PAPER if exchange is not None else RunMode.REPLAY
     status, state = store.start(mode, settings.profile_name, identity)
     mark_account(settings.home, run_id, db.url, wall_clock_ms())
-    ledger = Ledger(settings.profile.starting_capital_usd)
-    venue = PaperVenue({s: specs[s] for s in symbols}, fees, slippage)
-    cursor: dict[str, int] = {}
-    marks: dict[str, Decimal] = {}
-    protection: dict[str, tuple[str, str]] = {}
-    trades: dict[str, tuple[str, str]] = {}
-    volumes: dict[str, float] = {}
-    if state is not None:
-        ledger = Ledger.restore(state["ledger"])
-        venue.restore(state["venue"])
-        cursor = {k: int(v) for k, v in state["cursor"].items()}
-        marks = {k: Decimal(v) for k, v in state["marks"].items()}
-        protection = {k: (v[0], v[1]) for k, v in state.get("protection", {}).items()}
-        trades = {k: (v[0], v[1]) for k, v in state.get("trades", {}).items()}
-        volumes = {k: float(v) for k, v in state.get("volumes", {}).items()}
+    point = None if state is None else ResumePoint.from_json(state)
+    gate = OrderGate.from_settings(settings, SafetyStore(db).load(), policy)
+    trader = paper_trader(settings, specs, symbols, fees, slippage, gate, point)
+    ledger, marks, cursor = trader.ledger, trader.marks, dict(trader.cursor)
     if status is RunStatus.COMPLETED:
         log.info("run %s is already complete; nothing to do", run_id)
         return RunReport(run_id, True, True, RunTotals(), account(ledger, marks))
@@ -379,7 +369,6 @@ async def _run(
             run_id,
             ", ".join(f"{s} {ms_to_iso(ms)}" for s, ms in sorted(cursor.items())),
         )
-    gate = OrderGate.from_settings(settings, SafetyStore(db).load(), policy)
     log_agents_initialized(settings)
     # A live run builds each history from the candles its first event brings.
     histories = {s: build_history(series[s], settings) for s in series}
@@ -391,17 +380,9 @@ async def _run(
             settings, lambda symbol: engine.histories[symbol], sources=default_sources(news)
         ),
         histories=histories,
-        venue=venue,
-        ledger=ledger,
-        rules={s: OrderRules(specs[s]) for s in symbols},
+        trader=trader,
         store=store,
         persist_holds=exchange is not None or options.speed is not None,
-        cursor=cursor,
-        marks=marks,
-        protection=protection,
-        gate=gate,
-        trades=trades,
-        volumes=volumes,
     )
     if exchange is None and news is None:
         # A replay knows its whole history: candles that cannot act skip their assessment.
@@ -477,7 +458,7 @@ async def _run(
     )
     try:
         # Commands queued while no engine ran (a panic's close-out) come first.
-        engine.apply_controls(engine.clock_ms())
+        await engine.apply_controls(engine.clock_ms())
         if engine.pending_changes:
             engine.commit(engine.clock_ms())
         totals = await engine.run(feed, paced=exchange is not None or options.speed is not None)
@@ -494,7 +475,7 @@ async def _run(
         await bus.close()  # flushes what is queued
     # A replay ends with its data; a live run only stops (at --until) and can be resumed.
     store.finish(RunStatus.INTERRUPTED if exchange is not None else RunStatus.COMPLETED)
-    return RunReport(run_id, state is not None, False, totals, account(ledger, engine.marks))
+    return RunReport(run_id, state is not None, False, totals, account(ledger, trader.marks))
 
 
 async def _start_api(
