@@ -38,6 +38,20 @@ DataPathOption = Annotated[
 ]
 """The ``--data`` option, shared by every command that reads candles."""
 
+TimeframeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--timeframe",
+        help=(
+            "Candle timeframe of the data, 1m to 1d (default: agents.yaml's primary, 1h). "
+            "The agents decide on it and confirm on the higher timeframes its configured "
+            "multiples make (x4 and x24: 4h and 1d from 1h); sma_cross trades it as it is."
+        ),
+        show_default=False,
+    ),
+]
+"""The ``--timeframe`` option of the commands that trade stored candles."""
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 data_app = typer.Typer(

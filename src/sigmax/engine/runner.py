@@ -36,6 +36,7 @@ from sigmax.api.embedded import AnnouncedCommits, EmbeddedApi
 from sigmax.api.read_cache import CommitSignal
 from sigmax.bus import EventBus, bus_from_settings
 from sigmax.config import Settings, load_settings
+from sigmax.config.settings import timeframe_overrides
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.data.feeds import CcxtFeed
 from sigmax.domain.candles import CandleSeries, ms_to_iso
@@ -77,6 +78,8 @@ class RunOptions:
     start_ms: int | None = None
     until_ms: int | None = None
     data: Path | None = None
+    #: The candles' timeframe (``--timeframe``): the agents' primary one for this run.
+    timeframe: str | None = None
     home: Path | None = None
     log_json: bool = False
     console_log: bool = True
@@ -144,6 +147,7 @@ async def run_paper(options: RunOptions) -> RunReport:
     if live and options.start_ms is not None:
         raise InputError("--from: a live run starts now; --from is for replay")
     overrides: dict[str, Any] = {"trading.mode": options.mode}
+    overrides.update(timeframe_overrides(options.timeframe))
     settings = load_settings(home=options.home, profile=options.profile, overrides=overrides)
     configure_logging(settings, json_lines=options.log_json, console=options.console_log)
     symbols = _symbols(options, settings)
@@ -266,6 +270,8 @@ async def _run(
     gate = OrderGate.from_settings(settings, SafetyStore(db).load(), policy)
     # A live run builds each history from the candles its first event brings.
     histories = {s: build_history(series[s], settings) for s in series}
+    for history in histories.values():
+        history.require_higher_timeframes()
     news = news_source_from_settings(
         settings, on_error=lambda failure: engine.record_api_error(failure.source, "fetch failed")
     )
