@@ -9,13 +9,15 @@ from __future__ import annotations
 import csv
 import inspect
 import json
+import os
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from fractions import Fraction
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from sigmax.backtest.safety_off import SafetyOff
@@ -219,25 +221,31 @@ def test_data_too_short_for_a_higher_timeframe_is_named(tmp_path: Path) -> None:
     assert sma.exit_code == 0, sma.output
 
 
-def test_a_replay_on_2h_candles_is_its_own_run(
-    sigmax_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_replay_on_2h_candles_is_its_own_run(tmp_path: Path) -> None:
+    # In a process of its own: sigmax run configures the process's logging.
+    sigmax = str(Path(sys.executable).with_name("sigmax"))
     window = ["--from", "2023-01-02T00:00:00Z", "--until", "2023-01-02T12:00:00Z"]
-    base = ["run", "--symbols", "BTC/USDT", "--speed", "max", "--no-api", *window]
-    hourly = runner.invoke(app, base)
-    assert hourly.exit_code == 0, hourly.output
+    base = [sigmax, "run", "--symbols", "BTC/USDT", "--speed", "max", "--no-api", *window]
+
+    def run(home: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "SIGMAX_HOME": str(home)}
+        return subprocess.run(
+            [*base, *extra], env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+
+    hourly = run(tmp_path / "home")
+    assert hourly.returncode == 0, hourly.stderr
     # The timeframe is part of the run's identity: in the same home the 2h command is
     # another run, not the 1h one "already complete".
-    same_home = runner.invoke(app, [*base, "--timeframe", "2h"])
-    assert same_home.exit_code == 2
-    assert "already holds another run" in same_home.output
-    monkeypatch.setenv("SIGMAX_HOME", str(tmp_path / "two-hourly"))
-    two_hourly = runner.invoke(app, [*base, "--timeframe", "2h"])
-    assert two_hourly.exit_code == 0, two_hourly.output
+    same_home = run(tmp_path / "home", "--timeframe", "2h")
+    assert same_home.returncode == 2
+    assert "already holds another run" in same_home.stderr
+    two_hourly = run(tmp_path / "two-hourly", "--timeframe", "2h")
+    assert two_hourly.returncode == 0, two_hourly.stderr
 
     def processed(output: str) -> str:
         line = next(line for line in output.splitlines() if "candles processed" in line)
         return line.split("│")[2].strip()
 
     # Closes 00:00 .. 12:00: 13 on 1h, 7 on 2h.
-    assert (processed(hourly.output), processed(two_hourly.output)) == ("13", "7")
+    assert (processed(hourly.stdout), processed(two_hourly.stdout)) == ("13", "7")
