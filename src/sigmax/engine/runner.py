@@ -39,6 +39,7 @@ from sigmax.api.embedded import AnnouncedCommits, EmbeddedApi
 from sigmax.api.read_cache import CommitSignal
 from sigmax.bus import EventBus, bus_from_settings
 from sigmax.config import Settings, load_settings
+from sigmax.config.settings import timeframe_overrides
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.data.feeds import CcxtFeed
 from sigmax.domain.candles import CandleSeries, ms_to_iso
@@ -86,6 +87,8 @@ class RunOptions:
     start_ms: int | None = None
     until_ms: int | None = None
     data: Path | None = None
+    #: The candles' timeframe (``--timeframe``): the agents' primary one for this run.
+    timeframe: str | None = None
     home: Path | None = None
     log_json: bool = False
     console_log: bool = True
@@ -165,7 +168,11 @@ async def run_paper(options: RunOptions) -> RunReport:
     if options.mode is not None:
         check_mode(options.mode, None)
     try:
-        settings = load_settings(home=options.home, profile=options.profile)
+        settings = load_settings(
+            home=options.home,
+            profile=options.profile,
+            overrides=timeframe_overrides(options.timeframe),
+        )
     except ConfigError as error:
         # Live trading needs keys the loader asks for; the first thing to say is that it
         # does not exist yet, not which key is missing.
@@ -383,6 +390,8 @@ async def _run(
     log_agents_initialized(settings)
     # A live run builds each history from the candles its first event brings.
     histories = {s: build_history(series[s], settings) for s in series}
+    for history in histories.values():
+        history.require_higher_timeframes()
     news = news_source_from_settings(
         settings, on_error=lambda failure: engine.record_api_error(failure.source, "fetch failed")
     )
