@@ -162,9 +162,8 @@ def test_loopback_names_and_configured_ones_are_answered(
     shutil.copytree(source_config_dir(), home / "config")
     config = home / "config" / "config.yaml"
     text = config.read_text(encoding="utf-8")
-    config.write_text(
-        text.replace("  port: 8000\n", "  port: 8000\n  allowed_hosts: [SIGMAX.lan]\n")
-    )
+    assert "  allowed_hosts: []\n" in text
+    config.write_text(text.replace("  allowed_hosts: []\n", "  allowed_hosts: [SIGMAX.lan]\n"))
     with serving(home, limits=OPEN) as live:
         for host in ("localhost", "LOCALHOST:8000", "127.0.0.1", "[::1]:80", "sigmax.lan:8000"):
             response = live.client.get("/api/status", headers={"Host": host})
