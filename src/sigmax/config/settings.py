@@ -53,6 +53,10 @@ MASK = "**********"
 DEFAULT_PROFILE = "conservative"
 DEFAULT_SYMBOLS: tuple[str, ...] = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT")
 _PROFILE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: A host name (dot-separated labels), an IPv4 address or a bracketed IPv6 address; no port.
+_ALLOWED_HOST_RE = re.compile(
+    r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\]"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,21 @@ class ApiSettings(_Section):
 
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8000, ge=1, le=65535)
+    #: Names the API answers to besides its bound host, localhost, 127.0.0.1 and [::1] (the
+    #: Host header of a request; any other gets 421, which defeats DNS rebinding).
+    allowed_hosts: tuple[str, ...] = ()
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(host.strip().lower() for host in value)
+        for host in cleaned:
+            if not _ALLOWED_HOST_RE.fullmatch(host):
+                raise ValueError(
+                    f"{host!r} is not a host name or address without a port "
+                    "(e.g. sigmax.lan, 192.168.1.10, [fd00::1])"
+                )
+        return cleaned
 
 
 class LoggingSettings(_Section):
