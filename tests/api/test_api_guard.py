@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -220,6 +221,17 @@ def test_loose_numbers_are_refused(
 ) -> None:
     error = _error(api.post(path, body), 422)
     assert error["field"] == field, error
+
+
+@pytest.mark.parametrize("value", ["1_0", " 1 ", "١", "+5", "0x10"])
+@pytest.mark.parametrize(
+    "path",
+    ["/api/history?limit={}", "/api/trades?limit={}", "/api/candles?symbol=BTC/USDT&limit={}"],
+)
+def test_loose_query_numbers_are_refused(api: LiveApi, path: str, value: str) -> None:
+    response = api.client.get(path.format(quote(value)), headers=api.auth)
+    error = _error(response, 422)
+    assert (error["field"], error["rule"]) == ("limit", "integer_text"), error
 
 
 def test_an_over_long_number_is_named_as_such(api: LiveApi) -> None:

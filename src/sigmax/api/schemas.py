@@ -10,6 +10,7 @@ being ignored.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -51,6 +52,19 @@ def _strict_decimal(value: object) -> object:
             "decimal_text",
             'must be a decimal number written with the digits 0-9, e.g. "0.0015" '
             "(no spaces, no digit separators)",
+        )
+    return value
+
+
+_QUERY_INTEGER = re.compile(r"[0-9]{1,19}")
+
+
+def strict_query_integer(value: object) -> object:
+    """A whole number in a query string, written only with the digits 0-9: Python's int()
+    would also take "1_0", " 1 " and other scripts' digits ("١"), which no client means."""
+    if isinstance(value, str) and _QUERY_INTEGER.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "integer_text", "must be a whole number written with the digits 0-9, e.g. 20"
         )
     return value
 
