@@ -51,7 +51,7 @@ from sigmax.engine.engine import Engine, Feed, RunTotals
 from sigmax.engine.facade import log_agents_initialized
 from sigmax.engine.feeds import ReplayFeed
 from sigmax.engine.gate import OrderGate
-from sigmax.engine.lease import EngineLease
+from sigmax.engine.lease import EngineLease, LeaseLostError
 from sigmax.engine.live_feed import LiveFeed, wall_clock_ms
 from sigmax.engine.preflight import ApiPlan, check_api, check_home_writable, check_mode
 from sigmax.engine.run_store import RunStore, run_identity
@@ -306,7 +306,7 @@ async def _prepared_run(
                 lease.start_heartbeat(on_lost)
                 return await _run(
                     options, settings, db, run_id, identity, symbols, series, exchange, specs,
-                    fees, slippage, policy, api_plan,
+                    fees, slippage, policy, api_plan, lease,
                 )  # fmt: skip
             finally:
                 lease.release()
@@ -351,8 +351,10 @@ async def _run(
     slippage: SlippageModel,
     policy: PolicyEvaluator,
     api_plan: ApiPlan | None,
+    lease: EngineLease,
 ) -> RunReport:
-    store = RunStore(db, run_id)
+    # Every write proves the lease is still ours: a process that lost it writes nothing more.
+    store = RunStore(db, run_id, fence=lease.fence)
     others = store.other_runs()
     if others:
         raise InputError(
@@ -492,10 +494,10 @@ async def _run(
         totals = await engine.run(feed, paced=exchange is not None or options.speed is not None)
     except (KeyboardInterrupt, asyncio.CancelledError):
         # The operator stopped it: what was committed stays, the same command resumes.
-        store.finish(RunStatus.INTERRUPTED)
+        _finish_unless_lost(store, lease, RunStatus.INTERRUPTED)
         raise
     except BaseException:
-        store.finish(RunStatus.FAILED)
+        _finish_unless_lost(store, lease, RunStatus.FAILED)
         raise
     finally:
         if api is not None:
@@ -504,6 +506,17 @@ async def _run(
     # A replay ends with its data; a live run only stops (at --until) and can be resumed.
     store.finish(RunStatus.INTERRUPTED if exchange is not None else RunStatus.COMPLETED)
     return RunReport(run_id, state is not None, False, totals, account(ledger, engine.marks))
+
+
+def _finish_unless_lost(store: RunStore, lease: EngineLease, status: RunStatus) -> None:
+    """Record how the run stopped, unless another process took the lease over: the run is
+    then that process's, and its status is not this one's to write."""
+    if lease.lost:
+        return
+    try:
+        store.finish(status)
+    except LeaseLostError:
+        return
 
 
 async def _start_api(
