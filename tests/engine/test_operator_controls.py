@@ -352,6 +352,14 @@ def _offline_panic_closes_everything(env: dict[str, str], url: str) -> None:
     for symbol, _, price, fee in closes:
         assert 0 < marks[symbol] - float(price) < marks[symbol] * 0.01, (symbol, price)
         assert float(fee) > 0
+    # The runbook greps the log: the panic's alert and each close-out's TRADE line are there.
+    log_lines = (Path(env["SIGMAX_HOME"]) / "logs" / "sigmax.log").read_text().splitlines()
+    assert any("PANIC at" in line for line in log_lines)
+    panic_ids = _query(
+        url, "SELECT client_order_id FROM orders WHERE client_order_id LIKE 'sgx-panic-%'"
+    )
+    for (client_id,) in panic_ids:
+        assert any(" TRADE " in line and client_id in line for line in log_lines), client_id
     # A restarted run picks up the paused, flat account and completes without sending the
     # close-out again.
     done = _sigmax(env, *_run_args("2022-11-08T00:00:00Z"))
