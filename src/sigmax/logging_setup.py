@@ -27,7 +27,8 @@ import json
 import logging
 import logging.handlers
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -297,6 +298,19 @@ def configure_logging(
 def sigmax_handlers() -> list[logging.Handler]:
     """The handlers :func:`configure_logging` installed (for tests and shutdown)."""
     return [h for h in logging.getLogger().handlers if getattr(h, _HANDLER_MARK, False)]
+
+
+@contextmanager
+def file_logging(settings: Settings) -> Iterator[Path]:
+    """Log to ``logs/sigmax.log`` only, for the span of one operator command run from the
+    CLI: what it does with no engine running (a pause, a panic's close-out and its TRADE
+    lines) must reach the log the runbook greps, while the terminal shows the command's own
+    answer once."""
+    path = configure_logging(settings, console=False)
+    try:
+        yield path
+    finally:
+        shutdown_logging()
 
 
 def shutdown_logging() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from engine.account_runs import clean_home
-from sigmax.api import ApiServer, ApiToken, RateLimit, create_app
+from sigmax.api import AccessLimits, ApiServer, ApiToken, RateLimit, create_app
 from sigmax.engine.account import AccountHome, open_account_home
 
 TOKEN = "test-token-9d1c3f0b6a2e4f58b7c1"
@@ -50,6 +50,7 @@ def serving(
     *,
     host: str | None = None,
     rate_limit: RateLimit | None = None,
+    limits: AccessLimits | None = None,
     max_body_bytes: int | None = None,
 ) -> Iterator[LiveApi]:
     """The API over ``home`` on a free port until the block ends."""
@@ -62,6 +63,7 @@ def serving(
             ApiToken(TOKEN, "environment"),
             host=host,
             rate_limit=rate_limit,
+            limits=limits,
             **extra,
         )
         server = ApiServer(app, "127.0.0.1", 0)

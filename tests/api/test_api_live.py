@@ -21,7 +21,8 @@ from websockets.exceptions import ConnectionClosed
 
 from api.live_harness import TOKEN, Served, eventually, serve
 from engine.account_runs import clean_home
-from sigmax.api import ApiToken, RateLimit, create_app, mask_in_logs
+from sigmax.api import AccessLimits, ApiToken, RateLimit, create_app, mask_in_logs
+from sigmax.api.access import AccessBudgets
 from sigmax.api.live import (
     CLOSE_GOING_AWAY,
     CLOSE_NO_EVENT_STREAM,
@@ -30,7 +31,6 @@ from sigmax.api.live import (
     close_reason,
     live_router,
 )
-from sigmax.api.ratelimit import RateLimiter
 from sigmax.bus import Event, EventType, InProcessBus, Subscription
 from sigmax.config import load_settings
 from sigmax.config.settings import MASK
@@ -38,6 +38,8 @@ from sigmax.engine.account import AccountHome, open_account_home
 from sigmax.logging_setup import configure_logging, shutdown_logging
 
 WRONG = "wrong-token-0123456789abcdef"
+#: Budgets these tests never reach (they send wrong tokens on purpose).
+OPEN = AccessLimits(*(RateLimit(rate=1000, burst=1000),) * 5)
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ async def served(account: AccountHome, bus: InProcessBus) -> AsyncIterator[Serve
         account,
         ApiToken(TOKEN, "environment"),
         bus=bus,
-        rate_limit=RateLimit(rate=1000, burst=1000),
+        limits=OPEN,
     )
     async with serve(app) as live:
         yield live
@@ -333,8 +335,7 @@ async def quick(bus: InProcessBus) -> AsyncIterator[Served]:
     app.include_router(
         live_router(
             bus,
-            ApiToken(TOKEN, "environment"),
-            RateLimiter(RateLimit(1000, 1000)),
+            AccessBudgets(ApiToken(TOKEN, "environment"), OPEN),
             lambda text: text,
             auth_timeout_s=0.3,
             heartbeat_s=0.2,

@@ -205,7 +205,11 @@ def test_a_run_serving_the_api_answers_as_it_commits_and_ends_its_threads(
     done = threading.Event()
 
     def poll() -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        # With the token: reads without it share the small budget of strangers.
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=5
+        ) as client:
             while not done.is_set():
                 try:
                     as_of = client.get("/api/portfolio").json()["as_of"]
@@ -226,7 +230,8 @@ def test_a_run_serving_the_api_answers_as_it_commits_and_ends_its_threads(
         api_port=port,
     )
     poller = threading.Thread(target=poll)
-    with _home(tmp_path):
+    with _home(tmp_path), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SIGMAX_API_TOKEN", TOKEN)
         poller.start()
         try:
             report = asyncio.run(run_paper(options))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -110,7 +111,8 @@ def test_check_accepts_a_good_file_with_a_summary() -> None:
     assert "21,804" in result.stdout
     assert "2021-04-05T00:00:00Z .. 2023-09-30T23:00:00Z" in result.stdout
     assert "12 missing candles in 5 runs" in result.stdout
-    assert "binance BTC/USDT 1h" in result.stdout
+    assert "market    binance BTC/USDT" in result.stdout
+    assert "timeframe 1h (from the file name)" in result.stdout
 
 
 def test_check_names_every_bad_line_and_exits_2(tmp_path: Path) -> None:
@@ -157,11 +159,18 @@ def test_check_limit_caps_the_listing(tmp_path: Path) -> None:
     assert "5 problems found" in result.stderr
 
 
+def test_check_any_file_name_infers_and_states_the_timeframe(tmp_path: Path) -> None:
+    # The README's own example: a file whose name says nothing about its content.
+    path = write_candles(tmp_path / "my_candles.csv", [good(2 * h) for h in range(4)])
+    result = runner.invoke(app, ["data", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "timeframe 2h (from the spacing of the candles)" in result.stdout
+    assert "market    custom not named" in result.stdout
+    assert "candles   4" in result.stdout
+
+
 def test_check_an_unnamed_file_with_options(tmp_path: Path) -> None:
     path = write_candles(tmp_path / "export.csv", [good(h) for h in range(3)])
-    refused = runner.invoke(app, ["data", "check", str(path)])
-    assert refused.exit_code == 2
-    assert "EXCHANGE_BASE-QUOTE_TF.csv" in refused.stderr
     accepted = runner.invoke(
         app, ["data", "check", str(path), "--symbol", "eth/btc", "--timeframe", "1h", "--json"]
     )
@@ -172,7 +181,61 @@ def test_check_an_unnamed_file_with_options(tmp_path: Path) -> None:
         "ETH/BTC",
         "1h",
     )
+    assert summary["timeframe_from"] == "given"
     assert summary["rows"] == 3
+
+
+def test_check_a_named_file_whose_content_contradicts_the_name(tmp_path: Path) -> None:
+    path = write_candles(tmp_path / "binance_BTC-USDT_1h.csv", [good(2 * h) for h in range(4)])
+    result = runner.invoke(app, ["data", "check", str(path)])
+    assert result.exit_code == 2
+    assert "the file name binance_BTC-USDT_1h.csv says 1h" in result.stdout
+    assert "most are 7200000 ms (2h) apart" in result.stdout
+
+
+def test_check_an_option_that_contradicts_the_name(tmp_path: Path) -> None:
+    path = write_candles(tmp_path / "binance_BTC-USDT_1h.csv", [good(h) for h in range(3)])
+    result = runner.invoke(app, ["data", "check", str(path), "--symbol", "ETH/USDT"])
+    assert result.exit_code == 2
+    assert "--symbol: ETH/USDT contradicts the file name binance_BTC-USDT_1h.csv" in result.stderr
+    assert "says BTC/USDT" in result.stderr
+
+
+def test_check_never_prints_a_line_of_a_linked_system_file(tmp_path: Path) -> None:
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/:/usr/sbin/nologin\n")
+    link = tmp_path / "binance_BTC-USDT_1h.csv"
+    link.symlink_to(secret)
+    for args in (["data", "check", str(link)], ["data", "list", "--data", str(link)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2
+        assert "header must be exactly" in result.output
+        assert "x:0:0" not in result.output
+        assert "/bin/bash" not in result.output
+
+
+def test_check_refuses_a_device_at_once(tmp_path: Path) -> None:
+    link = tmp_path / "binance_BTC-USDT_1h.csv"
+    link.symlink_to("/dev/zero")
+    for target in (Path("/dev/zero"), link):
+        started = time.monotonic()
+        result = runner.invoke(app, ["data", "check", str(target)])
+        assert result.exit_code == 2
+        assert "is a character device, not a regular file" in result.stderr
+        assert time.monotonic() - started < 2
+
+
+def test_check_refuses_candles_from_the_future(tmp_path: Path) -> None:
+    now = int(time.time() * 1000)
+    start = now - now % HOUR - 2 * HOUR
+    rows = [f"{start + h * HOUR},100,101,99,100.5,10" for h in range(5)]
+    path = write_candles(tmp_path / "binance_BTC-USDT_1h.csv", rows)
+    result = runner.invoke(app, ["data", "check", str(path)])
+    assert result.exit_code == 2
+    # Open times start-2h .. start+2h: the one opening 2 h after the current hour is refused,
+    # the one forming now and the next one (clock skew) are not.
+    assert result.stdout.count("opens in the future") == 1
+    assert ":6: timestamp" in result.stdout
 
 
 def test_check_a_missing_file_exits_2(tmp_path: Path) -> None:

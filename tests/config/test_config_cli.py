@@ -195,7 +195,7 @@ def test_show_table_lists_keys_values_and_sources(env: pytest.MonkeyPatch) -> No
     cells = [cell.strip() for cell in row.strip("│ ").split("│")]
     assert cells == ["profile.max_position_size", "15", "env", "MAX_POSITION_SIZE"]
     timeframes = next(line for line in result.stdout.splitlines() if "timeframes.higher" in line)
-    assert "[4h, 1d]" in timeframes
+    assert "[x4, x24]" in timeframes
     assert "agents.yaml" in timeframes
 
 

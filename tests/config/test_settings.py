@@ -79,7 +79,8 @@ def test_shipped_configuration_validates_with_runbook_defaults(home: Path) -> No
     assert settings.safety.min_sentiment == -0.35
     assert settings.safety.daily_loss_resets_at_utc_midnight is True
     assert settings.agents.debate_rounds == 2
-    assert settings.agents.analyzer.timeframes.higher == (Timeframe.H4, Timeframe.D1)
+    assert settings.agents.analyzer.timeframes.higher == ("x4", "x24")
+    assert settings.agents.analyzer.timeframes.higher_timeframes == (Timeframe.H4, Timeframe.D1)
     assert settings.trading.paper_fee_rate == Decimal("0.001")
     assert (settings.api.host, settings.api.port) == ("127.0.0.1", 8000)
     assert settings.home == home.resolve()
@@ -582,8 +583,32 @@ def test_indicator_and_timeframe_rules(home: Path, config_dir: Path) -> None:
         encoding="utf-8",
     )
     assert problems_of(home, config_dir) == [
-        "agents.yaml: analyzer.timeframes.higher: must all be longer than primary 4h (got [1h])",
+        "agents.yaml: analyzer.timeframes.higher: must be multiples of primary such as x4, or "
+        "timeframes longer than primary 4h and whole multiples of it (got [1h])",
         "agents.yaml: analyzer.indicators.macd_fast: must be < macd_slow (26) (got 30)",
+    ]
+
+
+def test_higher_timeframes_are_multiples_that_follow_the_primary(
+    home: Path, config_dir: Path
+) -> None:
+    # The shipped x4 and x24 make 4h and 1d from 1h, and 8h and 2d from a 2h primary; a
+    # timeframe in the file is kept as its multiple. The dump shows the timeframes.
+    two_hours = load_settings(home=home, overrides={"agents.analyzer.timeframes.primary": "2h"})
+    timeframes = two_hours.agents.analyzer.timeframes
+    assert [tf.value for tf in timeframes.higher_timeframes] == ["8h", "2d"]
+    assert timeframes.model_dump(mode="json") == {"primary": "2h", "higher": ["8h", "2d"]}
+    (config_dir / "agents.yaml").write_text(
+        "analyzer:\n  timeframes: {primary: 1h, higher: [4h, x6, 2d]}\n", encoding="utf-8"
+    )
+    settings = load_settings(home=home, config_dir=config_dir)
+    assert settings.agents.analyzer.timeframes.higher == ("x4", "x6", "x48")
+    (config_dir / "agents.yaml").write_text(
+        "analyzer:\n  timeframes: {higher: [x1, x4, x4]}\n", encoding="utf-8"
+    )
+    assert problems_of(home, config_dir) == [
+        "agents.yaml: analyzer.timeframes.higher: must all be multiples of at least x2 (got [x1])",
+        "agents.yaml: analyzer.timeframes.higher: must not repeat a timeframe (got [x1, x4, x4])",
     ]
 
 

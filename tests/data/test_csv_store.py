@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,7 +10,14 @@ import numpy as np
 import pytest
 
 from sigmax.data.catalog import bundled_data_dir
-from sigmax.data.csv_store import HEADER, Gap, LoadedCandles, load_candles, parse_dataset_name
+from sigmax.data.csv_store import (
+    HEADER,
+    Gap,
+    LoadedCandles,
+    check_candles,
+    load_candles,
+    parse_dataset_name,
+)
 from sigmax.domain.candles import Timeframe, datetime_to_ms
 from sigmax.domain.instruments import Symbol
 from sigmax.errors import DataIssue, DataValidationError, InputError
@@ -198,7 +206,8 @@ def test_header_must_be_exact(tmp_path: Path) -> None:
     [issue] = issues_of(path)
     assert issue.line == 1
     assert "header must be exactly timestamp,open,high,low,close,volume" in issue.rule
-    assert "date,open" in issue.rule
+    assert "lacks timestamp" in issue.rule
+    assert "date" not in issue.rule  # the file's own line is never quoted
 
 
 def test_missing_header_is_named(tmp_path: Path) -> None:
@@ -412,3 +421,65 @@ def test_fast_reader_matches_python_float_on_many_decimals(tmp_path: Path) -> No
     expected = np.array([float(t) for t in texts])
     assert np.array_equal(series.open, expected)
     assert np.array_equal(series.volume, expected)
+
+
+# --- what is read, and how much -----------------------------------------------------------------
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    pipe = tmp_path / "binance_BTC-USDT_1h.csv"
+    os.mkfifo(pipe)
+    # Opening a pipe with no writer would block forever; it is refused before any read.
+    with pytest.raises(InputError, match="is a named pipe, not a regular file"):
+        load_candles(pipe)
+    with pytest.raises(InputError, match="is a character device, not a regular file"):
+        load_candles(Path("/dev/zero"), symbol=Symbol.parse("BTC/USDT"))
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, rows(*(good(h) for h in range(100))))
+    size = path.stat().st_size
+    assert load_candles(path, max_bytes=size).rows == 100
+    with pytest.raises(InputError, match=f"larger than {size - 1} bytes"):
+        load_candles(path, max_bytes=size - 1)
+
+
+def test_candles_opening_after_now_plus_one_period_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, rows(*(good(h) for h in range(4))))
+    # Candles open at T0 .. T0+3h: at T0+2h the one opening at T0+3h is a period ahead (a clock
+    # behind the exchange's); at T0+2h-1ms it is later than that.
+    assert load_candles(path, now_ms=T0 + 2 * HOUR).rows == 4
+    [issue] = issues_of_at(path, T0 + 2 * HOUR - 1)
+    assert issue.line == 5
+    assert "opens in the future" in issue.rule
+
+
+def test_any_file_name_is_checked_with_the_timeframe_from_the_spacing(tmp_path: Path) -> None:
+    path = write(tmp_path, rows(*(good(4 * h) for h in range(5))), name="my_candles.csv")
+    checked = check_candles(path)
+    assert (checked.symbol, checked.timeframe, checked.timeframe_source) == (
+        None,
+        Timeframe.H4,
+        "spacing",
+    )
+    with pytest.raises(InputError, match="does not say which market"):
+        checked.loaded()
+    with pytest.raises(InputError, match="does not say which market"):
+        load_candles(path)
+    named = check_candles(path, symbol=Symbol.parse("BTC/USDT"))
+    assert named.loaded().series.symbol == Symbol.parse("BTC/USDT")
+
+
+def test_a_name_contradicted_by_the_content_names_both(tmp_path: Path) -> None:
+    path = write(tmp_path, rows(*(good(4 * h) for h in range(5))), name="kraken_ETH-USD_1h.csv")
+    [issue] = issues_of(path)
+    assert "the file name kraken_ETH-USD_1h.csv says 1h" in issue.rule
+    assert "most are 14400000 ms (4h) apart" in issue.rule
+    with pytest.raises(InputError, match="--timeframe: 4h contradicts the file name"):
+        load_candles(path, timeframe=Timeframe.H4)
+
+
+def issues_of_at(path: Path, now_ms: int) -> list[DataIssue]:
+    with pytest.raises(DataValidationError) as caught:
+        load_candles(path, now_ms=now_ms)
+    return caught.value.issues

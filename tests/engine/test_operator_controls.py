@@ -256,12 +256,18 @@ def test_panic_leaves_no_position_and_no_open_order_on_postgresql(
 
 
 def test_a_manual_order_goes_through_the_running_engine(tmp_path: Path) -> None:
-    # The reference profile leaves room under its limits for the manual buy.
+    # The reference profile leaves room under its limits for the manual buy. The replay is
+    # long enough (a month at 10 candles/s) that it is still running however slowly the two
+    # commands start; it is stopped once the manual order has filled.
     env = _env(tmp_path, MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000")
     process = subprocess.Popen(
-        [SIGMAX, *_run_args("2022-11-03T00:00:00Z", speed="10", profile="reference")], env=env,
+        [SIGMAX, *_run_args("2022-12-01T00:00:00Z", speed="10", profile="reference")], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    manual_fills = (
+        "SELECT o.client_order_id, f.side, f.qty FROM fills f JOIN orders o ON o.id = f.order_id "
+        "WHERE o.purpose = 'manual'"
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not _decided(tmp_path):
@@ -274,16 +280,18 @@ def test_a_manual_order_goes_through_the_running_engine(tmp_path: Path) -> None:
         assert placed.returncode == 0, placed.stdout + placed.stderr
         result = json.loads(placed.stdout)
         assert (result["status"], result["applied_by"]) == ("applied", "engine"), result
+        # It fills at the next candle's open.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _query(_sqlite(tmp_path), manual_fills):
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=120)
-        assert process.returncode == 0, errors[-2000:]
+        assert process.returncode == 130, errors[-2000:]
     finally:
         if process.poll() is None:
             process.kill()
-    fills = _query(
-        _sqlite(tmp_path),
-        "SELECT o.client_order_id, f.side, f.qty FROM fills f JOIN orders o ON o.id = f.order_id "
-        "WHERE o.purpose = 'manual'",
-    )
+    fills = _query(_sqlite(tmp_path), manual_fills)
     assert [(side, str(qty)) for _, side, qty in fills] == [("buy", "0.01")]
 
 
@@ -352,6 +360,14 @@ def _offline_panic_closes_everything(env: dict[str, str], url: str) -> None:
     for symbol, _, price, fee in closes:
         assert 0 < marks[symbol] - float(price) < marks[symbol] * 0.01, (symbol, price)
         assert float(fee) > 0
+    # The runbook greps the log: the panic's alert and each close-out's TRADE line are there.
+    log_lines = (Path(env["SIGMAX_HOME"]) / "logs" / "sigmax.log").read_text().splitlines()
+    assert any("PANIC at" in line for line in log_lines)
+    panic_ids = _query(
+        url, "SELECT client_order_id FROM orders WHERE client_order_id LIKE 'sgx-panic-%'"
+    )
+    for (client_id,) in panic_ids:
+        assert any(" TRADE " in line and client_id in line for line in log_lines), client_id
     # A restarted run picks up the paused, flat account and completes without sending the
     # close-out again.
     done = _sigmax(env, *_run_args("2022-11-08T00:00:00Z"))

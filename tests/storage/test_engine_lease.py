@@ -16,11 +16,14 @@ from sigmax.engine.lease import (
     STALE_AFTER_MS,
     EngineLease,
     LeaseHeldError,
+    LeaseLostError,
     engine_alive,
     read_lease,
 )
+from sigmax.engine.run_store import STATE_KEY, RunStore, StepWrite
 from sigmax.storage.database import Database
-from sigmax.storage.models import EngineLeaseRow
+from sigmax.storage.models import EngineLeaseRow, RunMode, RunStatus
+from sigmax.storage.repositories import EngineStateRepository, RunRepository
 
 
 @pytest.fixture
@@ -94,3 +97,26 @@ def test_the_heartbeat_is_renewed_from_a_timer(
     assert engine_alive(db) is not None
     held.release()
     assert engine_alive(db) is None
+
+
+def test_a_holder_that_lost_the_lease_writes_no_step_and_no_status(db: Database) -> None:
+    """The heartbeat notices a take-over only every few seconds; each commit is fenced, so a
+    process whose lease was taken over cannot write a step (or its end) over the new holder's."""
+    first = EngineLease.acquire(db, "run-a")
+    store = RunStore(db, "run-a", fence=first.fence)
+    store.start(RunMode.REPLAY, "balanced", {"symbols": ["BTC/USDT"]})
+    store.commit(StepWrite(), {"cursor": {"BTC/USDT": 1}}, 1)
+    _age(db, STALE_AFTER_MS + 1_000)
+    second = EngineLease.acquire(db, "run-a")
+    with pytest.raises(LeaseLostError):
+        store.commit(StepWrite(), {"cursor": {"BTC/USDT": 2}}, 2)
+    assert first.lost
+    with pytest.raises(LeaseLostError):
+        store.finish(RunStatus.INTERRUPTED)
+    with db.session() as session:
+        state = EngineStateRepository(session).get(STATE_KEY.format(run_id="run-a"))
+        run = RunRepository(session).get("run-a")
+        assert run is not None
+        assert run.status is RunStatus.RUNNING
+    assert state == {"cursor": {"BTC/USDT": 1}}
+    second.release()

@@ -13,7 +13,7 @@ export interface Status {
   feed: "replay" | "live" | null;
   profile: string;
   run_id: string | null;
-  run_status: "running" | "completed" | "interrupted" | "failed" | null;
+  run_status: "running" | "stale" | "completed" | "interrupted" | "failed" | null;
   as_of: string | null;
   symbols: string[];
 }

@@ -25,7 +25,7 @@ from sigmax.data.indicators import (
     compute_indicators,
 )
 from sigmax.data.resample import resample
-from sigmax.domain.candles import CandleSeries, FloatArray, Timeframe
+from sigmax.domain.candles import CandleSeries, FloatArray, Timeframe, ms_to_iso
 from sigmax.errors import InputError
 
 
@@ -165,6 +165,31 @@ class SymbolHistory:
     def latest_decision_ms(self) -> int:
         """The moment the newest known candle closed: the latest possible decision time."""
         return self.series.last_ms + self.timeframe.ms
+
+    def require_higher_timeframes(self) -> None:
+        """Refuse a history whose candles cannot make one closed candle of a higher timeframe.
+
+        A snapshot leaves out a higher timeframe that has not closed *yet*; one that never
+        closes in the whole history would silently be missing from every decision.
+
+        Raises:
+            InsufficientDataError: naming each timeframe that cannot be made and why.
+        """
+        missing = [layer.timeframe for layer in self._higher if len(layer.series) == 0]
+        if not missing:
+            return
+        first, last = self.series.first_ms, self.series.last_ms + self.timeframe.ms
+        wanted = ", ".join(
+            f"{tf.value} (x{tf.ms // self.timeframe.ms} of {self.timeframe.value})"
+            for tf in missing
+        )
+        raise InsufficientDataError(
+            f"{self.symbol}: the {len(self.series):,} {self.timeframe.value} candles from "
+            f"{ms_to_iso(first)} to {ms_to_iso(last)} cannot make one closed candle of the "
+            f"higher timeframe {wanted}, whose candles start at multiples of their length "
+            "since 1970-01-01 UTC (agents.yaml: analyzer.timeframes.higher); give longer data "
+            "or a shorter --timeframe"
+        )
 
     def layers(self) -> tuple[HistoryLayer, ...]:
         """The primary timeframe, then the higher ones, with their indicators and scores."""

@@ -375,4 +375,4 @@ def build_history(series: CandleSeries, settings: Settings) -> SymbolHistory:
             f"primary timeframe is {analyzer.timeframes.primary.value} "
             "(agents.yaml: analyzer.timeframes.primary)"
         )
-    return SymbolHistory(series, analyzer.timeframes.higher, indicator_spec(settings))
+    return SymbolHistory(series, analyzer.timeframes.higher_timeframes, indicator_spec(settings))

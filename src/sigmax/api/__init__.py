@@ -4,6 +4,7 @@ Build it with :func:`create_app` and serve it with :class:`ApiServer` (``sigmax 
 both over the stored state of SIGMAX_HOME).
 """
 
+from sigmax.api.access import AccessLimits
 from sigmax.api.app import create_app
 from sigmax.api.auth import ApiToken, ApiTokenError, mask_in_logs, resolve_api_token
 from sigmax.api.ratelimit import RateLimit
@@ -11,6 +12,7 @@ from sigmax.api.server import ApiServer, ApiServerError
 from sigmax.api.services import ApiServices, submit_manual_order
 
 __all__ = [
+    "AccessLimits",
     "ApiServer",
     "ApiServerError",
     "ApiServices",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, Final
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -18,18 +19,16 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from sigmax import __version__
-from sigmax.api.auth import ApiToken, BearerAuth
+from sigmax.api.access import AccessBudgets, AccessGate, AccessLimits
+from sigmax.api.auth import ApiToken, BearerAuth, Caller, caller_of
 from sigmax.api.context import ApiContext, ConfigView, stored_config_view
 from sigmax.api.dashboard import dashboard_router
 from sigmax.api.errors import install_error_handlers
+from sigmax.api.hosts import HostAllowList, allowed_hosts
+from sigmax.api.json_body import JsonBodies
 from sigmax.api.live import live_router
 from sigmax.api.metrics import ApiMetrics, MetricsFeed, metrics_router
-from sigmax.api.ratelimit import (
-    DEFAULT_MAX_BODY_BYTES,
-    BodySizeLimit,
-    RateLimit,
-    RateLimiter,
-)
+from sigmax.api.ratelimit import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, RateLimit
 from sigmax.api.read_cache import CommitSignal, CommittedReads, ReadCache, StoredReads
 from sigmax.api.routes_actions import action_router
 from sigmax.api.routes_read import read_router
@@ -43,13 +42,14 @@ from sigmax.logging_setup import SecretMasker
 _ERROR: Final = {"model": ErrorResponse}
 _COMMON_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     401: {**_ERROR, "description": "The bearer token is missing or wrong."},
+    421: {**_ERROR, "description": "The Host header names a host this API does not answer to."},
+    429: {**_ERROR, "description": "Too many requests; see Retry-After."},
     500: {**_ERROR, "description": "A failure of SIGMAX; the details are in its log."},
     503: {**_ERROR, "description": "The stored state cannot be read."},
 }
 _ACTION_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     422: {**_ERROR, "description": "Bad input; the error names the field and the rule."},
     413: {**_ERROR, "description": "The request body is too large."},
-    429: {**_ERROR, "description": "Too many requests; see Retry-After."},
 }
 
 
@@ -62,6 +62,7 @@ def create_app(
     services: ApiServices | None = None,
     config_view: ConfigView | None = None,
     rate_limit: RateLimit | None = None,
+    limits: AccessLimits | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     clock: Callable[[], float] = time.monotonic,
     bus: EventBus | None = None,
@@ -74,8 +75,11 @@ def create_app(
     ``catalog`` is where candles are read (default: the bundled data); ``services`` are the
     actions (default: over the stored state, no engine in this process); ``config_view``
     gives ``/api/config`` (default: the configuration of the home, as ``sigmax config show``).
-    Mutating routes are limited per client by ``rate_limit`` (default 10/s, burst 20); bodies
-    over ``max_body_bytes`` are refused with 413.
+    ``limits`` are the rate-limit budgets (see :mod:`sigmax.api.access`); ``rate_limit``, when
+    given, replaces their per-token limit on analyze, trade and resume (default 10/s, burst
+    20). Bodies over ``max_body_bytes`` are refused with 413, and every body is read as JSON
+    whatever its Content-Type. Requests whose Host header is not the bound host, a loopback
+    name or one of ``settings.api.allowed_hosts`` are answered 421 (DNS rebinding).
 
     ``bus`` is the engine's event bus (started; ``sigmax run`` passes its own): ``/api/ws``
     streams its events and ``/metrics`` counts them in a task that runs with the app's lifespan
@@ -99,8 +103,12 @@ def create_app(
         clock=clock,
         started_at=clock(),
     )
-    auth = BearerAuth(token, host if host is not None else settings.api.host)
-    limiter = RateLimiter(rate_limit or RateLimit(), clock)
+    bound = host if host is not None else settings.api.host
+    auth = BearerAuth(token, bound)
+    chosen_limits = limits or AccessLimits()
+    if rate_limit is not None:
+        chosen_limits = replace(chosen_limits, token=rate_limit)
+    budgets = AccessBudgets(token, chosen_limits, clock)
     metrics = ApiMetrics((*settings.trading.symbols, *settings.profile.allowed_symbols))
     feed = None if bus is None else MetricsFeed(metrics, bus)
     reads: ReadCache = StoredReads(context) if commits is None else CommittedReads(context, commits)
@@ -130,8 +138,14 @@ def create_app(
         openapi_url=None,
         lifespan=lifespan,
     )
-    install_error_handlers(app, context.mask)
+    install_error_handlers(
+        app, context.mask, lambda request: caller_of(request, token) is Caller.OPERATOR
+    )
+    # Outermost last: the Host check, then the budgets, then the body's size, then its type.
+    app.add_middleware(JsonBodies)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(AccessGate, budgets=budgets, exposed=auth.exposed)
+    app.add_middleware(HostAllowList, allowed=allowed_hosts(bound, settings.api.allowed_hosts))
 
     app.include_router(
         read_router(context, reads),
@@ -139,9 +153,9 @@ def create_app(
         responses=_COMMON_ERRORS,
     )
     app.include_router(
-        action_router(context),
-        # The limit first: guessing tokens is rate limited too.
-        dependencies=[Depends(limiter.check), Depends(auth.require)],
+        # Strangers were charged by the gate; the operator's changes are limited per token.
+        action_router(context, Depends(budgets.limit_changes)),
+        dependencies=[Depends(auth.require)],
         responses={**_COMMON_ERRORS, **_ACTION_ERRORS},
     )
     app.include_router(
@@ -150,7 +164,7 @@ def create_app(
         responses=_COMMON_ERRORS,
     )
     # The stream authenticates inside the connection (see sigmax.api.live), always.
-    app.include_router(live_router(bus, token, limiter, context.mask))
+    app.include_router(live_router(bus, budgets, context.mask))
     app.include_router(_openapi_router(app, auth))
     app.include_router(dashboard_router())  # the web page at /, see sigmax.api.dashboard
     app.state.sigmax = context

@@ -10,6 +10,7 @@ does. Tokens are compared in constant time. The token is never logged or returne
 
 from __future__ import annotations
 
+import enum
 import hmac
 import ipaddress
 import logging
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sigmax.api.errors import ApiError
@@ -157,6 +158,36 @@ def _unauthorized(message: str) -> ApiError:
     )
 
 
+#: Where the kind of caller is kept for the routes and the error handlers (``request.state``).
+CALLER_STATE: Final = "sigmax_caller"
+
+
+class Caller(enum.Enum):
+    """Who a request comes from, as far as its ``Authorization`` header tells."""
+
+    OPERATOR = "operator"  # the right bearer token
+    ANONYMOUS = "anonymous"  # no Authorization header
+    WRONG_TOKEN = "wrong_token"  # an Authorization header that is not the right bearer token
+
+
+def identify(token: ApiToken, authorization: str | None) -> Caller:
+    """The kind of caller an ``Authorization`` header value makes (None: no header)."""
+    if authorization is None:
+        return Caller.ANONYMOUS
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer" and token.matches(credentials.strip()):
+        return Caller.OPERATOR
+    return Caller.WRONG_TOKEN
+
+
+def caller_of(request: Request, token: ApiToken) -> Caller:
+    """The caller the access gate found (told apart here when no gate is in front)."""
+    found = getattr(request.state, CALLER_STATE, None)
+    if isinstance(found, Caller):
+        return found
+    return identify(token, request.headers.get("authorization"))
+
+
 class BearerAuth:
     """The checks routes depend on: :meth:`require` for changes, :meth:`require_if_exposed`
     for reads (enforced only when the API listens beyond loopback)."""
@@ -166,15 +197,21 @@ class BearerAuth:
         self.exposed = not is_loopback(host)
 
     async def require(
-        self, credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER)
+        self,
+        request: Request,
+        # Unused here: it puts the bearer scheme into the OpenAPI document.
+        _credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER),
     ) -> None:
-        if credentials is None:
+        caller = caller_of(request, self._token)
+        if caller is Caller.ANONYMOUS:
             raise _unauthorized("this request needs 'Authorization: Bearer <SIGMAX API token>'")
-        if not self._token.matches(credentials.credentials.strip()):
+        if caller is Caller.WRONG_TOKEN:
             raise _unauthorized("the bearer token is not the SIGMAX API token")
 
     async def require_if_exposed(
-        self, credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER)
+        self,
+        request: Request,
+        _credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER),
     ) -> None:
         if self.exposed:
-            await self.require(credentials)
+            await self.require(request, _credentials)

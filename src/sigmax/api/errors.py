@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -21,8 +23,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sigmax.api.schemas import ErrorDetail, ErrorResponse, PolicyViolationOut
 from sigmax.engine.manual_order import OrderRefusedError
 from sigmax.errors import DatasetNotFoundError, InputError, SigmaxError, StorageError
+from sigmax.logging_setup import MIN_MASKED_LENGTH
 
 log = logging.getLogger("sigmax.api")
+
+#: What stands where a request without the token had a value of its own quoted back.
+_REJECTED: Final = "<the value sent>"
+_INPUT_NOT_SHOWN: Final = "the value sent is not valid here (send the API token to see why)"
 
 #: Messages of the operator services start with the argument they are about (``QTY: must be
 #: > 0``); the API names its own field for it.
@@ -127,46 +134,96 @@ def _validation_detail(exc: RequestValidationError) -> ErrorDetail:
 def _http_response(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
-        # A body that is not UTF-8 JSON at all: bad input like any other (422, documented).
-        detail = ErrorDetail(field="body", rule="json", message="the body is not valid UTF-8 JSON")
-        return error_response(422, detail)
+        # A body that cannot be decoded at all: bad input like any other (422, documented).
+        return error_response(422, _undecodable_body(exc.__cause__))
     rule = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
     detail = ErrorDetail(field=None, rule=rule, message=str(exc.detail))
     return error_response(exc.status_code, detail, exc.headers)
 
 
-def install_error_handlers(app: FastAPI, mask: Callable[[str], str]) -> None:
-    """Answer every failure with the JSON error body; ``mask`` scrubs secrets from messages."""
+def _undecodable_body(cause: BaseException | None) -> ErrorDetail:
+    """Why FastAPI could not decode a body (its 400 keeps the decoder's error as the cause)."""
+    if (
+        isinstance(cause, ValueError)
+        and not isinstance(cause, UnicodeError)
+        and "integer string conversion" in str(cause)
+    ):
+        # Python refuses to convert integers this long (it would take quadratic time).
+        limit = sys.get_int_max_str_digits()
+        return ErrorDetail(
+            field="body",
+            rule="json_number_too_long",
+            message=f"a number in the body has more than {limit} digits",
+        )
+    return ErrorDetail(field="body", rule="json", message="the body is not valid UTF-8 JSON")
 
-    def invalid(_: Request, exc: Exception) -> JSONResponse:
+
+def _scrub_inputs(request: Request, message: str) -> str:
+    """``message`` without any query or path value of ``request`` quoted in it.
+
+    Masking alone would answer a guess that matched a secret with a masked stand-in and a
+    wrong guess with itself: an oracle. Taking every quoted input out first answers both
+    the same way.
+    """
+    values = [value for _, value in request.query_params.multi_items()]
+    values += [str(value) for value in request.path_params.values()]
+    candidates = {form for value in values for form in (value, value.strip())}
+    for value in sorted(candidates, key=len, reverse=True):
+        if len(value) >= MIN_MASKED_LENGTH:
+            message = re.sub(re.escape(value), _REJECTED, message, flags=re.IGNORECASE)
+    return message
+
+
+def install_error_handlers(
+    app: FastAPI, mask: Callable[[str], str], trusted: Callable[[Request], bool]
+) -> None:
+    """Answer every failure with the JSON error body; ``mask`` scrubs secrets from messages.
+
+    A request not ``trusted`` (without the right token) never sees its query or path values
+    quoted back, so its errors cannot tell it whether a value it sent matched a secret.
+    """
+
+    def public(request: Request, message: str) -> str:
+        if trusted(request):
+            return mask(message)
+        scrubbed = _scrub_inputs(request, message)
+        masked = mask(scrubbed)
+        # A secret still there came from the input in some other spelling: say nothing of it.
+        return masked if masked == scrubbed else _INPUT_NOT_SHOWN
+
+    def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         detail = _validation_detail(exc)
         # A message may quote the input (a symbol it cannot parse), which may hold a secret.
-        return error_response(422, detail.model_copy(update={"message": mask(detail.message)}))
+        message = public(request, detail.message)
+        return error_response(422, detail.model_copy(update={"message": message}))
 
-    def api_error(_: Request, exc: Exception) -> JSONResponse:
+    def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
         detail = exc.detail()
+        message = public(request, detail.message)
         return error_response(
-            exc.status, detail.model_copy(update={"message": mask(detail.message)}), exc.headers
+            exc.status, detail.model_copy(update={"message": message}), exc.headers
         )
 
-    def refused(_: Request, exc: Exception) -> JSONResponse:
+    def refused(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OrderRefusedError)
         detail = refusal(exc)
-        return error_response(409, detail.model_copy(update={"message": mask(detail.message)}))
+        message = public(request, detail.message)
+        return error_response(409, detail.model_copy(update={"message": message}))
 
-    def bad_input(_: Request, exc: Exception) -> JSONResponse:
+    def bad_input(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, InputError)
         status, detail = input_error(exc)
-        return error_response(status, detail.model_copy(update={"message": mask(detail.message)}))
+        message = public(request, detail.message)
+        return error_response(status, detail.model_copy(update={"message": message}))
 
     def unavailable(request: Request, exc: Exception) -> JSONResponse:
         # A deliberate SIGMAX error (storage down, a stored record it cannot read): its
         # message is written for operators and says what to do.
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
         rule = "storage" if isinstance(exc, StorageError) else "unavailable"
-        detail = ErrorDetail(field=None, rule=rule, message=mask(str(exc)))
+        detail = ErrorDetail(field=None, rule=rule, message=public(request, str(exc)))
         return error_response(503, detail)
 
     def internal(request: Request, exc: Exception) -> JSONResponse:

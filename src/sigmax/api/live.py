@@ -42,8 +42,9 @@ from typing import Any, Final
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 
-from sigmax.api.auth import ApiToken
-from sigmax.api.ratelimit import RateLimiter
+from sigmax.api.access import AccessBudgets
+from sigmax.api.auth import Caller, identify
+from sigmax.api.errors import ApiError
 from sigmax.bus import BusError, Event, EventBus, EventType, Subscription
 from sigmax.bus.subscription import DEFAULT_MAX_QUEUE, normalise_types
 
@@ -96,8 +97,7 @@ def _client_name(websocket: WebSocket) -> str:
 
 def live_router(
     bus: EventBus | None,
-    token: ApiToken,
-    limiter: RateLimiter,
+    budgets: AccessBudgets,
     mask: Callable[[str], str],
     *,
     auth_timeout_s: float = AUTH_TIMEOUT_S,
@@ -106,8 +106,10 @@ def live_router(
 ) -> APIRouter:
     """``/api/ws`` over ``bus`` (None: the route says there is no event stream).
 
-    Connection attempts are counted by ``limiter`` (guessing tokens is rate limited like the
-    actions); ``mask`` scrubs secrets from close reasons that quote the client's input.
+    Handshakes are charged to ``budgets`` as HTTP requests are: with the right token in the
+    header to the token's budget, without a header to the anonymous one, with a wrong token
+    (in the header or the first message) to the failed-token one. ``mask`` scrubs secrets
+    from close reasons that quote the client's input.
     """
     router = APIRouter()
 
@@ -117,16 +119,16 @@ def live_router(
         # never see the close code and reason that tell it what to fix.
         await websocket.accept()
         name = _client_name(websocket)
+        address = websocket.client.host if websocket.client else "unknown"
         try:
-            wait_s = limiter.take(websocket.client.host if websocket.client else "unknown")
-            if wait_s > 0:
-                raise _CloseError(
-                    CLOSE_TRY_AGAIN_LATER,
-                    f"too many connection attempts; retry in {math.ceil(wait_s)} s",
-                )
+            caller = identify(budgets.token, websocket.headers.get("authorization"))
+            if caller is Caller.OPERATOR:
+                _refuse_if_over(budgets.charge_operator())
+            else:
+                _refuse_if_over(budgets.charge_stranger(caller, address, needs_token=True))
             if bus is None:
                 raise _CloseError(CLOSE_NO_EVENT_STREAM, _NO_STREAM)
-            await _authenticate(websocket, token, auth_timeout_s)
+            await _authenticate(websocket, budgets, address, auth_timeout_s)
             types = _types_param(websocket, mask)
             subscription = bus.subscribe(types, max_queue=max_queue, name=f"websocket {name}")
             try:
@@ -150,8 +152,21 @@ def live_router(
     return router
 
 
-async def _authenticate(websocket: WebSocket, token: ApiToken, timeout_s: float) -> None:
+def _refuse_if_over(refused: ApiError | None) -> None:
+    """Close with 1013 (try again later) when the handshake is over its budget."""
+    if refused is not None:
+        wait_s = float(refused.headers.get("Retry-After", "1"))
+        raise _CloseError(
+            CLOSE_TRY_AGAIN_LATER,
+            f"too many connection attempts; retry in {math.ceil(wait_s)} s",
+        )
+
+
+async def _authenticate(
+    websocket: WebSocket, budgets: AccessBudgets, address: str, timeout_s: float
+) -> None:
     """Return when the client proved it has the token; otherwise raise :class:`_CloseError`."""
+    token = budgets.token
     if "token" in websocket.query_params:
         raise _CloseError(
             CLOSE_POLICY_VIOLATION,
@@ -179,6 +194,8 @@ async def _authenticate(websocket: WebSocket, token: ApiToken, timeout_s: float)
     if candidate is None:
         raise _CloseError(CLOSE_POLICY_VIOLATION, 'the first message must be {"token": "<token>"}')
     if not token.matches(candidate):
+        # A wrong token in the first message is a failed attempt like one in a header.
+        _refuse_if_over(budgets.charge_stranger(Caller.WRONG_TOKEN, address, needs_token=True))
         raise _CloseError(CLOSE_POLICY_VIOLATION, _WRONG_TOKEN)
 
 

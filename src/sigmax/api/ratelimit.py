@@ -1,8 +1,9 @@
-"""Rate limits on the requests that change anything, and a bound on request bodies.
+"""Token buckets, and a bound on request bodies.
 
-:class:`RateLimiter` is a token bucket per client address: ``burst`` requests at once, then
-``rate`` per second; a request over the limit is answered 429 with ``Retry-After``.
-:class:`BodySizeLimit` answers 413 to a body over the limit before any route parses it.
+:class:`RateLimiter` keeps a token bucket per key (a client address, the API token, or one
+key for everyone): ``burst`` requests at once, then ``rate`` per second. Which requests are
+charged to which bucket is decided in :mod:`sigmax.api.access`. :class:`BodySizeLimit`
+answers 413 to a body over the limit before any route parses it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sigmax.api.errors import ApiError, error_response, retry_after_seconds
+from sigmax.api.errors import error_response
 from sigmax.api.schemas import ErrorDetail
 
 #: Request bodies larger than this are refused (the API's bodies are a few dozen bytes).
@@ -46,13 +46,17 @@ class _Bucket:
 
 
 class RateLimiter:
-    """Token buckets keyed by client address; safe to call from several threads."""
+    """Token buckets by key; safe to call from several threads."""
 
     def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
         self._limit = limit
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def limit(self) -> RateLimit:
+        return self._limit
 
     def take(self, client: str) -> float:
         """Spend one token of ``client``; 0.0 when allowed, else the seconds until one is due."""
@@ -69,20 +73,6 @@ class RateLimiter:
                 bucket.tokens -= 1.0
                 return 0.0
             return (1.0 - bucket.tokens) / rate
-
-    async def check(self, request: Request) -> None:
-        """The route dependency: 429 with ``Retry-After`` when the client is over its limit."""
-        client = request.client.host if request.client is not None else "unknown"
-        wait_s = self.take(client)
-        if wait_s > 0:
-            retry_after = retry_after_seconds(wait_s)
-            raise ApiError(
-                429,
-                "rate_limit",
-                f"too many requests that change something: at most {self._limit.burst} at "
-                f"once and {self._limit.rate:g} per second; retry in {retry_after} s",
-                headers={"Retry-After": retry_after},
-            )
 
 
 class BodySizeLimit:

@@ -1,6 +1,8 @@
 """The routes that act: analyze, a manual order, pause, resume, panic.
 
-Every one needs the bearer token and is rate limited (the caller adds both). Blocking work
+Every one needs the bearer token (the caller adds the check). Analyze, trade and resume are
+also rate limited per token (``limited``); pause and panic never are: a limit must never stand
+between the operator and stopping. Blocking work
 (database writes, waiting for a running engine to apply a command) runs in worker threads.
 """
 
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, params, status
 
 from sigmax.api.context import ApiContext
 from sigmax.api.errors import ApiError, input_error
@@ -33,8 +35,9 @@ _NO_DATA: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
-def action_router(ctx: ApiContext) -> APIRouter:
-    """The acting routes over ``ctx`` (access control and rate limits are added by the caller)."""
+def action_router(ctx: ApiContext, limited: params.Depends) -> APIRouter:
+    """The acting routes over ``ctx``; ``limited`` is the rate limit of analyze, trade and
+    resume (access control is added by the caller)."""
     router = APIRouter(prefix="/api", tags=["act"])
 
     @router.post(
@@ -42,6 +45,7 @@ def action_router(ctx: ApiContext) -> APIRouter:
         response_model=DecisionOut,
         summary="Run the seven agents on a symbol now",
         responses=_NO_DATA,
+        dependencies=[limited],
     )
     async def analyze(body: AnalyzeRequest) -> DecisionOut:
         return DecisionOut(**await ctx.services.analyze(body.symbol))
@@ -60,6 +64,7 @@ def action_router(ctx: ApiContext) -> APIRouter:
                 "broken rules are listed), or the account cannot take it.",
             }
         },
+        dependencies=[limited],
     )
     def trade(body: TradeRequest) -> QueuedOrderResponse | CommandResponse:
         try:
@@ -91,6 +96,7 @@ def action_router(ctx: ApiContext) -> APIRouter:
         response_model=CommandResponse,
         summary="Resume trading",
         responses={409: {"model": ErrorResponse, "description": "A trigger still holds."}},
+        dependencies=[limited],
     )
     def resume(body: ResumeRequest | None = None) -> CommandResponse:
         force = False if body is None else body.force

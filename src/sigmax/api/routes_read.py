@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BeforeValidator
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,6 +36,7 @@ from sigmax.api.schemas import (
     StatusResponse,
     TradeOut,
     TradesResponse,
+    strict_query_integer,
 )
 from sigmax.domain.candles import Timeframe, ms_to_iso
 from sigmax.domain.instruments import Symbol
@@ -61,7 +63,11 @@ SymbolQuery = Annotated[str | None, Query(max_length=32, description="A market s
 BAD_INPUT: Final[dict[int | str, dict[str, Any]]] = {
     422: {"model": ErrorResponse, "description": "Bad input; the error names the parameter."}
 }
-RowLimit = Annotated[int | None, Query(ge=1, le=MAX_ROWS, description="Only the newest N.")]
+RowLimit = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_ROWS, description="Only the newest N."),
+    BeforeValidator(strict_query_integer),
+]
 
 
 def symbol_param(text: str, field: str = "symbol") -> str:
@@ -195,7 +201,9 @@ def read_router(ctx: ApiContext, reads: ReadCache) -> APIRouter:
     )
     def history(
         symbol: SymbolQuery = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_LIMIT)] = 20,
+        limit: Annotated[
+            int, Query(ge=1, le=MAX_HISTORY_LIMIT), BeforeValidator(strict_query_integer)
+        ] = 20,
         source: Annotated[
             Source,
             Query(
@@ -224,9 +232,11 @@ def read_router(ctx: ApiContext, reads: ReadCache) -> APIRouter:
         timeframe: Annotated[
             str | None, Query(max_length=8, description="Default: trading.timeframe.")
         ] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_ROWS, description="The newest N.")] = (
-            DEFAULT_CANDLES
-        ),
+        limit: Annotated[
+            int,
+            Query(ge=1, le=MAX_ROWS, description="The newest N."),
+            BeforeValidator(strict_query_integer),
+        ] = DEFAULT_CANDLES,
         until_ms: Annotated[
             int | None,
             Query(
@@ -235,6 +245,7 @@ def read_router(ctx: ApiContext, reads: ReadCache) -> APIRouter:
                 description="Only candles closed by this time (ms since the epoch), such as a "
                 "replay's as_of: the stored data runs ahead of a replay.",
             ),
+            BeforeValidator(strict_query_integer),
         ] = None,
     ) -> CandlesResponse:
         wanted = symbol_param(symbol)

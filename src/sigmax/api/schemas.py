@@ -10,10 +10,12 @@ being ignored.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic_core import PydanticCustomError
 
 from sigmax.api.performance import PerformanceOut
 from sigmax.domain.instruments import Symbol
@@ -40,6 +42,31 @@ class _OpenResponse(BaseModel):
     """A document whose producer may add fields (decision records, the safety report)."""
 
     model_config = ConfigDict(extra="allow")
+
+
+def _strict_decimal(value: object) -> object:
+    """Refuse the spellings Python's Decimal takes but no client means: digit separators
+    ("1_0"), surrounding spaces (" 1 ") and other scripts' digits ("١")."""
+    if isinstance(value, str) and ("_" in value or value != value.strip() or not value.isascii()):
+        raise PydanticCustomError(
+            "decimal_text",
+            'must be a decimal number written with the digits 0-9, e.g. "0.0015" '
+            "(no spaces, no digit separators)",
+        )
+    return value
+
+
+_QUERY_INTEGER = re.compile(r"[0-9]{1,19}")
+
+
+def strict_query_integer(value: object) -> object:
+    """A whole number in a query string, written only with the digits 0-9: Python's int()
+    would also take "1_0", " 1 " and other scripts' digits ("١"), which no client means."""
+    if isinstance(value, str) and _QUERY_INTEGER.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "integer_text", "must be a whole number written with the digits 0-9, e.g. 20"
+        )
+    return value
 
 
 def _canonical_symbol(value: str) -> str:
@@ -260,6 +287,7 @@ class TradeRequest(_Request):
     )
 
     _symbol = field_validator("symbol")(_canonical_symbol)
+    _size = field_validator("size", mode="before")(_strict_decimal)
 
     @field_validator("action", mode="before")
     @classmethod
@@ -287,7 +315,8 @@ class QueuedOrderResponse(_Response):
 
 
 class PauseRequest(_Request):
-    duration: int | None = Field(
+    # Strict: true is not 1 and "60" is not 60.
+    duration: StrictInt | None = Field(
         default=None,
         ge=1,
         le=MAX_PAUSE_SECONDS,

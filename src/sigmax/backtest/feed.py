@@ -53,11 +53,13 @@ class BacktestFeed:
         venue: Venue,
         safety: SafetyEnforcer,
         curve: PassedCurve,
+        safety_on: bool = True,
         every_candle: bool = False,
         progress: Callable[[int], None] | None = None,
     ) -> None:
         """``candidates[symbol]``: per candle, whether its decision may act. ``ledger``,
-        ``venue`` and ``safety`` are the engine's, read between groups. ``curve`` receives the
+        ``venue`` and ``safety`` are the engine's, read between groups (``safety_on`` False: its
+        triggers are off, so a daily loss or a drawdown ends no span). ``curve`` receives the
         passed groups' equity points. ``progress`` hears how many candles of the window have
         been passed."""
         windows = {
@@ -72,6 +74,7 @@ class BacktestFeed:
         self._ledger = ledger
         self._venue = venue
         self._safety = safety
+        self._safety_on = safety_on
         self._curve = curve
         self._every_candle = every_candle or not self.timeline.exact
         self._progress = progress
@@ -84,7 +87,12 @@ class BacktestFeed:
             return None
         try:
             return scan(
-                self.timeline, start, ledger=self._ledger, venue=self._venue, safety=self._safety
+                self.timeline,
+                start,
+                ledger=self._ledger,
+                venue=self._venue,
+                safety=self._safety,
+                breaches=self._safety_on,
             )
         except NotExactError:
             return None  # an amount off the 1e-8 grid: step this group

@@ -79,8 +79,12 @@ def scan(
     ledger: Ledger,
     venue: Venue,
     safety: SafetyEnforcer,
+    breaches: bool = True,
 ) -> Span:
-    """The span of inert groups from ``start`` and the group that ends it."""
+    """The span of inert groups from ``start`` and the group that ends it.
+
+    ``breaches`` False: the enforcer's triggers are off, so no daily loss or drawdown ends it.
+    """
     lanes = timeline.lanes
     index_of = {lane.symbol: k for k, lane in enumerate(lanes)}
     cash = _units(ledger.cash, EQUITY_PLACES)
@@ -115,7 +119,7 @@ def scan(
         if daily_hold is not None and daily_hold.until_ms is None
         else (daily_hold.until_ms if daily_hold is not None else -1)
     )
-    watch_drawdown = TriggerName.MAX_DRAWDOWN.value not in state.holds
+    watch_drawdown = breaches and TriggerName.MAX_DRAWDOWN.value not in state.holds
     limit = Fraction(safety.settings.protections.max_drawdown_pct) - DRAWDOWN_MARGIN_PCT
     peak = None if state.equity_peak is None else _units(state.equity_peak, EQUITY_PLACES)
     units = [lane.units for lane in lanes]
@@ -159,7 +163,11 @@ def scan(
                 opening += qty * lane_units[mark]
             day = days[g]
             span.day_opens.append(g)
-        if (daily_from is not None and closes[g] >= daily_from) and equity - opening < floor_units:
+        if (
+            breaches
+            and (daily_from is not None and closes[g] >= daily_from)
+            and equity - opening < floor_units
+        ):
             break
         top = equity if peak is None or equity > peak else peak
         if (

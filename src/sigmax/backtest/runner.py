@@ -30,15 +30,16 @@ import numpy as np
 from sigmax.agents.batch import assess_history
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
 from sigmax.backtest.feed import BacktestFeed, PassedCurve
+from sigmax.backtest.safety_off import SAFETY_SWITCHES, SafetySwitch, backtest_gate
 from sigmax.backtest.sma_cross import SmaCrossStrategy
 from sigmax.config import Settings, load_settings
+from sigmax.config.settings import timeframe_overrides
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.domain.candles import CandleSeries, Timeframe, ms_to_iso
 from sigmax.domain.decisions import DecisionRecord
 from sigmax.domain.ledger import Ledger
 from sigmax.engine.assembly import paper_trader
 from sigmax.engine.engine import DecisionSource, Engine, RunTotals
-from sigmax.engine.gate import OrderGate
 from sigmax.engine.run_store import EquityPoint, FillRecord, OrderUpdate, StepWrite
 from sigmax.engine.runner import parse_symbols
 from sigmax.errors import InputError
@@ -74,6 +75,8 @@ class BacktestOptions:
     overrides: Mapping[str, Any] | None = None
     #: Step every candle through the engine (the path the fast one is checked against).
     every_candle: bool = False
+    #: "off": the auto-pause triggers and protections are off (engine comparisons).
+    safety: SafetySwitch = "on"
 
 
 @dataclass
@@ -155,22 +158,25 @@ def _settings(options: BacktestOptions) -> Settings:
         overrides["trading.paper_fee_rate"] = options.fee_rate
     if options.capital is not None:
         overrides["profile.starting_capital_usd"] = options.capital
-    settings = load_settings(home=options.home, profile=options.profile, overrides=overrides)
-    if options.timeframe is not None:
-        known = {t.value: t for t in Timeframe}
-        wanted = known.get(options.timeframe)
-        primary = settings.agents.analyzer.timeframes.primary
-        if wanted is None:
-            raise InputError(
-                f"--timeframe: must be one of {', '.join(t.value for t in Timeframe)} "
-                f"(got {options.timeframe})"
-            )
-        if wanted != primary:
-            raise InputError(
-                f"--timeframe: the agents decide on {primary.value} candles "
-                f"(agents.yaml: analyzer.timeframes.primary); got {wanted.value}"
-            )
-    return settings
+    overrides.update(timeframe_overrides(options.timeframe))
+    return load_settings(home=options.home, profile=options.profile, overrides=overrides)
+
+
+def _chosen_symbols(
+    options: BacktestOptions, catalog: DatasetCatalog, timeframe: Timeframe
+) -> Sequence[str] | None:
+    """``--symbols``; without it, given ``--data``, every market the data holds on the
+    timeframe (a file of one market backtests that market); else ``trading.symbols``."""
+    if options.symbols is not None or options.data is None:
+        return options.symbols
+    held = list(dict.fromkeys(str(e.symbol) for e in catalog.entries() if e.timeframe == timeframe))
+    if not held:
+        available = ", ".join(str(entry) for entry in catalog.entries())
+        raise InputError(
+            f"--data: no {timeframe.value} candles in {catalog.source} (it holds {available}); "
+            "give --timeframe or --symbols"
+        )
+    return held
 
 
 def _slippage(name: str) -> SlippageModel:
@@ -192,11 +198,13 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         raise InputError(
             f"--strategy: must be one of {', '.join(STRATEGIES)} (got {options.strategy})"
         )
+    if options.safety not in SAFETY_SWITCHES:
+        raise InputError(f"--safety: must be on or off (got {options.safety!r})")
     settings = _settings(options)
-    symbols = parse_symbols(options.symbols, settings)
     slippage = _slippage(options.slippage_model)
     timeframe = settings.agents.analyzer.timeframes.primary
     catalog = DatasetCatalog.from_path(options.data)
+    symbols = parse_symbols(_chosen_symbols(options, catalog, timeframe), settings)
     loaded = {s: catalog.load(s, timeframe) for s in symbols}
     series = {s: item.series for s, item in loaded.items()}
     specs = bundled_market_specs()
@@ -227,10 +235,16 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
     }
     if strategy is not None:
         config["sma"] = {"fast": strategy.fast, "slow": strategy.slow}
+    if options.safety == "off":
+        # Only a run with the switch off says so: a default run's configuration, and so its
+        # id, stay what they were.
+        config["safety_switch"] = "off"
     run_id = backtest_id(config)
     source: DecisionSource
     if strategy is None:
         histories = {s: build_history(series[s], settings) for s in symbols}
+        for history in histories.values():
+            history.require_higher_timeframes()
         source = Orchestrator(settings, lambda symbol: histories[symbol])
         batch = {s: assess_history(h, settings) for s, h in histories.items()}
     else:
@@ -238,8 +252,9 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         source = strategy
         batch = {s: strategy.batch(series[s]) for s in symbols}
     sink = MemorySink(run_id)
-    gate = OrderGate.from_settings(settings)
-    trader = paper_trader(settings, specs, symbols, fees, slippage, gate)
+    trader = paper_trader(
+        settings, specs, symbols, fees, slippage, backtest_gate(settings, options.safety)
+    )
     ledger = trader.ledger
     engine = Engine(
         orchestrator=source,
@@ -259,6 +274,7 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         ledger=ledger,
         venue=trader.venue,
         safety=engine.safety,
+        safety_on=options.safety == "on",
         curve=sink.passed,
         every_candle=options.every_candle,
         progress=None if options.progress is None else (lambda done: options.progress(done, total)),  # type: ignore[misc]

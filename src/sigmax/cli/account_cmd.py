@@ -129,8 +129,9 @@ def trade_command(
     from sigmax.engine.account import open_account_home
     from sigmax.engine.manual_order import QueuedOrder
     from sigmax.engine.safety_service import submit_manual_order
+    from sigmax.logging_setup import file_logging
 
-    with exit_on_error(), open_account_home() as home:
+    with exit_on_error(), open_account_home() as home, file_logging(home.settings):
         placed = submit_manual_order(home, symbol, side, qty)
     if isinstance(placed, QueuedOrder):
         if as_json:

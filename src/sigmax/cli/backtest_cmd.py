@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from sigmax.cli.analyze_cmd import ProfileOption, exit_on_error, parse_moment
-from sigmax.cli.data_cmd import DataPathOption
+from sigmax.cli.data_cmd import DataPathOption, TimeframeOption
 from sigmax.errors import InputError
 
 if TYPE_CHECKING:
@@ -26,10 +26,23 @@ if TYPE_CHECKING:
 
 SymbolsOption = Annotated[
     str | None,
-    typer.Option("--symbols", help="Comma-separated, e.g. BTC/USDT,ETH/USDT (default: config)."),
+    typer.Option(
+        "--symbols",
+        help=(
+            "Comma-separated, e.g. BTC/USDT,ETH/USDT (default: the markets --data holds on the "
+            "timeframe, else trading.symbols of the config)."
+        ),
+    ),
 ]
-TimeframeOption = Annotated[
-    str | None, typer.Option("--timeframe", help="Candle timeframe (the agents decide on 1h).")
+SafetyOption = Annotated[
+    str,
+    typer.Option(
+        "--safety",
+        help=(
+            "on, or off for engine comparisons: the six auto-pause triggers and the "
+            "protections are off for this run (compliance policies still check every order)."
+        ),
+    ),
 ]
 FromOption = Annotated[
     str | None, typer.Option("--from", help="First candle close, ISO-8601 with a zone.")
@@ -85,6 +98,7 @@ def backtest_command(
     fee_rate: FeeOption = None,
     slippage_model: SlippageOption = "default",
     capital: CapitalOption = None,
+    safety: SafetyOption = "on",
     as_json: JsonOption = False,
     report: ReportOption = None,
     list_runs: ListOption = False,
@@ -98,6 +112,7 @@ def backtest_command(
         write_backtest_report,
     )
     from sigmax.backtest.runner import BacktestOptions, simulate
+    from sigmax.backtest.safety_off import SAFETY_OFF_NOTICE, parse_safety_switch
     from sigmax.config import load_settings
 
     with exit_on_error():
@@ -124,8 +139,11 @@ def backtest_command(
             fee_rate=_decimal(fee_rate, "--fee-rate"),
             slippage_model=slippage_model.strip().lower(),
             capital=_decimal(capital, "--capital"),
+            safety=parse_safety_switch(safety),
         )
         console = Console(stderr=True)
+        if options.safety == "off":
+            console.print(SAFETY_OFF_NOTICE, highlight=False, markup=False, soft_wrap=True)
         with Progress(
             TextColumn("backtest"),
             BarColumn(),
@@ -158,6 +176,10 @@ def _print_result(result: BacktestResult, report: Path | None) -> None:
     config = result.config
     table.add_row("strategy", str(config["strategy"]))
     table.add_row("markets", ", ".join(config["symbols"]))
+    table.add_row("timeframe", str(config["timeframe"]))
+    table.add_row(
+        "safety", "off (triggers and protections)" if config.get("safety_switch") else "on"
+    )
     table.add_row("candles", f"{result.candles:,}")
     for key, value in result.metrics.to_dict().items():
         table.add_row(key.replace("_", " "), "n/a" if value is None else str(value))

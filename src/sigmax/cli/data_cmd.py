@@ -14,7 +14,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from sigmax.data.catalog import DatasetCatalog
-from sigmax.data.csv_store import FILE_NAME_HINT, HEADER, LoadedCandles, load_candles
+from sigmax.data.csv_store import (
+    FILE_NAME_HINT,
+    HEADER,
+    CheckedCandles,
+    LoadedCandles,
+    check_candles,
+)
 from sigmax.domain.candles import Timeframe, ms_to_iso
 from sigmax.domain.instruments import Symbol
 from sigmax.errors import DataValidationError, InputError, SigmaxError
@@ -31,6 +37,20 @@ DataPathOption = Annotated[
     ),
 ]
 """The ``--data`` option, shared by every command that reads candles."""
+
+TimeframeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--timeframe",
+        help=(
+            "Candle timeframe of the data, 1m to 1d (default: agents.yaml's primary, 1h). "
+            "The agents decide on it and confirm on the higher timeframes its configured "
+            "multiples make (x4 and x24: 4h and 1d from 1h); sma_cross trades it as it is."
+        ),
+        show_default=False,
+    ),
+]
+"""The ``--timeframe`` option of the commands that trade stored candles."""
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -65,24 +85,30 @@ def check(
         str | None, typer.Option(help="Exchange, when the file name does not say it.")
     ] = None,
     symbol: Annotated[
-        str | None, typer.Option(help="Market such as BTC/USDT, when the name does not say it.")
+        str | None,
+        typer.Option(help="Market such as BTC/USDT (default: the file name's, if it says one)."),
     ] = None,
     timeframe: Annotated[
-        str | None, typer.Option(help="Timeframe such as 1h, when the name does not say it.")
+        str | None,
+        typer.Option(
+            help="Timeframe such as 1h (default: the file name's, else the candles' spacing)."
+        ),
     ] = None,
     as_json: JsonOption = False,
     limit: Annotated[
         int, typer.Option(help="Show at most this many problems (0 shows all).", min=0)
     ] = 200,
 ) -> None:
-    """Validate a candle file: exit 0 with a summary, or exit 2 listing every problem.
+    """Validate a candle file of any name: exit 0 with a summary, or exit 2 listing every problem.
 
     The file needs the header ``timestamp,open,high,low,close,volume``, timestamps in ms UTC
-    (candle open time), strictly increasing and on the timeframe's grid, and consistent prices.
+    (candle open time), strictly increasing, on the timeframe's grid and not in the future, and
+    consistent prices. The timeframe is the file name's (EXCHANGE_BASE-QUOTE_TF.csv), the one
+    given, or the spacing of the candles; the summary says which.
     """
     with _exit_on_error():
         try:
-            loaded = load_candles(
+            checked = check_candles(
                 path,
                 exchange=exchange.lower() if exchange else None,
                 symbol=_symbol_option(symbol),
@@ -92,9 +118,9 @@ def check(
             _report_issues(error, as_json, limit)
             raise typer.Exit(error.exit_code) from None
     if as_json:
-        typer.echo(json.dumps({"ok": True, **_summary(loaded)}, indent=2))
+        typer.echo(json.dumps({"ok": True, **_check_json(checked)}, indent=2))
         return
-    typer.echo(_check_summary(loaded))
+    typer.echo(_check_summary(checked))
 
 
 # --- output -------------------------------------------------------------------------------------
@@ -152,22 +178,56 @@ def _print_table(source: str, loaded: list[LoadedCandles]) -> None:
     typer.echo("missing = candles absent from the timeframe's grid; gaps = runs of them.")
 
 
-def _check_summary(candles: LoadedCandles) -> str:
-    series = candles.series
+def _check_json(checked: CheckedCandles) -> dict[str, Any]:
+    return {
+        "exchange": checked.exchange,
+        "symbol": None if checked.symbol is None else str(checked.symbol),
+        "timeframe": checked.timeframe.value,
+        "timeframe_from": checked.timeframe_source,
+        "first": ms_to_iso(int(checked.timestamps[0])),
+        "last": ms_to_iso(int(checked.timestamps[-1])),
+        "first_ms": int(checked.timestamps[0]),
+        "last_ms": int(checked.timestamps[-1]),
+        "rows": len(checked.timestamps),
+        "missing_bars": sum(gap.bars for gap in checked.gaps),
+        "gap_runs": len(checked.gaps),
+        "gaps": [
+            {"first_missing": ms_to_iso(gap.first_missing_ms), "bars": gap.bars}
+            for gap in checked.gaps
+        ],
+        "path": str(checked.path),
+        "sha256": checked.sha256,
+    }
+
+
+_TIMEFRAME_FROM = {
+    "file name": "from the file name",
+    "given": "as given",
+    "spacing": "from the spacing of the candles",
+}
+
+
+def _check_summary(checked: CheckedCandles) -> str:
+    summary = _check_json(checked)
+    market = (
+        str(checked.symbol)
+        if checked.symbol is not None
+        else "not named (the file name does not say; give --symbol to name it)"
+    )
     lines = [
-        f"{candles.path}: OK",
-        f"  market    {series.exchange} {series.symbol} {series.timeframe.value}",
-        f"  candles   {candles.rows:,}",
-        f"  range     {ms_to_iso(series.first_ms)} .. {ms_to_iso(series.last_ms)}"
-        " (candle open times, UTC)",
-        f"  gaps      {candles.missing_bars:,} missing candles in {candles.gap_runs:,} runs",
+        f"{checked.path}: OK",
+        f"  market    {checked.exchange} {market}",
+        f"  timeframe {checked.timeframe.value} ({_TIMEFRAME_FROM[checked.timeframe_source]})",
+        f"  candles   {summary['rows']:,}",
+        f"  range     {summary['first']} .. {summary['last']} (candle open times, UTC)",
+        f"  gaps      {summary['missing_bars']:,} missing candles in {len(checked.gaps):,} runs",
     ]
     shown = 10
-    for gap in candles.gaps[:shown]:
+    for gap in checked.gaps[:shown]:
         lines.append(f"            {ms_to_iso(gap.first_missing_ms)}  {gap.bars} missing")
-    if candles.gap_runs > shown:
-        lines.append(f"            ... and {candles.gap_runs - shown} more runs")
-    lines.append(f"  sha256    {candles.sha256}")
+    if len(checked.gaps) > shown:
+        lines.append(f"            ... and {len(checked.gaps) - shown} more runs")
+    lines.append(f"  sha256    {checked.sha256}")
     return "\n".join(lines)
 
 

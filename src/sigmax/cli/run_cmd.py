@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sigmax.cli.analyze_cmd import ProfileOption, exit_on_error, parse_moment
-from sigmax.cli.data_cmd import DataPathOption
+from sigmax.cli.data_cmd import DataPathOption, TimeframeOption
 from sigmax.errors import InputError
 
 ModeOption = Annotated[
@@ -91,6 +91,7 @@ def run_command(
     until: UntilOption = None,
     start: FromOption = None,
     data: DataPathOption = None,
+    timeframe: TimeframeOption = None,
     no_api: NoApiOption = False,
     host: HostOption = None,
     port: PortOption = None,
@@ -114,6 +115,7 @@ def run_command(
             start_ms=parse_moment(start, "--from") if start else None,
             until_ms=parse_moment(until, "--until") if until else None,
             data=data,
+            timeframe=timeframe,
             api=not no_api,
             api_host=host,
             api_port=port,

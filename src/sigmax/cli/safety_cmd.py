@@ -1,9 +1,11 @@
 """``sigmax pause``, ``resume``, ``panic`` and ``safety``: steer and inspect the safety enforcer.
 
-A running engine applies a command after the candle it is processing; with no engine running,
-pause and resume change the stored safety state directly and a panic pauses at once and closes
-the positions when the run resumes. Exit codes: 0 done (or queued for the running engine), 1 a
-runtime failure, 2 bad input or a refused resume.
+A running engine applies a command after the candle it is processing; with no live engine
+(none started, or its run is stale), the command acts on the stored account at once: pause and
+resume change the stored safety state, a panic cancels the resting orders, closes the positions
+at the last mark and pauses. What a command does is logged to ``logs/sigmax.log`` too. Exit
+codes: 0 done (or queued for the running engine), 1 a runtime failure, 2 bad input or a refused
+resume.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for con
 def _run(kind_name: str, arguments: dict[str, Any], as_json: bool) -> None:
     from sigmax.engine.account import open_account_home
     from sigmax.engine.safety_service import request_command
+    from sigmax.logging_setup import file_logging
     from sigmax.storage.models import ControlKind
 
-    with exit_on_error(), open_account_home() as home:
+    with exit_on_error(), open_account_home() as home, file_logging(home.settings):
         result = request_command(home, ControlKind(kind_name), arguments)
     echo_command_result(kind_name, result, as_json)
 

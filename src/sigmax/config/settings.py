@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -39,6 +40,7 @@ from sigmax.config.paths import (
 )
 from sigmax.domain.candles import Timeframe
 from sigmax.domain.instruments import Symbol
+from sigmax.errors import InputError
 from sigmax.url_secrets import url_secrets
 
 TradingMode = Literal["paper", "live"]
@@ -51,6 +53,10 @@ MASK = "**********"
 DEFAULT_PROFILE = "conservative"
 DEFAULT_SYMBOLS: tuple[str, ...] = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT")
 _PROFILE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: A host name (dot-separated labels), an IPv4 address or a bracketed IPv6 address; no port.
+_ALLOWED_HOST_RE = re.compile(
+    r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\]"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +140,21 @@ class ApiSettings(_Section):
 
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8000, ge=1, le=65535)
+    #: Names the API answers to besides its bound host, localhost, 127.0.0.1 and [::1] (the
+    #: Host header of a request; any other gets 421, which defeats DNS rebinding).
+    allowed_hosts: tuple[str, ...] = ()
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(host.strip().lower() for host in value)
+        for host in cleaned:
+            if not _ALLOWED_HOST_RE.fullmatch(host):
+                raise ValueError(
+                    f"{host!r} is not a host name or address without a port "
+                    "(e.g. sigmax.lan, 192.168.1.10, [fd00::1])"
+                )
+        return cleaned
 
 
 class LoggingSettings(_Section):
@@ -278,32 +299,130 @@ class WeightedAgent(_Section):
 
 
 class AnalyzerTimeframes(_Section):
-    """The analyzer's primary timeframe and the higher timeframes it confirms against."""
+    """The analyzer's primary timeframe and the higher timeframes it confirms against.
+
+    The higher timeframes are kept as whole multiples of the primary one, so they follow it
+    when a run's ``--timeframe`` replaces the primary: x4 and x24 are 4h and 1d from 1h, 8h and
+    2d from 2h. Indicator periods are in candles of each timeframe and stay the same. The file
+    may give a multiple (``x4``) or a timeframe that is a whole multiple of the primary one
+    (``4h``, kept as that multiple); the effective configuration shows the timeframes.
+    """
 
     primary: Timeframe = Timeframe.H1
-    higher: tuple[Timeframe, ...] = (Timeframe.H4, Timeframe.D1)
+    #: Multiples of ``primary`` written ``xN`` (``x4``), each at least x2.
+    higher: tuple[str, ...] = ("x4", "x24")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_multiples(cls, data: object) -> object:
+        if not isinstance(data, dict) or "higher" not in data:
+            return data
+        raw_primary = data.get("primary", Timeframe.H1)
+        try:
+            primary = (
+                raw_primary if isinstance(raw_primary, Timeframe) else Timeframe.parse(raw_primary)
+            )
+        except (TypeError, ValueError, AttributeError):
+            return data  # the primary field reports its own error
+        items = data["higher"]
+        if isinstance(items, str | int):
+            items = [items]
+        if not isinstance(items, list | tuple):
+            return data
+        multiples: list[object] = []
+        refused: list[object] = []
+        for item in items:
+            multiple = _multiple(item, primary)
+            if multiple is None:
+                refused.append(item)
+            multiples.append(multiple)
+        if refused:
+            raise RuleViolationsError(
+                [
+                    RuleViolation(
+                        ("higher",),
+                        "must be multiples of primary such as x4, or timeframes longer than "
+                        f"primary {primary.value} and whole multiples of it",
+                        refused,
+                    )
+                ]
+            )
+        return {**data, "higher": multiples}
 
     @model_validator(mode="after")
     def _higher_are_longer(self) -> AnalyzerTimeframes:
         violations: list[RuleViolation] = []
-        shorter = [t.value for t in self.higher if t.ms <= self.primary.ms]
-        if shorter:
+        short = [f"x{k}" for k in self.multiples if k < 2]
+        if short:
             violations.append(
-                RuleViolation(
-                    ("higher",),
-                    f"must all be longer than primary {self.primary.value}",
-                    list(shorter),
-                )
+                RuleViolation(("higher",), "must all be multiples of at least x2", short)
             )
-        if len(set(self.higher)) != len(self.higher):
+        if len(set(self.multiples)) != len(self.multiples):
             violations.append(
-                RuleViolation(
-                    ("higher",), "must not repeat a timeframe", [t.value for t in self.higher]
-                )
+                RuleViolation(("higher",), "must not repeat a timeframe", list(self.higher))
             )
         if violations:
             raise RuleViolationsError(violations)
         return self
+
+    @field_serializer("higher")
+    def _higher_as_timeframes(self, higher: tuple[str, ...]) -> list[str]:
+        # Dumped (into a backtest's configuration and the digest behind decision ids) as the
+        # timeframes they make: a run's configuration says 8h and 2d, not x4 and x24.
+        return [tf.value for tf in self.higher_timeframes]
+
+    @property
+    def multiples(self) -> tuple[int, ...]:
+        """The multiples of ``primary`` as numbers."""
+        return tuple(int(k.removeprefix("x")) for k in self.higher)
+
+    @property
+    def higher_timeframes(self) -> tuple[Timeframe, ...]:
+        """The higher timeframes the multiples make of ``primary``."""
+        return tuple(self.primary.times(k) for k in self.multiples)
+
+
+def timeframe_overrides(text: str | None, option: str = "--timeframe") -> dict[str, Timeframe]:
+    """Settings overrides that make ``text`` the timeframe of a run (none when it is None).
+
+    The analyzer's primary timeframe (and ``trading.timeframe``) become it; the higher ones
+    follow as their configured multiples.
+
+    Raises:
+        InputError: ``text`` is not a timeframe.
+    """
+    if text is None:
+        return {}
+    try:
+        timeframe = Timeframe.parse(text)
+    except ValueError:
+        allowed = ", ".join(t.value for t in Timeframe)
+        raise InputError(f"{option}: must be one of {allowed} (got {text!r})") from None
+    return {"agents.analyzer.timeframes.primary": timeframe, "trading.timeframe": timeframe}
+
+
+_DURATION_RE = re.compile(r"^(\d+)([mhd])$")
+_DURATION_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def _multiple(item: object, primary: Timeframe) -> str | None:
+    """``x4``, ``"4"`` or ``4`` as ``x4``; a timeframe such as ``4h`` as its multiple of
+    ``primary`` (None when it is not a whole multiple, or not a multiple at all)."""
+    if isinstance(item, int) and not isinstance(item, bool):
+        return f"x{item}"
+    if not isinstance(item, str):
+        return None
+    text = item.strip().lower()
+    digits = text.removeprefix("x")
+    if digits.isdigit():
+        return f"x{int(digits)}"
+    match = _DURATION_RE.match(text)
+    if match is None:
+        return None
+    length = int(match[1]) * _DURATION_UNIT_MS[match[2]]
+    if length <= primary.ms or length % primary.ms:
+        return None
+    return f"x{length // primary.ms}"
 
 
 class IndicatorPeriods(_Section):

@@ -123,9 +123,9 @@ class DatasetCatalog:
         """The validated candles of ``entry``, read once per catalog."""
         cached = self._cache.get(entry.path)
         if cached is None:
-            cached = load_candles(
-                entry.path, exchange=entry.exchange, symbol=entry.symbol, timeframe=entry.timeframe
-            )
+            # The entry came from the file's name, which the loader reads (and holds the
+            # content to) itself.
+            cached = load_candles(entry.path)
             self._cache[entry.path] = cached
         return cached
 

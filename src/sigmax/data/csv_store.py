@@ -5,10 +5,13 @@ File layout (one candle per line, timestamp = candle open time in ms since the e
     timestamp,open,high,low,close,volume
     1617580800000,58202.01,58387.35,57890.97,57908.13,2110.945386
 
-Files are named ``EXCHANGE_BASE-QUOTE_TF.csv`` (``binance_BTC-USDT_1h.csv``); the name tells the
-loader the market and the timeframe. Every broken rule becomes a :class:`DataIssue` with the file,
-the 1-based line (the header is line 1) and the rule; all of them are collected before
-:class:`DataValidationError` is raised, so a user fixes a file in one pass. Missing candles are
+Files named ``EXCHANGE_BASE-QUOTE_TF.csv`` (``binance_BTC-USDT_1h.csv``) tell the loader the
+market and the timeframe, and their content must agree; any other file can be checked too, its
+timeframe taken from the spacing of the candles. Only regular files are read, up to
+:data:`MAX_FILE_BYTES`, and a file without the candle header is never quoted. Every broken rule
+becomes a :class:`DataIssue` with the file, the 1-based line (the header is line 1) and the rule;
+all of them are collected before :class:`DataValidationError` is raised, so a user fixes a file
+in one pass. Missing candles are
 reported as gaps and never filled: inventing prices is worse than admitting there are none.
 
 Speed matters because every backtest, replay and CLI listing starts here: well-formed files are
@@ -21,10 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
+import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +43,9 @@ COLUMNS: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume
 HEADER = ",".join(COLUMNS)
 FILE_NAME_HINT = "EXCHANGE_BASE-QUOTE_TF.csv (for example binance_BTC-USDT_1h.csv)"
 CUSTOM_EXCHANGE = "custom"
+#: The largest candle file SIGMAX reads: about 15 years of 1m candles of one market.
+MAX_FILE_BYTES = 1 << 30
+_READ_CHUNK_BYTES = 1 << 20
 
 # Timestamps outside this window are almost always seconds or microseconds, not milliseconds.
 _MIN_TIMESTAMP_MS = 100_000_000_000  # 1973-03-03
@@ -79,6 +88,46 @@ class LoadedCandles:
         return len(self.gaps)
 
 
+#: Where a checked file's timeframe came from.
+TimeframeSource = Literal["file name", "given", "spacing"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedCandles:
+    """A validated candle file whose market may be unknown (``sigmax data check``).
+
+    ``symbol`` is None when neither the file name nor the caller says which market the file
+    holds: the candles can be checked all the same, but not traded.
+    """
+
+    path: Path
+    exchange: str
+    symbol: Symbol | None
+    timeframe: Timeframe
+    timeframe_source: TimeframeSource
+    timestamps: IntArray
+    #: open, high, low, close, volume.
+    prices: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+    gaps: tuple[Gap, ...]
+    sha256: str
+
+    def loaded(self) -> LoadedCandles:
+        """The candles as a market's series.
+
+        Raises:
+            InputError: the market is unknown.
+        """
+        if self.symbol is None:
+            raise InputError(
+                f"{self.path}: the file name does not say which market it holds; name the file "
+                f"{FILE_NAME_HINT} or give the market"
+            )
+        series = CandleSeries(
+            self.exchange, self.symbol, self.timeframe, self.timestamps, *self.prices
+        )
+        return LoadedCandles(self.path, series, self.gaps, self.sha256)
+
+
 @dataclass(frozen=True, slots=True)
 class DatasetName:
     """What a file name ``EXCHANGE_BASE-QUOTE_TF.csv`` says about its content."""
@@ -109,50 +158,106 @@ def load_candles(
     exchange: str | None = None,
     symbol: Symbol | None = None,
     timeframe: Timeframe | None = None,
+    now_ms: int | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> LoadedCandles:
-    """Read, validate and return the candles in ``path``.
+    """Read, validate and return the candles of one market in ``path``.
 
-    ``exchange``, ``symbol`` and ``timeframe`` default to what the file name says. For a file
-    not named ``EXCHANGE_BASE-QUOTE_TF.csv`` the exchange is ``"custom"``, the symbol is taken
-    from a ``BASE-QUOTE`` part of the name and the timeframe is the most common step between
-    candles.
+    As :func:`check_candles`, and the market must be known: from the name, from a
+    ``BASE-QUOTE`` part of it, or from ``symbol``.
 
     Raises:
         InputError: the file cannot be read, or its market or timeframe cannot be told.
         DataValidationError: the content breaks one or more rules (all of them are listed).
     """
-    raw = _read_bytes(path)
-    checksum = hashlib.sha256(raw).hexdigest()
+    return check_candles(
+        path,
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+        now_ms=now_ms,
+        max_bytes=max_bytes,
+        need_market=True,
+    ).loaded()
+
+
+def check_candles(
+    path: Path,
+    *,
+    exchange: str | None = None,
+    symbol: Symbol | None = None,
+    timeframe: Timeframe | None = None,
+    now_ms: int | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+    need_market: bool = False,
+) -> CheckedCandles:
+    """Read and validate the candles in ``path``, whatever the file is called.
+
+    ``exchange``, ``symbol`` and ``timeframe`` default to what a file named
+    ``EXCHANGE_BASE-QUOTE_TF.csv`` says; given ones must agree with such a name. For any other
+    name the exchange is ``"custom"``, the symbol comes from a ``BASE-QUOTE`` part of the name
+    (else it stays unknown) and the timeframe from the spacing of the candles. ``path`` must be
+    a regular file of at most ``max_bytes``; a candle may not open later than ``now_ms`` (wall
+    time by default) plus one period.
+
+    Raises:
+        InputError: the file cannot be read, a given value contradicts the name, the market is
+            unknown while ``need_market``, or the timeframe cannot be told.
+        DataValidationError: the content breaks one or more rules (all of them are listed).
+    """
     named = parse_dataset_name(path)
+    if named is not None:
+        _agree_with_name(path, named, exchange, symbol, timeframe)
     exchange = exchange or (named.exchange if named else CUSTOM_EXCHANGE)
-    symbol = symbol or (named.symbol if named else _symbol_from_stem(path))
-    timeframe = timeframe or (named.timeframe if named else _timeframe_from_stem(path))
+    if symbol is None:
+        symbol = named.symbol if named else _symbol_from_stem(path)
+    source: TimeframeSource = "given"
+    if timeframe is None and named is not None:
+        timeframe, source = named.timeframe, "file name"
+    raw = read_candle_file(path, max_bytes)
+    if symbol is None and need_market:
+        raise InputError(
+            f"{path}: the file name does not say which market it holds; name the file "
+            f"{FILE_NAME_HINT}"
+        )
+    checksum = hashlib.sha256(raw).hexdigest()
 
     rows = _parse(path, raw)
     timestamps = _timestamps(rows.columns[0])
     if timeframe is None:
-        timeframe = _infer_timeframe(timestamps)
+        timeframe, source = _infer_timeframe(timestamps), "spacing"
         if timeframe is None:
             if rows.issues:
                 raise DataValidationError(rows.issues)
-            raise InputError(
-                f"{path}: cannot tell the timeframe from the name or from the spacing of the "
-                f"candles; name the file {FILE_NAME_HINT}"
+            step = _most_common_step(timestamps)
+            spacing = (
+                "there is only one candle"
+                if step is None
+                else f"most candles are {step} ms apart, which is none of "
+                f"{', '.join(t.value for t in Timeframe)}"
             )
-    issues = rows.issues + _check_rows(path, rows, timestamps, timeframe)
+            raise InputError(
+                f"{path}: cannot tell the timeframe from the spacing of the candles ({spacing}); "
+                f"give it with --timeframe or name the file {FILE_NAME_HINT}"
+            )
+    now = wall_clock_ms() if now_ms is None else now_ms
+    issues = rows.issues + _check_rows(path, rows, timestamps, timeframe, source, now)
     if issues:
         issues.sort(key=lambda issue: issue.line or 0)
         raise DataValidationError(issues)
 
     _, open_, high, low, close, volume = rows.columns
-    series = CandleSeries(
+    return CheckedCandles(
+        path,
         exchange,
         symbol,
         timeframe,
+        source,
         _frozen(timestamps),
-        *(_frozen(column) for column in (open_, high, low, close, volume)),
+        (_frozen(open_), _frozen(high), _frozen(low), _frozen(close), _frozen(volume)),
+        find_gaps(timestamps, timeframe),
+        checksum,
     )
-    return LoadedCandles(path, series, find_gaps(series.timestamp, timeframe), checksum)
 
 
 def find_gaps(timestamps: IntArray, timeframe: Timeframe) -> tuple[Gap, ...]:
@@ -162,21 +267,101 @@ def find_gaps(timestamps: IntArray, timeframe: Timeframe) -> tuple[Gap, ...]:
     return tuple(Gap(int(timestamps[i]) + timeframe.ms, int(steps[i]) - 1) for i in holes.tolist())
 
 
+def wall_clock_ms() -> int:
+    """Now, in ms since the epoch (a candle may not open later than this plus one period)."""
+    return time.time_ns() // 1_000_000
+
+
 # --- reading and naming -------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_candle_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of ``path``, which must be a regular file of at most ``max_bytes``.
+
+    The file is opened first and then examined, so what is checked is what is read: a device
+    (``/dev/zero``), a pipe or a folder is refused before a byte is read, and a file that grows
+    while it is read is cut off at the limit instead of filling the memory.
+    """
     try:
-        return path.read_bytes()
+        # O_NONBLOCK: opening a named pipe must not wait for a writer; for a regular file it
+        # changes nothing.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, expected a candle CSV file") from None
     except OSError as error:
         raise InputError(f"{path}: cannot be read ({error.strerror})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{path}: is a folder, expected a candle CSV file")
+        if not stat.S_ISREG(mode):
+            raise InputError(
+                f"{path}: is {_file_kind(mode)}, not a regular file; candles are read only "
+                "from regular files"
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while chunk := handle.read(_READ_CHUNK_BYTES):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise InputError(
+                        f"{path}: is larger than {_byte_size(max_bytes)}, the most SIGMAX reads "
+                        "from one candle file; keep a shorter range of candles in it"
+                    )
+                chunks.append(chunk)
+        except OSError as error:
+            raise InputError(f"{path}: cannot be read ({error.strerror})") from None
+    return b"".join(chunks)
 
 
-def _symbol_from_stem(path: Path) -> Symbol:
+def _file_kind(mode: int) -> str:
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def _byte_size(count: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size and count % size == 0:
+            return f"{count // size} {unit}"
+    return f"{count} bytes"
+
+
+def _agree_with_name(
+    path: Path,
+    named: DatasetName,
+    exchange: str | None,
+    symbol: Symbol | None,
+    timeframe: Timeframe | None,
+) -> None:
+    """A value given for a file named ``EXCHANGE_BASE-QUOTE_TF.csv`` must match the name."""
+    given = (
+        ("exchange", exchange, named.exchange),
+        ("symbol", None if symbol is None else str(symbol), str(named.symbol)),
+        ("timeframe", None if timeframe is None else timeframe.value, named.timeframe.value),
+    )
+    for field, value, from_name in given:
+        if value is not None and value.lower() != from_name.lower():
+            raise InputError(
+                f"--{field}: {value} contradicts the file name {path.name}, which says "
+                f"{from_name}; rename the file or leave --{field} out"
+            )
+
+
+def _symbol_from_stem(path: Path) -> Symbol | None:
     for token in path.stem.split("_"):
         try:
             symbol = Symbol.parse(token)
@@ -185,17 +370,6 @@ def _symbol_from_stem(path: Path) -> Symbol:
         # Both sides must hold a letter, or a date such as 2021-04 would pass for a market.
         if any(c.isalpha() for c in symbol.base) and any(c.isalpha() for c in symbol.quote):
             return symbol
-    raise InputError(
-        f"{path}: the file name does not say which market it holds; name the file {FILE_NAME_HINT}"
-    )
-
-
-def _timeframe_from_stem(path: Path) -> Timeframe | None:
-    for token in path.stem.split("_"):
-        try:
-            return Timeframe.parse(token)
-        except ValueError:
-            continue
     return None
 
 
@@ -253,9 +427,9 @@ def _parse(path: Path, raw: bytes) -> _Rows:
     header_text = header.decode("utf-8", errors="replace").rstrip("\r")
     if header_text != HEADER:
         # Without the expected header the columns cannot be trusted, so rows are not checked.
-        raise DataValidationError(
-            [DataIssue(path, 1, f"header must be exactly {HEADER} (got {header_text[:80]!r})")]
-        )
+        # A file without it is not a candle CSV (perhaps not one the user meant to show at
+        # all, through a link), so the message describes its first line and never quotes it.
+        raise DataValidationError([DataIssue(path, 1, _header_rule(header_text))])
     if b"\r" in body:
         body = body.replace(b"\r\n", b"\n")
     # Trailing blank lines are harmless and leave every earlier line number unchanged.
@@ -267,6 +441,20 @@ def _parse(path: Path, raw: bytes) -> _Rows:
         lines = np.arange(2, len(values) + 2, dtype=np.int64)
         return _Rows.from_values(values, lines, [])
     return _parse_line_by_line(path, body.decode("utf-8", errors="replace"))
+
+
+def _header_rule(first_line: str) -> str:
+    fields = [field.strip().lower() for field in first_line.split(",")]
+    missing = [column for column in COLUMNS if column not in fields]
+    if len(missing) == len(COLUMNS):
+        what = "names none of these columns"
+    elif missing:
+        what = f"lacks {', '.join(missing)}"
+    elif len(fields) != len(COLUMNS):
+        what = f"has {len(fields)} fields instead of {len(COLUMNS)}"
+    else:
+        what = "has these columns in another order or spelling"
+    return f"header must be exactly {HEADER} (line 1 {what}; its text is not shown)"
 
 
 # Plain fields are parsed in chunks of about this many bytes: every temporary array then stays in
@@ -413,14 +601,26 @@ def _timestamps(column: FloatArray) -> IntArray:
 
 
 def _check_rows(
-    path: Path, rows: _Rows, timestamps: IntArray, timeframe: Timeframe
+    path: Path,
+    rows: _Rows,
+    timestamps: IntArray,
+    timeframe: Timeframe,
+    source: TimeframeSource,
+    now_ms: int,
 ) -> list[DataIssue]:
     """Every rule on parsed rows, vectorised; issues are built only for the rows that fail."""
-    return _time_issues(path, rows, timestamps, timeframe) + _price_issues(path, rows)
+    return _time_issues(path, rows, timestamps, timeframe, source, now_ms) + _price_issues(
+        path, rows
+    )
 
 
 def _time_issues(
-    path: Path, rows: _Rows, timestamps: IntArray, timeframe: Timeframe
+    path: Path,
+    rows: _Rows,
+    timestamps: IntArray,
+    timeframe: Timeframe,
+    source: TimeframeSource,
+    now_ms: int,
 ) -> list[DataIssue]:
     raw_time, lines = rows.columns[0], rows.lines
     issues: list[DataIssue] = []
@@ -455,9 +655,22 @@ def _time_issues(
                 f"(open times must be multiples of {timeframe.ms} ms)",
             )
         )
+    # A candle still forming opened at most now; one more period allows for a clock behind
+    # the exchange's. Anything later cannot be a real candle.
+    latest = now_ms + timeframe.ms
+    for i in usable[timestamps[usable] > latest].tolist():
+        issues.append(
+            DataIssue(
+                path,
+                int(lines[i]),
+                f"timestamp {_moment(int(timestamps[i]))} opens in the future (now is "
+                f"{ms_to_iso(now_ms)}; a candle may open at most one {timeframe.value} period "
+                "after now)",
+            )
+        )
     if not issues:
         # Judged only on clean timestamps: disorder or stray rows would distort the spacing.
-        issues += _spacing_issues(path, timestamps[usable], timeframe)
+        issues += _spacing_issues(path, timestamps[usable], timeframe, source)
     return issues
 
 
@@ -493,7 +706,9 @@ def _price_issues(path: Path, rows: _Rows) -> list[DataIssue]:
     return issues
 
 
-def _spacing_issues(path: Path, timestamps: IntArray, timeframe: Timeframe) -> list[DataIssue]:
+def _spacing_issues(
+    path: Path, timestamps: IntArray, timeframe: Timeframe, source: TimeframeSource
+) -> list[DataIssue]:
     """A file in which no two candles are one timeframe apart is labelled with the wrong one.
 
     Sparse data (an illiquid market whose exchange omits candles without trades) still has some
@@ -505,12 +720,16 @@ def _spacing_issues(path: Path, timestamps: IntArray, timeframe: Timeframe) -> l
     step = _most_common_step(timestamps)
     known = next((tf.value for tf in Timeframe if tf.ms == step), None)
     spacing = f"{step} ms ({known})" if known else f"{step} ms"
+    said = (
+        f"the file name {path.name} says {timeframe.value}"
+        if source == "file name"
+        else f"timeframe is {timeframe.value}"
+    )
     return [
         DataIssue(
             path,
             None,
-            f"timeframe is {timeframe.value} but no two candles are {timeframe.ms} ms apart; "
-            f"most are {spacing} apart",
+            f"{said} but no two candles are {timeframe.ms} ms apart; most are {spacing} apart",
         )
     ]
 

@@ -49,6 +49,41 @@ class Timeframe(StrEnum):
             allowed = ", ".join(t.value for t in cls)
             raise ValueError(f"timeframe must be one of {allowed} (got {text!r})") from None
 
+    def times(self, factor: int) -> Timeframe:
+        """The timeframe ``factor`` times as long as this one.
+
+        A standard timeframe when there is one (1h x 4 is ``Timeframe.H4``, 1h x 24 is
+        ``Timeframe.D1``); otherwise an extra timeframe (2h x 4 is 8h) that the agents' higher
+        timeframes are resampled to. Extra timeframes are never parsed from text or listed: a
+        file, an option or the configuration names standard timeframes only.
+        """
+        if factor < 1:
+            raise ValueError(f"a timeframe multiple must be a whole number >= 1 (got {factor})")
+        length = self.ms * factor
+        for timeframe in Timeframe:
+            if timeframe.ms == length:
+                return timeframe
+        return _extra_timeframe(length)
+
+
+_UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000))
+_EXTRA_TIMEFRAMES: dict[int, Timeframe] = {}
+
+
+def _extra_timeframe(length_ms: int) -> Timeframe:
+    """The one extra (non-standard) timeframe of ``length_ms``, written in its largest unit."""
+    extra = _EXTRA_TIMEFRAMES.get(length_ms)
+    if extra is None:
+        unit, unit_ms = next((u, ms) for u, ms in _UNITS if length_ms % ms == 0)
+        value = f"{length_ms // unit_ms}{unit}"
+        # An enum cannot grow members; this instance behaves as one (value, ms, str, equality)
+        # but stays out of the members, so parsing and listing are unchanged.
+        extra = str.__new__(Timeframe, value)
+        extra._value_ = value
+        extra._name_ = f"X{value.upper()}"
+        extra = _EXTRA_TIMEFRAMES.setdefault(length_ms, extra)
+    return extra
+
 
 def ms_to_datetime(ms: int) -> datetime:
     """Milliseconds since the epoch to an aware UTC datetime."""

@@ -4,10 +4,8 @@ The CLI runs in another process than the engine, so a command is a row of ``cont
 A running engine reads the pending rows between two steps, applies them on its own clock (the
 close of the last candle it processed: candle time in a replay, about wall time live) and
 records the outcome in the same transaction as the step; an operator's pause lasts its
-duration in wall time, whatever the replay's pace. When no engine is running, the CLI
-applies a pause or a resume to the stored safety state itself; a panic then pauses at once and
-stays pending, so the next engine start cancels the resting orders and closes the positions
-before it does anything else.
+duration in wall time, whatever the replay's pace. When no live engine holds the lease, the
+service applies the command itself, at once (see :mod:`sigmax.engine.safety_service`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from sigmax.domain.candles import ms_to_iso
 from sigmax.engine.decision_log import wall_clock_ms
-from sigmax.errors import InputError
+from sigmax.errors import InputError, SigmaxError
 from sigmax.storage.database import Database
 from sigmax.storage.errors import DuplicateRecordError
 from sigmax.storage.models import EngineLeaseRow
@@ -41,6 +41,11 @@ LEASE_NAME: Final = "engine"
 HEARTBEAT_S: Final = 2.0
 #: A heartbeat older than this (ms) means its process stopped renewing it: dead or stuck.
 STALE_AFTER_MS: Final = 10_000
+
+
+class LeaseLostError(SigmaxError):
+    """This process no longer holds the engine lease: another one took it over, so nothing
+    this one would write may reach the store."""
 
 
 class LeaseHeldError(InputError):
@@ -191,6 +196,23 @@ class EngineLease:
                 .values(heartbeat_ms=wall_clock_ms())
             )
             return bool(getattr(changed, "rowcount", 0))
+
+    def fence(self, session: Session) -> None:
+        """Inside a write transaction: prove the lease is still ours (renewing it), or raise
+        :class:`LeaseLostError` so the transaction rolls back. The heartbeat thread only
+        notices a take-over every few seconds; fencing each commit means a process that lost
+        the lease can never write a step over the new holder's."""
+        changed = session.execute(
+            update(EngineLeaseRow)
+            .where(EngineLeaseRow.name == LEASE_NAME, EngineLeaseRow.owner == self.info.owner)
+            .values(heartbeat_ms=wall_clock_ms())
+        )
+        if not getattr(changed, "rowcount", 0):
+            self.lost = True
+            raise LeaseLostError(
+                "another process took over the engine lease of this home; this run's last step "
+                "was not written and it stops (what it committed before is kept)"
+            )
 
     def start_heartbeat(self, on_lost: Callable[[], None] | None = None) -> None:
         """Renew every :data:`HEARTBEAT_S` on a daemon thread until :meth:`release`.

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy import update as sql_update
+from sqlalchemy.orm import Session
 
 from sigmax.domain.decisions import DecisionRecord
 from sigmax.domain.orders import Fill, Order, OrderStatus
@@ -120,12 +121,21 @@ class RunStore:
 
     keeps_resume_point = True
 
-    def __init__(self, db: Database, run_id: str, applied_by: str = "engine") -> None:
+    def __init__(
+        self,
+        db: Database,
+        run_id: str,
+        applied_by: str = "engine",
+        fence: Callable[[Session], None] | None = None,
+    ) -> None:
         """``applied_by``: who is recorded as applying the operator's commands it commits
-        (``engine``, or ``cli`` when the CLI acts on the stored account with no engine)."""
+        (``engine``, or ``cli`` when the CLI acts on the stored account with no engine).
+        ``fence``: called first in every write transaction; it raises (rolling the write
+        back) when this process may no longer write the run (its engine lease was lost)."""
         self.db = db
         self.run_id = run_id
         self.applied_by = applied_by
+        self._fence = fence
         self._key = STATE_KEY.format(run_id=run_id)
 
     def start(
@@ -170,6 +180,8 @@ class RunStore:
     ) -> None:
         """Write the steps, the resume point and the safety state in one transaction."""
         with self.db.transaction() as session:
+            if self._fence is not None:
+                self._fence(session)
             # One query per table for what already exists: a resumed step finds its rows.
             decision_ids = {record.id for record in write.decisions}
             decision_ids.update(numbers.id for numbers in write.compact)
@@ -266,6 +278,8 @@ class RunStore:
 
     def finish(self, status: RunStatus) -> None:
         with self.db.transaction() as session:
+            if self._fence is not None:
+                self._fence(session)
             run = RunRepository(session).get(self.run_id)
             if run is not None:
                 run.status = status

@@ -39,6 +39,7 @@ from sigmax.api.embedded import AnnouncedCommits, EmbeddedApi
 from sigmax.api.read_cache import CommitSignal
 from sigmax.bus import EventBus, bus_from_settings
 from sigmax.config import Settings, load_settings
+from sigmax.config.settings import timeframe_overrides
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.data.feeds import CcxtFeed
 from sigmax.domain.candles import CandleSeries, ms_to_iso
@@ -51,7 +52,7 @@ from sigmax.engine.engine import Engine, Feed, RunTotals
 from sigmax.engine.facade import log_agents_initialized
 from sigmax.engine.feeds import ReplayFeed
 from sigmax.engine.gate import OrderGate
-from sigmax.engine.lease import EngineLease
+from sigmax.engine.lease import EngineLease, LeaseLostError
 from sigmax.engine.live_feed import LiveFeed, wall_clock_ms
 from sigmax.engine.preflight import ApiPlan, check_api, check_home_writable, check_mode
 from sigmax.engine.resume import ResumePoint
@@ -87,6 +88,8 @@ class RunOptions:
     start_ms: int | None = None
     until_ms: int | None = None
     data: Path | None = None
+    #: The candles' timeframe (``--timeframe``): the agents' primary one for this run.
+    timeframe: str | None = None
     home: Path | None = None
     log_json: bool = False
     console_log: bool = True
@@ -166,7 +169,11 @@ async def run_paper(options: RunOptions) -> RunReport:
     if options.mode is not None:
         check_mode(options.mode, None)
     try:
-        settings = load_settings(home=options.home, profile=options.profile)
+        settings = load_settings(
+            home=options.home,
+            profile=options.profile,
+            overrides=timeframe_overrides(options.timeframe),
+        )
     except ConfigError as error:
         # Live trading needs keys the loader asks for; the first thing to say is that it
         # does not exist yet, not which key is missing.
@@ -300,7 +307,7 @@ async def _prepared_run(
                 lease.start_heartbeat(on_lost)
                 return await _run(
                     options, settings, db, run_id, identity, symbols, series, exchange, specs,
-                    fees, slippage, policy, api_plan,
+                    fees, slippage, policy, api_plan, lease,
                 )  # fmt: skip
             finally:
                 lease.release()
@@ -345,8 +352,10 @@ async def _run(
     slippage: SlippageModel,
     policy: PolicyEvaluator,
     api_plan: ApiPlan | None,
+    lease: EngineLease,
 ) -> RunReport:
-    store = RunStore(db, run_id)
+    # Every write proves the lease is still ours: a process that lost it writes nothing more.
+    store = RunStore(db, run_id, fence=lease.fence)
     others = store.other_runs()
     if others:
         raise InputError(
@@ -372,6 +381,8 @@ async def _run(
     log_agents_initialized(settings)
     # A live run builds each history from the candles its first event brings.
     histories = {s: build_history(series[s], settings) for s in series}
+    for history in histories.values():
+        history.require_higher_timeframes()
     news = news_source_from_settings(
         settings, on_error=lambda failure: engine.record_api_error(failure.source, "fetch failed")
     )
@@ -464,10 +475,10 @@ async def _run(
         totals = await engine.run(feed, paced=exchange is not None or options.speed is not None)
     except (KeyboardInterrupt, asyncio.CancelledError):
         # The operator stopped it: what was committed stays, the same command resumes.
-        store.finish(RunStatus.INTERRUPTED)
+        _finish_unless_lost(store, lease, RunStatus.INTERRUPTED)
         raise
     except BaseException:
-        store.finish(RunStatus.FAILED)
+        _finish_unless_lost(store, lease, RunStatus.FAILED)
         raise
     finally:
         if api is not None:
@@ -476,6 +487,17 @@ async def _run(
     # A replay ends with its data; a live run only stops (at --until) and can be resumed.
     store.finish(RunStatus.INTERRUPTED if exchange is not None else RunStatus.COMPLETED)
     return RunReport(run_id, state is not None, False, totals, account(ledger, trader.marks))
+
+
+def _finish_unless_lost(store: RunStore, lease: EngineLease, status: RunStatus) -> None:
+    """Record how the run stopped, unless another process took the lease over: the run is
+    then that process's, and its status is not this one's to write."""
+    if lease.lost:
+        return
+    try:
+        store.finish(status)
+    except LeaseLostError:
+        return
 
 
 async def _start_api(

@@ -26,7 +26,15 @@ export function RunState({ status, safety }: { status: Status | null; safety: Sa
         {status.feed === "replay" ? "Replay feed" : status.feed === "live" ? "Live feed" : "No run yet"}
       </span>
       <span class="badge neutral">Profile {status.profile}</span>
-      {!running ? (
+      {status.run_status === "stale" ? (
+        <span
+          class="badge danger"
+          data-testid="engine-state"
+          title="The run's engine stopped without ending its run: its heartbeat is gone. Pause, resume and panic act on the stored account at once."
+        >
+          Engine died (run stale)
+        </span>
+      ) : !running ? (
         <span class="badge warn" data-testid="engine-state">
           Engine not running{status.run_status ? ` (run ${status.run_status})` : ""}
         </span>
