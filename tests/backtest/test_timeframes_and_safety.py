@@ -103,7 +103,9 @@ def _textbook_trades(path: Path, fast: int, slow: int) -> list[dict[str, str]]:
     return trades
 
 
-def test_sma_cross_on_2h_with_safety_off_gives_the_textbook_trades(tmp_path: Path) -> None:
+def test_sma_cross_on_2h_with_safety_off_gives_the_textbook_trades(
+    sigmax_home: Path, tmp_path: Path
+) -> None:
     folder = _btc_2h_folder(tmp_path)
     done = runner.invoke(app, [*TEXTBOOK_ARGS, "--safety", "off", "--data", str(folder)])
     assert done.exit_code == 0, done.output
@@ -133,7 +135,9 @@ def test_sma_cross_on_2h_with_safety_off_gives_the_textbook_trades(tmp_path: Pat
     assert got == want
 
 
-def test_safety_on_stays_the_default_and_pauses_the_same_run(tmp_path: Path) -> None:
+def test_safety_on_stays_the_default_and_pauses_the_same_run(
+    sigmax_home: Path, tmp_path: Path
+) -> None:
     folder = _btc_2h_folder(tmp_path)
     done = runner.invoke(app, [*TEXTBOOK_ARGS, "--data", str(folder)])
     assert done.exit_code == 0, done.output
@@ -166,7 +170,9 @@ def test_safety_off_silences_every_trigger_method_of_the_enforcer() -> None:
         assert getattr(SafetyOff, name) is not getattr(SafetyEnforcer, name), name
 
 
-def test_the_agents_backtest_on_2h_with_higher_timeframes_as_multiples(tmp_path: Path) -> None:
+def test_the_agents_backtest_on_2h_with_higher_timeframes_as_multiples(
+    sigmax_home: Path, tmp_path: Path
+) -> None:
     folder = _btc_2h_folder(tmp_path)
     done = runner.invoke(
         app,
@@ -189,7 +195,7 @@ def test_the_agents_backtest_on_2h_with_higher_timeframes_as_multiples(tmp_path:
     assert config["agents"]["analyzer"]["timeframes"] == {"primary": "2h", "higher": ["8h", "2d"]}
 
 
-def test_data_too_short_for_a_higher_timeframe_is_named(tmp_path: Path) -> None:
+def test_data_too_short_for_a_higher_timeframe_is_named(sigmax_home: Path, tmp_path: Path) -> None:
     folder = tmp_path / "data"
     folder.mkdir()
     day = 86_400_000
