@@ -355,3 +355,96 @@ async def test_panic_leaves_no_open_order_and_no_position_on_the_server(
     assert server.total("ETH") == 0
     assert target.client_order_id in report.cancelled
     assert venue.open_orders() == []
+
+
+async def test_reconciliation_matches_then_a_balance_changed_behind_sigmax_pauses(
+    server: BinanceSpotStandIn, venue: CcxtVenue
+) -> None:
+    from sigmax.config.settings import SafetySettings
+    from sigmax.execution.reconcile import pause_on_mismatch, reconcile
+    from sigmax.safety.enforcer import SafetyEnforcer
+
+    start = server.now_ms
+    ledger = Ledger(Decimal("10000"))
+    await venue.submit(market_buy("0.01"), server.now_ms)
+    apply(ledger, await venue.on_candle("BTC/USDT", candle_at(server)))
+    clean = await reconcile(venue, ledger, since_ms=start, at_ms=server.now_ms)
+    assert clean.ok, clean.summary()
+    assert clean.fills_checked == 1
+    enforcer = SafetyEnforcer(SafetySettings())
+    assert pause_on_mismatch(clean, enforcer) is None
+
+    server.set_balance("USDT", server.free["USDT"] - Decimal("25"))  # withdrawn by hand
+    report = await reconcile(venue, ledger, since_ms=start, at_ms=server.now_ms)
+    assert [(m.kind, m.subject) for m in report.mismatches] == [("balance", "USDT")]
+    assert report.mismatches[0].exchange == str(ledger.cash - 25)
+    assert "difference -25" in report.summary()
+    assert pause_on_mismatch(report, enforcer) is not None
+    assert enforcer.is_paused(server.now_ms)
+    assert '"kind": "balance"' in report.to_json()
+
+
+async def test_reconciliation_names_an_order_and_a_trade_made_behind_sigmax(
+    server: BinanceSpotStandIn, venue: CcxtVenue
+) -> None:
+    from sigmax.execution.reconcile import reconcile
+
+    start = server.now_ms
+    ledger = Ledger(Decimal("10000"))
+    outsider = make_venue(server)  # the same account, used by someone else
+    await outsider.start()
+    try:
+        await outsider.submit(market_buy("0.01", decision="by-hand"), server.now_ms)
+        price = server.last_price("BTCUSDT")
+        resting = Order(
+            client_order_id="by-hand-limit",
+            symbol="BTC/USDT",
+            side=OrderSide.BUY,
+            type=OrderType.LIMIT,
+            qty=Decimal("0.001"),
+            price=price - Decimal("3000"),
+            created_ms=0,
+        )
+        await outsider.submit(resting, server.now_ms)
+    finally:
+        await outsider.close()
+    report = await reconcile(venue, ledger, since_ms=start, at_ms=server.now_ms)
+    kinds = sorted(m.kind for m in report.mismatches)
+    assert kinds == ["balance", "balance", "unknown_open_order", "unrecorded_fill"]
+    assert any(m.subject == "by-hand-limit" for m in report.mismatches)
+
+
+async def test_a_triggered_stop_cancels_its_target_and_sells_under_its_own_id(
+    server: BinanceSpotStandIn, venue: CcxtVenue
+) -> None:
+    ledger = Ledger(Decimal("10000"))
+    await venue.submit(market_buy("0.02"), server.now_ms)
+    apply(ledger, await venue.on_candle("BTC/USDT", candle_at(server)))
+    held = ledger.position("BTC/USDT").qty  # 0.01998 after the fee in BTC
+    price = server.last_price("BTCUSDT")
+    server.advance()
+    low = Decimal(repr(candle_at(server).low))
+    server.now_ms -= HOUR_MS
+    target = Order(client_order_id="sgx-target-1", symbol="BTC/USDT", side=OrderSide.SELL,
+                   type=OrderType.TAKE_PROFIT, qty=Decimal("0.01998"),
+                   price=price + Decimal("3000"), created_ms=0, oco_group="g")  # fmt: skip
+    stop = Order(client_order_id="sgx-stop-1", symbol="BTC/USDT", side=OrderSide.SELL,
+                 type=OrderType.STOP_LOSS, qty=Decimal("0.01998"),
+                 price=low.quantize(Decimal("0.01")) + Decimal("0.01"), created_ms=0,
+                 oco_group="g")  # fmt: skip
+    assert held == Decimal("0.01998")
+    assert (await venue.submit(target, server.now_ms)).status is OrderStatus.OPEN
+    assert (await venue.submit(stop, server.now_ms)).status is OrderStatus.OPEN
+    server.advance()  # the candle whose low reaches the stop
+    events = await venue.on_candle("BTC/USDT", candle_at(server))
+    assert (events[0].order.client_order_id, events[0].status) == (
+        "sgx-target-1",
+        OrderStatus.CANCELLED,
+    )
+    fills = [e.fill for e in events if e.fill is not None]
+    assert [f.client_order_id for f in fills] == ["sgx-stop-1"]
+    apply(ledger, events)
+    assert ledger.position("BTC/USDT").qty == 0 == server.total("BTC")
+    assert ledger.cash == server.total("USDT")
+    assert server.open_orders_now() == []
+    assert venue.open_orders() == []
