@@ -145,7 +145,7 @@ async def test_submitting_the_same_client_id_again_never_makes_a_second_order(
 
 @pytest.mark.parametrize("mode", ["timeout", "disconnect"])
 async def test_a_lost_placement_answer_is_resolved_by_lookup_without_a_duplicate(
-    server: BinanceSpotStandIn, mode: str
+    server: BinanceSpotStandIn, mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     errors: list[tuple[str, str]] = []
     venue = make_venue(server, errors=errors, timeout_s=0.5)
@@ -161,6 +161,9 @@ async def test_a_lost_placement_answer_is_resolved_by_lookup_without_a_duplicate
         events = await venue.on_candle("BTC/USDT", candle_at(server))
         assert sum(e.fill.qty for e in events if e.fill) == Decimal("0.00999")
         assert [call for call, _ in errors] == ["create_order"]
+        shown = caplog.text + "".join(text for _, text in errors)
+        assert server.api_secret not in shown
+        assert server.api_key not in shown
     finally:
         await venue.close()
 
@@ -448,3 +451,34 @@ async def test_a_triggered_stop_cancels_its_target_and_sells_under_its_own_id(
     assert ledger.cash == server.total("USDT")
     assert server.open_orders_now() == []
     assert venue.open_orders() == []
+
+
+@pytest.mark.parametrize(("max_delay_s", "placed"), [(2.0, True), (0.05, False)])
+async def test_a_rate_limited_order_call_waits_for_retry_after_or_gives_up(
+    server: BinanceSpotStandIn, max_delay_s: float, placed: bool
+) -> None:
+    import time
+
+    session = CcxtSession(
+        "binance",
+        api_key=server.api_key,
+        api_secret=server.api_secret,
+        api_base_url=server.base_url,
+        retry=RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=max_delay_s),
+        clock=lambda: server.now_ms,
+    )
+    venue = CcxtVenue(session, SYMBOLS)
+    await venue.start()
+    try:
+        server.fail_next("/api/v3/order", FaultKind.RATE_LIMITED, count=1, retry_after_s=1)
+        order = market_buy("0.01")
+        started = time.monotonic()
+        if placed:
+            assert (await venue.submit(order, server.now_ms)).status is OrderStatus.OPEN
+            assert time.monotonic() - started >= 1.0
+        else:
+            with pytest.raises(VenueUnavailableError, match="wait 1 s"):
+                await venue.submit(order, server.now_ms)
+    finally:
+        await venue.close()
+    assert len(server.order_by_client_id(order.client_order_id)) == (1 if placed else 0)

@@ -128,8 +128,7 @@ class CcxtVenue:
         if events is None:
             return None
         # Fills that came in before the cancel are delivered with the next on_candle.
-        for event in events[:-1]:
-            self.orders._pending.setdefault(event.order.symbol, []).append(event)
+        self.orders.defer(events[:-1])
         return events[-1]
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:

@@ -43,6 +43,7 @@ from typing import Any
 
 import ccxt
 
+from sigmax.data.feeds.ccxt_feed import _retry_after_of
 from sigmax.domain.orders import Fill, Liquidity, Order, OrderSide, OrderStatus
 from sigmax.execution.ccxt_session import CcxtSession
 from sigmax.execution.exchange_errors import (
@@ -170,6 +171,11 @@ class OrderManager:
     def take_pending(self, symbol: str) -> list[VenueEvent]:
         return self._pending.pop(symbol, [])
 
+    def defer(self, events: list[VenueEvent]) -> None:
+        """Queue events for the next :meth:`sync` of their symbol."""
+        for event in events:
+            self._pending.setdefault(event.order.symbol, []).append(event)
+
     # -- placing -------------------------------------------------------------------------------
 
     async def place(self, order: Order, placement: Placement) -> VenueEvent:
@@ -231,7 +237,18 @@ class OrderManager:
                         attempt,
                         self._session.mask.summary(error),
                     ) from None
-                await asyncio.sleep(policy.backoff_s(attempt, self._rng))
+                delay = policy.backoff_s(attempt, self._rng)
+                requested = _retry_after_of(error)
+                if requested is not None:
+                    if requested > policy.max_delay_s:
+                        raise VenueUnavailableError(
+                            self._session.exchange_id,
+                            "create_order",
+                            attempt,
+                            f"the exchange asked to wait {requested:g} s",
+                        ) from None
+                    delay = max(delay, requested)
+                await asyncio.sleep(delay)
                 continue
             return self._adopt(order, answer)
 
