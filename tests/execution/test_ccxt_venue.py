@@ -326,7 +326,9 @@ async def test_a_burst_of_5xx_is_retried_and_reported_to_the_error_trigger(
 async def test_panic_leaves_no_open_order_and_no_position_on_the_server(
     server: BinanceSpotStandIn, venue: CcxtVenue
 ) -> None:
+    ledger = Ledger(Decimal("10000"))
     await venue.submit(market_buy("0.02"), server.now_ms)
+    apply(ledger, await venue.on_candle("BTC/USDT", candle_at(server)))
     price = server.last_price("BTCUSDT")
     target = Order(
         client_order_id=client_order_id("d1", "target"),
@@ -358,6 +360,13 @@ async def test_panic_leaves_no_open_order_and_no_position_on_the_server(
     assert server.total("ETH") == 0
     assert target.client_order_id in report.cancelled
     assert venue.open_orders() == []
+    # The exchange's cancels and fills reach the ledger through the next candle.
+    events = await venue.on_candle("BTC/USDT", candle_at(server))
+    ended = [(e.order.client_order_id, e.status) for e in events]
+    assert (target.client_order_id, OrderStatus.CANCELLED) in ended
+    assert (stop.client_order_id, OrderStatus.CANCELLED) in ended
+    apply(ledger, events)
+    assert ledger.position("BTC/USDT").qty == 0
 
 
 async def test_reconciliation_matches_then_a_balance_changed_behind_sigmax_pauses(

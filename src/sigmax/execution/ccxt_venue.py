@@ -157,16 +157,24 @@ class CcxtVenue:
     async def cancel_all(self) -> tuple[list[str], list[str]]:
         """Cancel every open order of the venue's symbols on the exchange (SIGMAX's or not) and
         drop the venue's stops; (cancelled, still open) as the exchange reports afterwards."""
+        cancelled: list[str] = list(self._stops)
+        self.orders.defer(
+            [VenueEvent(o, OrderStatus.CANCELLED, reason="panic") for o in self._stops.values()]
+        )
         self._stops.clear()
-        cancelled: list[str] = []
         for symbol in self.symbols:
             listed = await self._open_on_exchange(symbol)
             for raw in listed:
                 client = raw.get("clientOrderId") or str(raw["id"])
                 mine = self.orders.client_id_of(str(raw["id"]))
-                if mine is not None and await self.orders.cancel(mine) is not None:
-                    cancelled.append(mine)
-                    continue
+                if mine is not None:
+                    events = await self.orders.cancel(mine)
+                    if events is not None:
+                        # Fills before the cancel, and the cancel: the ledger learns of them
+                        # through the next on_candle, like every other event.
+                        self.orders.defer(events)
+                        cancelled.append(mine)
+                        continue
                 await self._cancel_on_exchange(str(raw["id"]), symbol)
                 cancelled.append(client)
         left: list[str] = []
@@ -178,7 +186,8 @@ class CcxtVenue:
     async def close_all(self, command_id: str, now_ms: int) -> PanicReport:
         """Panic on the exchange: cancel every open order, sell every base asset of the venue's
         symbols at market (client ids derived from ``command_id``, so a repeated panic
-        names the same orders), then ask the exchange what is left."""
+        names the same orders), then ask the exchange what is left. The cancels and fills
+        reach the caller through the next :meth:`on_candle` of each symbol."""
         cancelled, left_open = await self.cancel_all()
         held = await self.balances()
         sold: list[tuple[str, Decimal]] = []

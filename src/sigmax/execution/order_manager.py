@@ -363,7 +363,8 @@ class OrderManager:
 
     @staticmethod
     def _final_event(tracked: Tracked) -> list[VenueEvent]:
-        """The order's last fill event says ``filled`` (earlier ones ``partially_filled``)."""
+        """The event that ends a filled order; it follows the order's fill events (each
+        ``partially_filled`` with its fill), so a fill is never reported without its trade."""
         return [VenueEvent(tracked.order, OrderStatus.FILLED)]
 
     # -- cancelling ----------------------------------------------------------------------------
