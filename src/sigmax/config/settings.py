@@ -12,6 +12,7 @@ Units: money is USD (the quote currency, USDT counts as USD) held as ``Decimal``
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -123,6 +124,9 @@ class TradingSettings(_Section):
     timeframe: Timeframe = Timeframe.H1
     #: Fee charged by the paper venue per fill, as a fraction of notional (Binance spot: 0.1 %).
     paper_fee_rate: Decimal = Field(default=Decimal("0.001"), ge=0, le=Decimal("0.01"))
+    #: Live mode: minutes between reconciliations of the exchange account with the ledger
+    #: (also run at start).
+    reconcile_minutes: int = Field(default=5, ge=1, le=1440)
 
     @field_validator("mode", "exchange", mode="before")
     @classmethod
@@ -567,6 +571,33 @@ def _strip_secret(value: object) -> object:
     return value
 
 
+def read_secret_file(path: Path, key: str) -> str:
+    """The secret in ``path``, refused (naming the file and the rule) unless it is a regular
+    file that only its owner can read or write. The secret itself is never in a message."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        raise RuleViolationsError(
+            [RuleViolation((key,), f"cannot read {path}: {error.strerror}")]
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise RuleViolationsError([RuleViolation((key,), f"{path} is not a regular file")])
+    if mode & 0o077:
+        raise RuleViolationsError(
+            [
+                RuleViolation(
+                    (key,),
+                    f"{path} is readable or writable by group or others (mode "
+                    f"{stat.S_IMODE(mode):04o}); it must be 0600 (chmod 600 {path})",
+                )
+            ]
+        )
+    text = path.read_text(encoding="utf-8").strip()
+    if not text:
+        raise RuleViolationsError([RuleViolation((key,), f"{path} is empty")])
+    return text
+
+
 class Credentials(_Section):
     """API keys. Only read from the environment, ``.env`` or explicit overrides."""
 
@@ -577,8 +608,23 @@ class Credentials(_Section):
     openai_api_key: SecretStr | None = None
     anthropic_api_key: SecretStr | None = None
     newsapi_key: SecretStr | None = None
+    #: A file holding the API secret (instead of API_SECRET); refused unless only its owner
+    #: can read it (mode 0600 or 0400).
+    api_secret_file: Path | None = None
 
     _strip = field_validator("*", mode="before")(_strip_secret)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_from_file(cls, data: object) -> object:
+        if not isinstance(data, dict) or not data.get("api_secret_file"):
+            return data
+        path = Path(str(data["api_secret_file"])).expanduser()
+        if data.get("api_secret"):
+            raise RuleViolationsError(
+                [RuleViolation(("api_secret_file",), "set API_SECRET or API_SECRET_FILE, not both")]
+            )
+        return {**data, "api_secret": read_secret_file(path, "api_secret_file")}
 
 
 _POSTGRES_SCHEME_RE = re.compile(r"^(postgres|postgresql)://", re.IGNORECASE)

@@ -38,6 +38,7 @@ ENV_VARS: dict[str, KeyPath] = {
     "MIN_SENTIMENT": ("safety", "min_sentiment"),
     "API_KEY": ("credentials", "api_key"),
     "API_SECRET": ("credentials", "api_secret"),
+    "API_SECRET_FILE": ("credentials", "api_secret_file"),
     "OPENAI_API_KEY": ("credentials", "openai_api_key"),
     "ANTHROPIC_API_KEY": ("credentials", "anthropic_api_key"),
     "NEWSAPI_KEY": ("credentials", "newsapi_key"),
