@@ -88,6 +88,7 @@ class TelegramStandIn(LoopbackServer):
         self._faults: list[Fault] = []
         self.chats: dict[int, _Chat] = {}
         self.confirmed_offset = 0
+        self._closing = False
 
     def build_app(self) -> web.Application:
         app = web.Application()
@@ -98,6 +99,13 @@ class TelegramStandIn(LoopbackServer):
     def api_url(self) -> str:
         """What TELEGRAM_API_URL is set to."""
         return self.base_url
+
+    async def stop(self) -> None:
+        # Held long polls end now: the server's cleanup waits for every handler.
+        self._closing = True
+        async with self._arrived:
+            self._arrived.notify_all()
+        await super().stop()
 
     # -- what tests do -----------------------------------------------------------------------
 
@@ -267,7 +275,7 @@ class TelegramStandIn(LoopbackServer):
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
         deadline = time.monotonic() + timeout
-        while not self._updates and time.monotonic() < deadline:
+        while not self._updates and not self._closing and time.monotonic() < deadline:
             async with self._arrived:
                 try:
                     await asyncio.wait_for(

@@ -47,7 +47,7 @@ async def _bot(
         bot = TelegramBot(home.settings, home, DatasetCatalog.from_path(None), bus, clock=clock)
         await bot.start()
         try:
-            await api.wait_for(lambda c: c.method == "getUpdates")
+            await api.wait_for(lambda c: c.method == "setMyCommands")
             yield bot, bus, home
         finally:
             await bot.stop()
@@ -58,7 +58,7 @@ async def test_sigmax_telegram_commands_a_home_with_no_engine(
     sigmax_home: Path, api: TelegramStandIn
 ) -> None:
     async with sigmax(["telegram"], bot_env(sigmax_home, api)) as alone:
-        await api.wait_for(lambda c: c.method == "getUpdates", 60)
+        await api.wait_for(lambda c: c.method == "setMyCommands", 60)
         api.queue_message(OPERATOR, "/status")
         status = await api.wait_for_text(OPERATOR, "SIGMAX status")
         assert "no run yet" in status.params["text"]

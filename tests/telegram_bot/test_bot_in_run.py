@@ -50,7 +50,7 @@ async def test_every_command_round_trips_through_a_running_engine(tmp_path: Path
     async with TelegramStandIn(TOKEN) as api:
         env = bot_env(tmp_path, api, MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000")
         async with sigmax([*RUN, "--speed", "10", "--port", str(port)], env) as run:
-            await api.wait_for(lambda c: c.method == "getUpdates", 60)
+            await api.wait_for(lambda c: c.method == "setMyCommands", 60)
             status = await _ask(api, "/status", "SIGMAX status")
             while "As of" not in status:
                 status = await _ask(api, "/status", "SIGMAX status")
@@ -72,6 +72,10 @@ async def test_every_command_round_trips_through_a_running_engine(tmp_path: Path
             assert "daily_loss" in safety
 
             history = await _ask(api, "/history 3", "decisions</b>, newest first")
+            for _ in range(100):  # the run may not have made three decisions yet
+                if history.startswith("<b>Last 3 decisions</b>"):
+                    break
+                history = await _ask(api, "/history 3", "decisions</b>, newest first")
             assert history.startswith("<b>Last 3 decisions</b>"), history
             assert len(history.split("\n")) == 4
 
@@ -153,7 +157,7 @@ async def test_trade_and_panic_ask_first_and_panic_leaves_no_position(tmp_path: 
     async with TelegramStandIn(TOKEN) as api:
         env = bot_env(tmp_path, api, MAX_CONSECUTIVE_LOSSES="1000", MAX_DAILY_LOSS="1000")
         async with sigmax([*RUN, "--speed", "10", "--no-api"], env):
-            await api.wait_for(lambda c: c.method == "getUpdates", 60)
+            await api.wait_for(lambda c: c.method == "setMyCommands", 60)
             status = await _ask(api, "/status", "SIGMAX status")
             while "As of" not in status:
                 status = await _ask(api, "/status", "SIGMAX status")
@@ -216,7 +220,7 @@ async def test_a_pause_trigger_is_told_within_one_engine_step(tmp_path: Path) ->
     async with TelegramStandIn(TOKEN) as api:
         env = bot_env(tmp_path, api, MAX_DAILY_LOSS="0.01", MAX_CONSECUTIVE_LOSSES="1000")
         async with sigmax([*RUN, "--speed", "2", "--no-api"], env):
-            await api.wait_for(lambda c: c.method == "getUpdates", 60)
+            await api.wait_for(lambda c: c.method == "setMyCommands", 60)
             status = await _ask(api, "/status", "SIGMAX status")
             while "As of" not in status:
                 status = await _ask(api, "/status", "SIGMAX status")
