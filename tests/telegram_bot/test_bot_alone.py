@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from sigmax.engine.account import AccountHome, open_account_home
 from sigmax.safety import triggers as lines
 from sigmax.safety.store import SafetyStore
 from sigmax.telegram.app import TelegramBot
+from sigmax.telegram.notifications import next_summary
 from support.telegram_server import TelegramStandIn
 from telegram_bot.harness import OPERATOR, TOKEN, bot_env, sigmax
 
@@ -132,3 +134,16 @@ async def test_each_pause_is_told_in_the_runbook_words_and_screened(
         assert "[REDACTED:email]" in told.params["text"]
         assert TOKEN not in told.params["text"]
         assert "ops@example.com" not in told.params["text"]
+
+
+@pytest.mark.parametrize(
+    ("now", "at", "due"),
+    [
+        ("2024-03-01T23:59:59+00:00", "00:00", "2024-03-02T00:00:00+00:00"),
+        ("2024-03-02T00:00:00+00:00", "00:00", "2024-03-03T00:00:00+00:00"),
+        ("2024-03-02T06:00:00+02:00", "07:30", "2024-03-02T07:30:00+00:00"),
+        ("2024-12-31T22:00:00+00:00", "21:00", "2025-01-01T21:00:00+00:00"),
+    ],
+)
+def test_the_daily_summary_is_due_at_the_next_utc_time(now: str, at: str, due: str) -> None:
+    assert next_summary(datetime.fromisoformat(now), at) == datetime.fromisoformat(due)
