@@ -144,6 +144,19 @@ ENV_CASES: list[tuple[str, str, str, object]] = [
     ("OPENAI_API_KEY", "sk-openai-1234", "credentials.openai_api_key", "sk-openai-1234"),
     ("ANTHROPIC_API_KEY", "sk-ant-1234", "credentials.anthropic_api_key", "sk-ant-1234"),
     ("NEWSAPI_KEY", "news-1234", "credentials.newsapi_key", "news-1234"),
+    (
+        "TELEGRAM_BOT_TOKEN",
+        "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
+        "credentials.telegram_bot_token",
+        "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
+    ),
+    (
+        "TELEGRAM_ALLOWED_CHAT_IDS",
+        " 42, -1001234567890",
+        "telegram.allowed_chat_ids",
+        (42, -1001234567890),
+    ),
+    ("TELEGRAM_API_URL", "http://127.0.0.1:8081/", "telegram.api_url", "http://127.0.0.1:8081"),
     ("OLLAMA_URL", "http://127.0.0.1:11434/", "services.ollama_url", "http://127.0.0.1:11434"),
     ("OPA_URL", "http://127.0.0.1:8181/", "safety.policy.opa_url", "http://127.0.0.1:8181"),
     ("NEWSAPI_URL", "http://127.0.0.1:8765/", "services.newsapi_url", "http://127.0.0.1:8765"),
@@ -195,9 +208,37 @@ def test_each_variable_is_read_from_the_environment(
     env = {var: raw}
     if var == "TRADING_MODE":
         env |= {"API_KEY": "key-abcdef", "API_SECRET": "secret-abcdef"}
+    if var == "TELEGRAM_BOT_TOKEN":
+        env |= {"TELEGRAM_ALLOWED_CHAT_IDS": "42"}
     loaded = load_settings_with_sources(home=home, config_dir=config_dir, env=env)
     assert _get(loaded.settings, key) == expected
     assert loaded.source_of(key) == "env"
+
+
+@pytest.mark.parametrize(
+    ("env", "key", "rule"),
+    [
+        (
+            {"TELEGRAM_BOT_TOKEN": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"},
+            "telegram.allowed_chat_ids",
+            "must name at least one chat id when TELEGRAM_BOT_TOKEN is set",
+        ),
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token-at-all"}, "TELEGRAM_BOT_TOKEN", "@BotFather"),
+        ({"TELEGRAM_ALLOWED_CHAT_IDS": "42,me"}, "TELEGRAM_ALLOWED_CHAT_IDS", "'me'"),
+        ({"TELEGRAM_ALLOWED_CHAT_IDS": "42,42"}, "TELEGRAM_ALLOWED_CHAT_IDS", "repeat"),
+        ({"TELEGRAM_API_URL": "ftp://x"}, "TELEGRAM_API_URL", "http:// or https://"),
+    ],
+)
+def test_telegram_settings_are_checked(
+    home: Path, config_dir: Path, env: dict[str, str], key: str, rule: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings_with_sources(home=home, config_dir=config_dir, env=env)
+    text = str(raised.value)
+    assert key in text, text
+    assert rule in text, text
+    # A refused token is never echoed.
+    assert "not-a-token-at-all" not in text
 
 
 def test_sigmax_home_and_config_dir_come_from_the_environment(tmp_path: Path) -> None:
@@ -402,7 +443,8 @@ def test_yaml_range_error_names_profile_file(home: Path, config_dir: Path) -> No
         (
             "config.yaml",
             "safety:\n  max_consecutive_losses: 2\n",
-            "config.yaml: safety: unknown key (allowed: api, decision_history, logging, trading)",
+            "config.yaml: safety: unknown key "
+            "(allowed: api, decision_history, logging, telegram, trading)",
         ),
         (
             "safety.yaml",
@@ -439,7 +481,8 @@ def test_unknown_yaml_keys_are_rejected(
 def test_secrets_are_not_accepted_in_yaml(home: Path, config_dir: Path) -> None:
     append(config_dir / "config.yaml", "credentials:\n  api_key: abcdef\n")
     assert problems_of(home, config_dir) == [
-        "config.yaml: credentials: unknown key (allowed: api, decision_history, logging, trading)"
+        "config.yaml: credentials: unknown key "
+        "(allowed: api, decision_history, logging, telegram, trading)"
     ]
 
 

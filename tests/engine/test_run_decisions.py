@@ -19,7 +19,6 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.account_runs import OPTIONS, clean_home
-from sigmax.api.services import Decider
 from sigmax.cli import app
 from sigmax.config import load_settings
 from sigmax.data.catalog import DatasetCatalog
@@ -27,6 +26,7 @@ from sigmax.domain.candles import ms_to_iso
 from sigmax.engine.account import AccountHome, newest_run
 from sigmax.engine.decision_log import StoredDecisionLog
 from sigmax.engine.runner import RunOptions, run_paper
+from sigmax.engine.services import Decider
 from sigmax.storage.database import Database
 
 #: What a decision is, whatever the detail it is stored with.

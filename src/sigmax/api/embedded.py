@@ -4,7 +4,7 @@
 transaction is durable; the status and portfolio answers are rebuilt from the database after
 it (:class:`~sigmax.api.read_cache.CommittedReads`), so they never show what the engine has
 not committed. :class:`EmbeddedApi` runs the server on an :class:`~sigmax.api.thread.ApiThread`
-and relays the engine's bus to it (:class:`~sigmax.api.bus_relay.BusRelay`).
+and relays the engine's bus to it (:class:`~sigmax.bus.relay.BusRelay`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from sigmax.api.bus_relay import BusRelay
 from sigmax.api.server import ApiServer
 from sigmax.api.thread import ApiThread
 from sigmax.bus import EventBus
+from sigmax.bus.relay import BusRelay
 from sigmax.engine.engine import StepSink
 from sigmax.engine.run_store import StepWrite
 from sigmax.safety.state import SafetyState

@@ -1,94 +1,35 @@
 """What the API's routes call to act: decide, queue a manual order, steer the safety enforcer.
 
 Each action is one function in :class:`ApiServices`, so a process that embeds the API can
-route it elsewhere: ``sigmax serve`` uses the stored-state services below; ``sigmax run``
-replaces :func:`submit_manual_order` with one that goes through the running engine (queueing
-on the stored run would be overwritten by the engine's next commit).
+route it elsewhere. The functions themselves are the operator service layer every face calls
+(:mod:`sigmax.engine.services`): the CLI, the API and the Telegram bot agree by construction.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sigmax.agents.orchestrator import Orchestrator
 from sigmax.data.catalog import DatasetCatalog
-from sigmax.domain.candles import ms_to_iso
-from sigmax.engine.account import AccountHome, decimal_text
-from sigmax.engine.adhoc import replay_moment
-from sigmax.engine.decision_log import StoredDecisionLog, canonical_symbol
-from sigmax.engine.facade import HistoryCache
+from sigmax.engine.account import AccountHome
 from sigmax.engine.manual_order import QueuedOrder
-from sigmax.engine.safety_service import CommandResult, request_command
-from sigmax.engine.safety_service import submit_manual_order as submit_through_engine
-from sigmax.errors import InputError
+from sigmax.engine.safety_service import CommandResult
+from sigmax.engine.services import COMMAND_WAIT_S, Decider, run_command, submit_manual_order
 from sigmax.storage.models import ControlKind
 
-#: How long an API request waits for a running engine to apply a pause, resume or panic
-#: before answering ``pending`` (the engine applies it after the candle it is processing).
-COMMAND_WAIT_S = 2.0
+__all__ = [
+    "COMMAND_WAIT_S",
+    "ApiServices",
+    "Decider",
+    "run_command",
+    "submit_manual_order",
+]
 
 SubmitOrder = Callable[[AccountHome, str, str, Decimal], QueuedOrder | CommandResult]
 RunCommand = Callable[[AccountHome, ControlKind, dict[str, Any]], CommandResult]
 Analyze = Callable[[str], Awaitable[dict[str, Any]]]
-
-
-def submit_manual_order(
-    home: AccountHome, symbol: str, side: str, qty: Decimal
-) -> QueuedOrder | CommandResult:
-    """A manual paper market order (risk, policies, safety): a running engine checks and places
-    it through the control queue; with none running it is queued on the newest stored run.
-
-    Raises :class:`~sigmax.engine.manual_order.OrderRefusedError` when the safety enforcer or
-    a policy refuses it on the stored run, :class:`~sigmax.errors.InputError` when the account
-    cannot take it. A running engine's refusal comes back as a refused command.
-    """
-    return submit_through_engine(home, symbol, side, decimal_text(qty), wait_s=COMMAND_WAIT_S)
-
-
-def run_command(home: AccountHome, kind: ControlKind, arguments: dict[str, Any]) -> CommandResult:
-    """Pause, resume or panic through the control queue (applied here when no engine runs)."""
-    return request_command(home, kind, arguments, wait_s=COMMAND_WAIT_S)
-
-
-class Decider:
-    """Ad-hoc analyses on demand, as ``sigmax analyze`` makes them: the seven agents at a
-    running replay's market time with its account (:mod:`sigmax.engine.adhoc`), else at the
-    newest closed candle of ``catalog``; marked ``ad_hoc`` and stored before they are
-    returned."""
-
-    def __init__(self, home: AccountHome, catalog: DatasetCatalog) -> None:
-        self._db = home.db
-        self._histories = HistoryCache(catalog, home.settings)
-        decisions = StoredDecisionLog(
-            home.db, max_ad_hoc=home.settings.decision_history.max_entries
-        )
-        self._orchestrator = Orchestrator(home.settings, self._histories, decisions)
-        # One decision at a time: the history cache is filled from a worker thread.
-        self._lock = asyncio.Lock()
-
-    async def __call__(self, symbol: str) -> dict[str, Any]:
-        wanted = canonical_symbol(symbol)
-        async with self._lock:
-            # Reading and validating the candles and computing every indicator takes a
-            # while the first time; a worker thread keeps the server answering meanwhile.
-            history = await asyncio.to_thread(self._histories, wanted)
-            moment = await asyncio.to_thread(replay_moment, self._db)
-            at_ms = portfolio = None
-            if moment is not None:
-                next_close_ms = history.latest_decision_ms + history.timeframe.ms
-                if moment.at_ms >= next_close_ms:
-                    raise InputError(
-                        f"symbol: the candle data of {wanted} ends at "
-                        f"{ms_to_iso(history.latest_decision_ms)}, before the "
-                        f"{moment.describe()}; it cannot be analysed at that moment"
-                    )
-                at_ms, portfolio = moment.at_ms, moment.portfolio
-            record = await self._orchestrator.analyze_symbol(wanted, at_ms, portfolio)
-        return record.to_dict()
 
 
 @dataclass(frozen=True, slots=True)

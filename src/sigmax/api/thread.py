@@ -6,7 +6,7 @@ all of it, so the API's latency was the engine's longest stretch. On its own thr
 answers while the engine waits for the disk (the GIL is released during I/O) and between the
 engine's bytecode slices while it computes.
 
-What crosses the thread boundary: the engine's events (:class:`~sigmax.api.bus_relay.BusRelay`),
+What crosses the thread boundary: the engine's events (:class:`~sigmax.bus.relay.BusRelay`),
 its commits (:class:`~sigmax.api.read_cache.CommitSignal`), and the database, which each side
 reads through its own pooled connections and sessions. Commands go through the database's
 control queue, as from the CLI.

@@ -23,6 +23,7 @@ from sigmax.cli.data_cmd import data_app
 from sigmax.cli.run_cmd import run_command
 from sigmax.cli.safety_cmd import panic_command, pause_command, resume_command, safety_command
 from sigmax.cli.serve_cmd import serve_command
+from sigmax.cli.telegram_cmd import telegram_command
 from sigmax.errors import SigmaxError
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ app.command("panic")(panic_command)
 app.command("safety")(safety_command)
 app.command("backtest")(backtest_command)
 app.command("serve")(serve_command)
+app.command("telegram")(telegram_command)
 # A negative QTY must reach the command's own check, not be taken for an option.
 app.command("trade", context_settings={"ignore_unknown_options": True})(trade_command)
 

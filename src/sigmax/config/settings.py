@@ -161,6 +161,64 @@ class ApiSettings(_Section):
         return cleaned
 
 
+_CHAT_ID_RE = re.compile(r"^-?[0-9]{1,20}$")
+_HHMM_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+
+
+class TelegramSettings(_Section):
+    """The Telegram bot (``config.yaml: telegram``); it runs when TELEGRAM_BOT_TOKEN is set."""
+
+    #: The chats that may command the bot and get its notifications (TELEGRAM_ALLOWED_CHAT_IDS,
+    #: comma-separated). Everyone else gets one refusal and nothing else.
+    allowed_chat_ids: tuple[int, ...] = ()
+    #: The Bot API's base URL (TELEGRAM_API_URL): a proxy, or a stand-in for tests.
+    api_url: str = "https://api.telegram.org"
+    #: When the daily summary goes out, ``HH:MM`` in UTC; null: no summary.
+    daily_summary_utc: str | None = "00:00"
+    #: Messages waiting for the Bot API; beyond it the oldest are dropped and counted.
+    outbox_size: int = Field(default=500, ge=10, le=100_000)
+    #: How long the buttons of /trade and /panic wait for a press.
+    confirm_ttl_s: int = Field(default=60, ge=5, le=3600)
+
+    @field_validator("allowed_chat_ids", mode="before")
+    @classmethod
+    def _chat_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            bad = [part for part in parts if not _CHAT_ID_RE.match(part)]
+            if bad:
+                raise ValueError(
+                    "must be whole-number chat ids separated by commas, such as "
+                    f"123456789,-1001234567890 (not {', '.join(repr(b) for b in bad)})"
+                )
+            return tuple(int(part) for part in parts)
+        return value
+
+    @field_validator("allowed_chat_ids")
+    @classmethod
+    def _no_repeats(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("must not repeat a chat id")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if parts.query or parts.fragment:
+            raise ValueError("must be a base URL without a query or fragment")
+        return value.strip().rstrip("/")
+
+    @field_validator("daily_summary_utc")
+    @classmethod
+    def _summary_time(cls, value: str | None) -> str | None:
+        if value is not None and not _HHMM_RE.match(value.strip()):
+            raise ValueError("must be a UTC time HH:MM such as 00:00, or null for no summary")
+        return None if value is None else value.strip()
+
+
 class LoggingSettings(_Section):
     """Log level and file rotation (``config.yaml: logging``)."""
 
@@ -563,6 +621,9 @@ class ProfileSettings(_Section):
         return self
 
 
+_TELEGRAM_TOKEN_RE = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
+
+
 def _strip_secret(value: object) -> object:
     """Trim pasted whitespace; an empty secret means "not configured"."""
     if isinstance(value, str):
@@ -612,6 +673,9 @@ class Credentials(_Section):
     #: can read it (mode 0600 or 0400).
     api_secret_file: Path | None = None
 
+    #: The Telegram bot's token from @BotFather; set, ``sigmax run`` starts the bot.
+    telegram_bot_token: SecretStr | None = None
+
     _strip = field_validator("*", mode="before")(_strip_secret)
 
     @model_validator(mode="before")
@@ -625,6 +689,14 @@ class Credentials(_Section):
                 [RuleViolation(("api_secret_file",), "set API_SECRET or API_SECRET_FILE, not both")]
             )
         return {**data, "api_secret": read_secret_file(path, "api_secret_file")}
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _telegram_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # The shape of @BotFather's tokens (bot id, colon, secret); the value is never echoed.
+        if value is not None and not _TELEGRAM_TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("must be a bot token from @BotFather, such as 123456789:AA...")
+        return value
 
 
 _POSTGRES_SCHEME_RE = re.compile(r"^(postgres|postgresql)://", re.IGNORECASE)
@@ -754,6 +826,7 @@ class Settings(BaseSettings):
     # them (pydantic validates fields in order and passes the valid ones in ``info.data``).
     trading: TradingSettings = TradingSettings()
     api: ApiSettings = ApiSettings()
+    telegram: TelegramSettings = TelegramSettings()
     logging: LoggingSettings = LoggingSettings()
     decision_history: DecisionHistorySettings = DecisionHistorySettings()
     safety: SafetySettings = SafetySettings()
@@ -823,6 +896,27 @@ class Settings(BaseSettings):
                     ]
                 )
         return profile
+
+    @field_validator("credentials")
+    @classmethod
+    def _telegram_needs_chats(cls, credentials: Credentials, info: ValidationInfo) -> Credentials:
+        telegram = info.data.get("telegram")
+        if (
+            credentials.telegram_bot_token is not None
+            and isinstance(telegram, TelegramSettings)
+            and not telegram.allowed_chat_ids
+        ):
+            # Fail closed: a bot nobody may command would still announce to nobody.
+            raise RuleViolationsError(
+                [
+                    RuleViolation(
+                        ("telegram", "allowed_chat_ids"),
+                        "must name at least one chat id when TELEGRAM_BOT_TOKEN is set",
+                        absolute=True,
+                    )
+                ]
+            )
+        return credentials
 
     @field_validator("credentials")
     @classmethod
@@ -908,6 +1002,7 @@ class Settings(BaseSettings):
             self.services.ollama_url,
             self.services.newsapi_url,
             self.safety.policy.opa_url,
+            self.telegram.api_url,
         )
         for service_url in service_urls:
             if service_url is not None:

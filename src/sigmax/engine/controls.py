@@ -115,8 +115,10 @@ def pause_message(at_ms: int, hold: Hold) -> str:
     )
 
 
-def parse_duration(text: str) -> int:
-    """``--duration``: ``90`` (seconds), ``30s``, ``30m``, ``1h``, ``2d`` -> milliseconds."""
+def parse_duration(text: str, field: str = "--duration") -> int:
+    """``--duration``: ``90`` (seconds), ``30s``, ``30m``, ``1h``, ``2d`` -> milliseconds.
+
+    ``field`` names the input in an error (``/pause`` for the Telegram bot)."""
     value = text.strip().lower()
     units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
     multiplier = 1
@@ -125,12 +127,12 @@ def parse_duration(text: str) -> int:
         value = value[:-1]
     if not value.isdigit() or int(value) <= 0:
         raise InputError(
-            f"--duration: must be a positive whole number of seconds or a number with s, m, h "
+            f"{field}: must be a positive whole number of seconds or a number with s, m, h "
             f"or d (like 3600, 30m, 1h) (got {text!r})"
         )
     seconds = int(value) * multiplier
     if seconds > 366 * 86_400:
-        raise InputError(f"--duration: must be at most a year (got {text!r})")
+        raise InputError(f"{field}: must be at most a year (got {text!r})")
     return seconds * 1000
 
 

@@ -90,6 +90,8 @@ def step_events(run_id: str, write: StepWrite) -> Iterator[Event]:
             "kind": event.kind.value,
             "trigger": event.trigger,
             "reason": event.reason,
+            # The figures behind it (a trigger's value and threshold), for the bot's wording.
+            "details": dict(event.details),
         }
         yield Event(kind, event.at_ms, payload, id=f"safety-{run_id[:12]}-{event.at_ms}-{number}")
         if event.kind is SafetyEventKind.PANIC:

@@ -66,6 +66,7 @@ from sigmax.safety.store import SafetyStore
 from sigmax.storage.check import mark_account, open_checked
 from sigmax.storage.database import Database
 from sigmax.storage.models import RunMode, RunStatus
+from sigmax.telegram.app import start_beside_engine
 from sigmax.url_secrets import mask_url
 
 log = logging.getLogger("sigmax.engine")
@@ -467,7 +468,11 @@ async def _run(
         if api_plan is not None
         else None
     )
+    bot = None
     try:
+        # The Telegram bot (when TELEGRAM_BOT_TOKEN is set), on its own thread, told by the bus.
+        catalog = DatasetCatalog.from_path(options.data if exchange is None else None)
+        bot = await start_beside_engine(settings, AccountHome(settings, db), catalog, bus)
         # Commands queued while no engine ran (a panic's close-out) come first.
         await engine.apply_controls(engine.clock_ms())
         if engine.pending_changes:
@@ -481,6 +486,8 @@ async def _run(
         _finish_unless_lost(store, lease, RunStatus.FAILED)
         raise
     finally:
+        if bot is not None:
+            await bot.stop()
         if api is not None:
             await api.stop()
         await bus.close()  # flushes what is queued

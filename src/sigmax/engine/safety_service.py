@@ -1,6 +1,6 @@
 """Pause, resume, panic and the safety report, for every operator surface.
 
-The CLI (and later the API and Telegram) call these functions, so they always agree. A command
+The CLI, the API and the Telegram bot call these functions, so they always agree. A command
 goes through the ``control_commands`` queue (see :mod:`sigmax.engine.controls`): a running
 engine (one whose lease is alive, see :mod:`sigmax.engine.lease`) applies it on its own clock.
 With no live engine (none started, or the last one died) the command is applied here at once,
