@@ -154,9 +154,11 @@ class PaperArbitrageExecutor:
         self,
         gate: OrderGate,
         venues: Mapping[str, Venue],
-        account: Callable[[], AccountView],
+        account: Callable[[str], AccountView],
         journal: GroupJournal,
     ) -> None:
+        """``account(exchange)`` is the account held at that exchange, as the policies see it
+        (a cross-exchange sell needs the base currency already held on the selling venue)."""
         self.gate = gate
         self.venues = venues
         self.account = account
@@ -206,9 +208,8 @@ class PaperArbitrageExecutor:
             }
         )
         refusals = []
-        account = self.account()
         for (exchange, order), leg in zip(orders, opportunity.legs, strict=True):
-            verdict = self.gate.check(order, leg.price, account, now_ms, "engine")
+            verdict = self.gate.check(order, leg.price, self.account(exchange), now_ms, "engine")
             if not verdict.allowed:
                 refusals.append(f"{exchange} {order.side.value} {order.symbol}: {verdict.reason}")
         if refusals:
@@ -299,8 +300,9 @@ class PaperArbitrageExecutor:
                 reference_price=result.fill.price,
                 decision_id=group,
             )
-            verdict = self.gate.check(order, result.fill.price, self.account(), now_ms,
-                                      "protective")
+            # The account as the leg's fill left it (the caller's view predates the fill).
+            account = _after(self.account(result.exchange), result.fill)
+            verdict = self.gate.check(order, result.fill.price, account, now_ms, "protective")
             if not verdict.allowed:
                 reversal = LegResult(f"unwind-{result.role}", result.exchange, order.symbol,
                                      side, order.qty, order.client_order_id, "refused",
@@ -320,6 +322,18 @@ class PaperArbitrageExecutor:
             )
         return GroupOutcome(group, "unwound", tuple(results), tuple(reversals), _pnl(fills),
                             reason)
+
+
+def _after(view: AccountView, fill: Fill) -> AccountView:
+    """``view`` with ``fill`` applied: the position and the cash it changed."""
+    notional = fill.qty * fill.price
+    signed = fill.qty if fill.side is OrderSide.BUY else -fill.qty
+    qty = dict(view.positions_qty)
+    qty[fill.symbol] = qty.get(fill.symbol, _ZERO) + signed
+    value = dict(view.positions_usd)
+    value[fill.symbol] = qty[fill.symbol] * fill.price
+    cash = view.cash_usd - fill.fee + (-notional if fill.side is OrderSide.BUY else notional)
+    return AccountView(view.equity_usd - fill.fee, cash, value, qty)
 
 
 def _events_of(events: Sequence[VenueEvent], order_id: str) -> list[VenueEvent]:
