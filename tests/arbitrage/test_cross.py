@@ -66,8 +66,9 @@ def test_the_transfer_cost_is_paid() -> None:
         Book.of("b", "BTC/USDT", [("30300", "1")], [("30310", "1")]),
     ]
     free = scan_cross(books, Costs(FEES), size_usd=D(30000))[0]
-    paid = scan_cross(books, Costs(FEES, transfer_pct=D("0.1"), transfer_usd=D(5)),
-                      size_usd=D(30000))[0]
+    paid = scan_cross(
+        books, Costs(FEES, transfer_pct=D("0.1"), transfer_usd=D(5)), size_usd=D(30000)
+    )[0]
     assert free.profit_usd - paid.profit_usd == D(30) + D(5)
 
 

@@ -63,8 +63,9 @@ def test_a_missing_market_is_never_bridged() -> None:
         Book.of("x", "BTC/USDC", [("30600", "5")], [("30610", "5")]),
     ]
     assert scan_cycles("x", books, costs("0")) == []
-    graph = RateGraph([MarketQuote(b.symbol, float(b.best_bid), float(b.best_ask), 0.0)
-                       for b in books])
+    graph = RateGraph(
+        [MarketQuote(b.symbol, float(b.best_bid), float(b.best_ask), 0.0) for b in books]
+    )
     assert enumerate_cycles(graph) == []
     # The same books with the closing market present do make a cycle.
     closing = Book.of("x", "USDC/USD", [("0.9999", "1000000")], [("1.0000", "1000000")])
@@ -95,7 +96,8 @@ def test_four_leg_cycles_are_found() -> None:
     ]
     graph = RateGraph(quotes)
     cycles = find_cycles(graph, max_length=4)
-    assert len(cycles) == 1 and len(cycles[0]) == 4
+    assert len(cycles) == 1
+    assert len(cycles[0]) == 4
     assert find_cycles(graph, max_length=3) == []
 
 
@@ -122,7 +124,10 @@ def test_the_bellman_ford_search_agrees_with_brute_force_on_random_graphs() -> N
             assert len(cycle) <= 4
             nodes = [int(graph.src[e]) for e in cycle]
             assert len(set(nodes)) == len(nodes)
-            assert all(graph.dst[a] == graph.src[b] for a, b in zip(cycle, cycle[1:] + cycle[:1]))
+            assert all(
+                graph.dst[a] == graph.src[b]
+                for a, b in zip(cycle, cycle[1:] + cycle[:1], strict=True)
+            )
         assert bool(found) == bool(brute)
         if brute:
             best = max(_log_rate(graph, c) for c in brute)

@@ -23,21 +23,32 @@ MARKET = "BTC/USDT"
 def opportunity() -> Opportunity:
     return Opportunity(
         kind="cross_exchange",
-        legs=(Leg("binance", MARKET, "buy", D(30000), D("0.001")),
-              Leg("kraken", MARKET, "sell", D(30300), D("0.0026"))),
-        start_ms=T0, end_ms=T0, gross_pct=D(1), net_pct=D("0.64"), max_size_usd=D(300),
-        profit_usd=D("1.9"), size_usd=D(300),
+        legs=(
+            Leg("binance", MARKET, "buy", D(30000), D("0.001")),
+            Leg("kraken", MARKET, "sell", D(30300), D("0.0026")),
+        ),
+        start_ms=T0,
+        end_ms=T0,
+        gross_pct=D(1),
+        net_pct=D("0.64"),
+        max_size_usd=D(300),
+        profit_usd=D("1.9"),
+        size_usd=D(300),
     )
 
 
-def setup(tmp_path: Path, sigmax_home: Path) -> tuple[PaperArbitrageExecutor, dict[str, PaperVenue]]:
+def setup(
+    tmp_path: Path, sigmax_home: Path
+) -> tuple[PaperArbitrageExecutor, dict[str, PaperVenue]]:
     settings = load_settings(env={})
     spec = bundled_market_specs()[MARKET]
     papers = {
-        "binance": PaperVenue({MARKET: spec}, FeeSchedule(D("0.001"), D("0.001")),
-                              SlippageModel.none()),
-        "kraken": PaperVenue({MARKET: spec}, FeeSchedule(D("0.0026"), D("0.0026")),
-                             SlippageModel.none()),
+        "binance": PaperVenue(
+            {MARKET: spec}, FeeSchedule(D("0.001"), D("0.001")), SlippageModel.none()
+        ),
+        "kraken": PaperVenue(
+            {MARKET: spec}, FeeSchedule(D("0.0026"), D("0.0026")), SlippageModel.none()
+        ),
     }
     # Cash on Binance to buy with; 0.001 BTC already held on Kraken to sell.
     accounts = {
@@ -80,7 +91,8 @@ async def test_a_leg_the_gate_refuses_sends_no_leg(tmp_path: Path, sigmax_home: 
     fills = {("binance", MARKET): candle("30000"), ("kraken", MARKET): candle("30300")}
     outcome = await executor.execute(opportunity(), D("0.01"), T0, fills, {})
     assert outcome.status == "refused"
-    assert outcome.reason is not None and "policy" in outcome.reason
+    assert outcome.reason is not None
+    assert "policy" in outcome.reason
     assert [leg.status for leg in outcome.legs] == ["not_sent", "not_sent"]
     assert papers["binance"].snapshot()["accepted_ids"] == []
     assert papers["kraken"].snapshot()["accepted_ids"] == []
@@ -94,13 +106,16 @@ async def test_a_failed_leg_is_unwound_and_its_loss_recorded(
     # Kraken trades nothing in that minute (a halted market): the sell cannot fill.
     fills = {("binance", MARKET): candle("30000"), ("kraken", MARKET): candle("30300", "0")}
     later = Candle(T0 + 60_000, 29900.0, 29900.0, 29900.0, 29900.0, 5.0)
-    outcome = await executor.execute(opportunity(), D("0.0003"), T0, fills,
-                                     {("binance", MARKET): later})
+    outcome = await executor.execute(
+        opportunity(), D("0.0003"), T0, fills, {("binance", MARKET): later}
+    )
     assert outcome.status == "unwound"
     assert [leg.status for leg in outcome.legs] == ["filled", "cancelled"]
     (reversal,) = outcome.unwinds
-    assert reversal.status == "filled" and reversal.side.value == "sell"
-    assert reversal.fill is not None and reversal.fill.price == D(29900)
+    assert reversal.status == "filled"
+    assert reversal.side.value == "sell"
+    assert reversal.fill is not None
+    assert reversal.fill.price == D(29900)
     bought = D("0.0003") * 30000
     sold = D("0.0003") * 29900
     assert outcome.pnl_usd == sold - bought - bought * D("0.001") - sold * D("0.001")

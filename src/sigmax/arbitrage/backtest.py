@@ -64,7 +64,9 @@ class BacktestConfig:
 
     def __post_init__(self) -> None:
         if not Decimal(0) <= self.half_spread_bps < 1000:
-            raise InputError(f"half_spread_bps must be >= 0 and < 1000 (got {self.half_spread_bps})")
+            raise InputError(
+                f"half_spread_bps must be >= 0 and < 1000 (got {self.half_spread_bps})"
+            )
         if not self.latency_s >= 0:
             raise InputError(f"--latency must be >= 0 seconds (got {self.latency_s})")
         if not self.size_usd > 0:

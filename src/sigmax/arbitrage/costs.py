@@ -66,8 +66,8 @@ class FeeTable:
         rate = self.per_exchange.get(exchange)
         if rate is None:
             raise FeeError(
-                f"no taker fee known for {exchange} ({market}): set arbitrage.taker_fees.{exchange} "
-                f"in config.yaml or pass --fee {exchange}=RATE"
+                f"no taker fee known for {exchange} ({market}): set "
+                f"arbitrage.taker_fees.{exchange} in config.yaml or pass --fee {exchange}=RATE"
             )
         return rate
 

@@ -42,8 +42,9 @@ def usd_rate(currency: str, usd_rates: Mapping[str, Decimal]) -> Decimal:
     return rate
 
 
-def marginal_edge(buy_price: Decimal, sell_price: Decimal, buy_fee: Decimal, sell_fee: Decimal,
-                  transfer: Decimal) -> Decimal:
+def marginal_edge(
+    buy_price: Decimal, sell_price: Decimal, buy_fee: Decimal, sell_fee: Decimal, transfer: Decimal
+) -> Decimal:
     """The net edge (fraction) of one unit bought at ``buy_price`` and sold at ``sell_price``."""
     with localcontext(EXACT_CONTEXT):
         return sell_price * (_ONE - sell_fee) / (buy_price * (_ONE + buy_fee)) - _ONE - transfer
@@ -58,7 +59,9 @@ def cross_edge(
 ) -> Opportunity | None:
     """The opportunity of buying on ``buy`` and selling on ``sell`` now, or None."""
     if buy.symbol != sell.symbol:
-        raise InputError(f"cross-exchange legs must trade one market ({buy.symbol} vs {sell.symbol})")
+        raise InputError(
+            f"cross-exchange legs must trade one market ({buy.symbol} vs {sell.symbol})"
+        )
     if buy.exchange == sell.exchange or not buy.asks or not sell.bids:
         return None
     market = str(buy.symbol)

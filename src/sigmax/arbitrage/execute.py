@@ -216,14 +216,18 @@ class PaperArbitrageExecutor:
             outcome = GroupOutcome(
                 group,
                 "refused",
-                tuple(self._unsent(exchange, order, index) for index, (exchange, order) in
-                      enumerate(orders)),
+                tuple(
+                    self._unsent(exchange, order, index)
+                    for index, (exchange, order) in enumerate(orders)
+                ),
                 reason="; ".join(refusals),
             )
             self.journal.append({"event": "outcome", **outcome.to_dict()})
             return outcome
-        results = [await self._send(exchange, order, f"leg{index}", now_ms, fills)
-                   for index, (exchange, order) in enumerate(orders)]
+        results = [
+            await self._send(exchange, order, f"leg{index}", now_ms, fills)
+            for index, (exchange, order) in enumerate(orders)
+        ]
         for result in results:
             self.journal.append({"event": "leg", "group_id": group, **result.to_dict()})
         if all(r.fill is not None for r in results):
@@ -236,8 +240,15 @@ class PaperArbitrageExecutor:
 
     @staticmethod
     def _unsent(exchange: str, order: Order, index: int) -> LegResult:
-        return LegResult(f"leg{index}", exchange, order.symbol, order.side, order.qty,
-                         order.client_order_id, "not_sent")
+        return LegResult(
+            f"leg{index}",
+            exchange,
+            order.symbol,
+            order.side,
+            order.qty,
+            order.client_order_id,
+            "not_sent",
+        )
 
     async def _send(
         self,
@@ -250,8 +261,17 @@ class PaperArbitrageExecutor:
         venue = self.venues[exchange]
 
         def result(status: str, fill: Fill | None = None, reason: str | None = None) -> LegResult:
-            return LegResult(role, exchange, order.symbol, order.side, order.qty,
-                             order.client_order_id, status, fill, reason)
+            return LegResult(
+                role,
+                exchange,
+                order.symbol,
+                order.side,
+                order.qty,
+                order.client_order_id,
+                status,
+                fill,
+                reason,
+            )
 
         ack = await venue.submit(order, now_ms)
         if ack.status is OrderStatus.REJECTED:
@@ -304,12 +324,20 @@ class PaperArbitrageExecutor:
             account = _after(self.account(result.exchange), result.fill)
             verdict = self.gate.check(order, result.fill.price, account, now_ms, "protective")
             if not verdict.allowed:
-                reversal = LegResult(f"unwind-{result.role}", result.exchange, order.symbol,
-                                     side, order.qty, order.client_order_id, "refused",
-                                     reason=verdict.reason)
+                reversal = LegResult(
+                    f"unwind-{result.role}",
+                    result.exchange,
+                    order.symbol,
+                    side,
+                    order.qty,
+                    order.client_order_id,
+                    "refused",
+                    reason=verdict.reason,
+                )
             else:
-                reversal = await self._send(result.exchange, order, f"unwind-{result.role}",
-                                            now_ms, candles)
+                reversal = await self._send(
+                    result.exchange, order, f"unwind-{result.role}", now_ms, candles
+                )
             self.journal.append({"event": "unwind", "group_id": group, **reversal.to_dict()})
             reversals.append(reversal)
             if reversal.fill is not None:
@@ -320,8 +348,7 @@ class PaperArbitrageExecutor:
             reason += "; NOT unwound: " + "; ".join(
                 f"{r.exchange} {r.market} {r.status}: {r.reason}" for r in stuck
             )
-        return GroupOutcome(group, "unwound", tuple(results), tuple(reversals), _pnl(fills),
-                            reason)
+        return GroupOutcome(group, "unwound", tuple(results), tuple(reversals), _pnl(fills), reason)
 
 
 def _after(view: AccountView, fill: Fill) -> AccountView:

@@ -108,9 +108,7 @@ class Summary:
     size_usd: Decimal
 
     @classmethod
-    def of(
-        cls, opportunities: Sequence[Opportunity], days: Decimal, size_usd: Decimal
-    ) -> Summary:
+    def of(cls, opportunities: Sequence[Opportunity], days: Decimal, size_usd: Decimal) -> Summary:
         total = sum((o.profit_usd for o in opportunities), Decimal(0))
         per_day = Decimal(len(opportunities)) / days if days > 0 else Decimal(0)
         return cls(len(opportunities), total, per_day, days, size_usd)

@@ -23,7 +23,9 @@ from sigmax.errors import SigmaxError
 def _plotly_js() -> str:
     bundle = str(get_plotlyjs())
     if "</script" in bundle.lower():
-        raise SigmaxError("the installed plotly.js bundle contains '</script' and cannot be inlined")
+        raise SigmaxError(
+            "the installed plotly.js bundle contains '</script' and cannot be inlined"
+        )
     return bundle
 
 
@@ -99,9 +101,7 @@ def render_report(result: ArbitrageBacktest) -> str:
     """The page as text."""
     document = result.to_dict()
     figures = [_figure(result, spread) for spread in result.spreads]
-    charts = "\n".join(
-        f'<div id="spread-{i}" class="chart"></div>' for i in range(len(figures))
-    )
+    charts = "\n".join(f'<div id="spread-{i}" class="chart"></div>' for i in range(len(figures)))
     scripts = "\n".join(
         f"Plotly.newPlot('spread-{i}', {_json(f['data'])}, {_json(f['layout'])}, "
         "{responsive: true, displaylogo: false});"
@@ -114,7 +114,9 @@ def render_report(result: ArbitrageBacktest) -> str:
             f"<td>{html.escape(str(cell))}</td>"
             for cell in (
                 o["kind"],
-                " → ".join(f"{leg['side']} {leg['market']} @{leg['exchange']}" for leg in o["legs"]),
+                " → ".join(
+                    f"{leg['side']} {leg['market']} @{leg['exchange']}" for leg in o["legs"]
+                ),
                 o["start"],
                 o["duration_s"],
                 o["gross_pct"],

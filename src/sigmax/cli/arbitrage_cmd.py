@@ -30,7 +30,9 @@ SizeOption = Annotated[
 ]
 FeeOption = Annotated[
     list[str] | None,
-    typer.Option("--fee", help="Taker fee EXCHANGE=RATE (fraction), wins over config and exchange."),
+    typer.Option(
+        "--fee", help="Taker fee EXCHANGE=RATE (fraction), wins over config and exchange."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -58,9 +60,7 @@ def _base_costs(min_profit: str | None, fees: list[str] | None) -> tuple[Any, An
         transfer_usd=config.transfer_cost_usd,
         slippage_limit_pct=config.slippage_limit_pct,
         min_profit_pct=(
-            config.min_profit_pct
-            if min_profit is None
-            else _decimal(min_profit, "--min-profit")
+            config.min_profit_pct if min_profit is None else _decimal(min_profit, "--min-profit")
         ),
     )
     return settings, costs, overrides
@@ -176,7 +176,9 @@ def backtest_command(
     size: SizeOption = None,
     half_spread: Annotated[
         str | None,
-        typer.Option("--half-spread-bps", help="Quote half spread around the close; default: config."),
+        typer.Option(
+            "--half-spread-bps", help="Quote half spread around the close; default: config."
+        ),
     ] = None,
     as_json: JsonOption = False,
     report: Annotated[
