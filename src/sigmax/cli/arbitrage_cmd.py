@@ -118,6 +118,14 @@ def scan_command(
 
     with exit_on_error():
         settings, costs, overrides = _base_costs(min_profit, fee)
+        if settings.arbitrage.execute:
+            # Fail closed: executing needs the inventory held on each venue (a cross-exchange
+            # sell sells what the selling venue already holds), which no paper account keeps yet.
+            raise InputError(
+                "arbitrage.execute: true is not supported by `arbitrage scan`: paper execution "
+                "needs each venue's paper inventory, which SIGMAX does not keep yet; set "
+                "arbitrage.execute: false to scan"
+            )
         names = tuple(e.strip().lower() for e in exchanges.split(",") if e.strip())
         parsed_symbols = None
         if symbols:
