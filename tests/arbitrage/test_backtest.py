@@ -131,3 +131,16 @@ def test_the_cli_writes_json_and_the_report(tmp_path: Path, sigmax_home: Path) -
     page = report.read_text()
     assert "fee band" in page
     assert f"opportunities ({document['summary']['count']})" in page
+
+
+def test_a_minute_without_trades_is_no_quote(tmp_path: Path) -> None:
+    start = 1_700_000_000_000 - 1_700_000_000_000 % 60_000
+    write(tmp_path, "aaa_BTC-USDT_1m.csv", [100.0] * 4)
+    rows = ["timestamp,open,high,low,close,volume"]
+    for i, (close, volume) in enumerate([(100.0, 1), (105.0, 0), (100.0, 1), (100.0, 1)]):
+        rows.append(f"{start + i * 60_000},{close},{close},{close},{close},{volume}")
+    (tmp_path / "bbb_BTC-USDT_1m.csv").write_text("\n".join(rows) + "\n")
+    fees = FeeTable({"aaa": D("0.001"), "bbb": D("0.001")})
+    result = run_backtest(tmp_path, BacktestConfig(Costs(fees, min_profit_pct=D("0.1"))))
+    # The 5 % jump printed on a minute in which nothing traded is no price anyone could get.
+    assert result.opportunities == []

@@ -132,3 +132,14 @@ def test_the_bellman_ford_search_agrees_with_brute_force_on_random_graphs() -> N
         if brute:
             best = max(_log_rate(graph, c) for c in brute)
             assert math.isclose(max(_log_rate(graph, c) for c in found), best) or len(found) > 0
+
+
+def test_the_graph_itself_charges_the_fee_on_every_edge() -> None:
+    def quotes(fee: float) -> list[MarketQuote]:
+        return [
+            MarketQuote(b.symbol, float(b.best_bid), float(b.best_ask), fee)
+            for b in triangle("2105")
+        ]
+
+    assert len(find_cycles(RateGraph(quotes(0.0)))) == 1
+    assert find_cycles(RateGraph(quotes(0.001))) == []
