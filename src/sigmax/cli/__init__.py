@@ -16,6 +16,7 @@ from rich.markup import escape
 from sigmax import __version__
 from sigmax.cli.account_cmd import portfolio_command, status_command, trade_command, trades_command
 from sigmax.cli.analyze_cmd import analyze_command, history_command, why_command
+from sigmax.cli.arbitrage_cmd import arbitrage_app
 from sigmax.cli.backtest_cmd import backtest_command
 from sigmax.cli.bench_cmd import bench_app
 from sigmax.cli.config_cmd import config_app
@@ -36,6 +37,7 @@ app = typer.Typer(
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(bench_app, name="bench")
+app.add_typer(arbitrage_app, name="arbitrage")
 app.command("analyze")(analyze_command)
 app.command("why")(why_command)
 app.command("history")(history_command)

@@ -97,6 +97,17 @@ def bench_backtest(
     _emit(run_backtest_bench(repeats=repeats, profile=profile, data=data), as_json)
 
 
+@bench_app.command("arbitrage")
+def bench_arbitrage(
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Runs; the median.")] = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """Arbitrage backtest over ~110k 1m candles, and the cycle search on 2,000 markets."""
+    from sigmax.bench.arbitrage_bench import run_arbitrage_bench
+
+    _emit(run_arbitrage_bench(repeats=repeats), as_json)
+
+
 @bench_app.command("api")
 def bench_api(
     seconds: Annotated[

@@ -64,7 +64,7 @@ from sigmax.errors import ConfigError, ConfigProblem
 from sigmax.url_secrets import mask_urls_in
 
 #: Sections ``config.yaml`` may set; the others have their own files.
-CONFIG_YAML_SECTIONS = ("trading", "api", "telegram", "logging", "decision_history")
+CONFIG_YAML_SECTIONS = ("trading", "api", "telegram", "logging", "decision_history", "arbitrage")
 
 
 class ConfigLoadError(ConfigError):
@@ -450,6 +450,8 @@ def _display_value(path: KeyPath, value: Any, secrets: list[str]) -> Any:
         return str(value)
     if isinstance(value, tuple | list):
         return [_display_value(path, v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _display_value((*path, str(k)), v, secrets) for k, v in value.items()}
     if isinstance(value, str):
         # A password can hide in an otherwise public value (a URL with credentials).
         for secret in secrets:

@@ -577,6 +577,46 @@ class AgentsSettings(_Section):
         return self
 
 
+class ArbitrageSettings(_Section):
+    """The arbitrage scanner (``config.yaml: arbitrage``); percentages as ``_pct`` names say."""
+
+    #: Paper-execute the opportunities a scan finds (through the order gate); off by default.
+    execute: bool = False
+    #: Taker fee per exchange, a fraction of notional, used when the exchange's own market data
+    #: is not at hand (backtests); a live scan uses each market's fee from the exchange.
+    taker_fees: dict[str, Decimal] = Field(
+        default_factory=lambda: {
+            "binance": Decimal("0.001"),
+            "binanceus": Decimal("0.001"),
+            "kraken": Decimal("0.0026"),
+            "coinbase": Decimal("0.006"),
+        }
+    )
+    #: Cost of moving inventory back between venues: percent of notional, plus USD per trade.
+    transfer_cost_pct: Decimal = Field(default=Decimal(0), ge=0, le=10)
+    transfer_cost_usd: Decimal = Field(default=Decimal(0), ge=0)
+    #: How far from the best price a leg may walk a book.
+    slippage_limit_pct: Decimal = Field(default=Decimal("0.5"), gt=0, lt=100)
+    #: Least net edge that counts.
+    min_profit_pct: Decimal = Field(default=Decimal("0.1"), gt=-100, le=100)
+    #: Backtest quotes: bid and ask this far from each candle's close.
+    half_spread_bps: Decimal = Field(default=Decimal(1), ge=0, lt=1000)
+    #: Backtest sizes: this share of the thinnest leg's traded volume in the minute.
+    participation: Decimal = Field(default=Decimal("0.1"), gt=0, le=1)
+    #: Size the profit is computed at, USD.
+    size_usd: Decimal = Field(default=Decimal(1000), gt=0)
+    #: Longest cycle searched within one venue (3: triangular).
+    max_cycle_length: int = Field(default=4, ge=3, le=4)
+
+    @field_validator("taker_fees")
+    @classmethod
+    def _fees(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for name, rate in value.items():
+            if not Decimal(0) <= rate < Decimal("0.1"):
+                raise ValueError(f"{name}: a taker fee must be >= 0 and < 0.1 (got {rate})")
+        return {name.strip().lower(): rate for name, rate in value.items()}
+
+
 class ProfileSettings(_Section):
     """A risk profile (``profiles/NAME.yaml``). The defaults are the conservative profile."""
 
@@ -829,6 +869,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     logging: LoggingSettings = LoggingSettings()
     decision_history: DecisionHistorySettings = DecisionHistorySettings()
+    arbitrage: ArbitrageSettings = ArbitrageSettings()
     safety: SafetySettings = SafetySettings()
     agents: AgentsSettings = AgentsSettings()
     profile: ProfileSettings = ProfileSettings()
