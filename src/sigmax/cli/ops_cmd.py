@@ -118,7 +118,7 @@ def verify_command(json_output: JsonOption = False) -> None:
         else:
             _out.print(f"[red]{len(report.problems)} problems[/] ({counts}):")
             for problem in report.problems:
-                _out.print(f"  [{problem.code}] {escape(problem.message)}")
+                _out.print(escape(f"  [{problem.code}] {problem.message}"))
             _out.print("repair: sigmax rebuild-history, or sigmax restore <backup>")
     raise typer.Exit(report.exit_code)
 
