@@ -29,13 +29,21 @@ def _print_json(body: Any) -> None:
     typer.echo(json.dumps(body, indent=1, ensure_ascii=False, default=str))
 
 
-def health_command(json_output: JsonOption = False) -> None:
+def health_command(
+    json_output: JsonOption = False,
+    api_url: Annotated[
+        str | None,
+        typer.Option("--api-url", help="The run's API (default: config api.host and api.port)."),
+    ] = None,
+) -> None:
     """Process, API, log errors, disk, memory, last decision, paused; exit 0/1/2."""
-    from sigmax.ops.health import Check, HealthReport, collect_health
+    from sigmax.ops.health import Check, HealthReport, collect_health, http_api_check
 
     try:
         with open_account_home() as home:
-            report = collect_health(home)
+            report = collect_health(
+                home, api_check=lambda settings: http_api_check(settings, api_url)
+            )
     except SigmaxError as error:
         report = HealthReport([Check("store", "unhealthy", str(error))], None)
     if json_output:

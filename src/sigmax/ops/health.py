@@ -35,7 +35,8 @@ from sigmax.storage.models import DecisionRow, RunStatus
 
 Level = Literal["ok", "degraded", "unhealthy"]
 _RANK: Final = {"ok": 0, "degraded": 1, "unhealthy": 2}
-STATUS_OF: Final = {0: "healthy", 1: "degraded", 2: "unhealthy"}
+Status = Literal["healthy", "degraded", "unhealthy"]
+STATUS_OF: Final[dict[int, Status]] = {0: "healthy", 1: "degraded", 2: "unhealthy"}
 #: ERROR lines newer than this (minutes) make the log check degraded.
 ERROR_WINDOW_MIN: Final = 15
 #: Disk: degraded below either figure, unhealthy below 100 MiB.
@@ -69,7 +70,7 @@ class HealthReport:
         return max((_RANK[c.level] for c in self.checks), default=0)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         return STATUS_OF[self.exit_code]
 
     @property
@@ -159,13 +160,20 @@ def collect_health(
     return HealthReport(checks, last_decision)
 
 
-def http_api_check(settings: Settings, timeout_s: float = 3.0) -> Check:
-    """Ask the configured API's ``/api/health`` (any HTTP answer means it answers)."""
+def api_base_url(settings: Settings) -> str:
+    """The configured API's address as a client reaches it."""
     host = settings.api.host
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{settings.api.port}/api/health"
+    return f"http://{shown}:{settings.api.port}"
+
+
+def http_api_check(
+    settings: Settings, base_url: str | None = None, timeout_s: float = 3.0
+) -> Check:
+    """Ask the API's ``/api/health`` (any HTTP answer means it answers)."""
+    url = f"{(base_url or api_base_url(settings)).rstrip('/')}/api/health"
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             code = response.status
