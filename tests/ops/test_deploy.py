@@ -119,7 +119,8 @@ def test_compose_config_where_docker_compose_exists() -> None:
 def test_dockerfile_copies_what_exists_and_has_a_health_check() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.1[1-9]", text, re.M)
-    assert "HEALTHCHECK" in text and "sigmax health" in text
+    assert "HEALTHCHECK" in text
+    assert "sigmax health" in text
     assert "postgresql-client" in text
     for source in re.findall(r"^COPY (\S+)", text, re.M):
         assert (ROOT / source).exists(), source
@@ -145,7 +146,7 @@ def _exported_names() -> set[str]:
 def _referenced(expressions: list[str]) -> set[str]:
     found: set[str] = set()
     for expr in expressions:
-        found |= {name for name in re.findall(r"\b((?:sigmax|process)_[a-z_]+|up)\b", expr)}
+        found |= set(re.findall(r"\b((?:sigmax|process)_[a-z_]+|up)\b", expr))
     return found
 
 
