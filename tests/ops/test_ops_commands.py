@@ -475,3 +475,44 @@ def test_every_sigmax_command_of_the_runbook_exists_with_its_options() -> None:
         assert result.exit_code == 0, (command, result.output)
         for option in options:
             assert option in result.output, (command, option)
+
+
+def test_verify_names_a_skipped_step_and_notes_a_gap_in_the_market_data(home: Path) -> None:
+    db = _db(home)
+    try:
+        with db.transaction() as session:
+            referenced = set(session.scalars(select(OrderRow.decision_id)))
+            moments = sorted(set(session.scalars(select(DecisionRow.decided_at_ms))))
+            # A moment of the replay where nothing ordered: the feed "had no candle" there.
+            gap = next(
+                at
+                for at in moments[10:]
+                if not referenced
+                & set(
+                    session.scalars(select(DecisionRow.id).where(DecisionRow.decided_at_ms == at))
+                )
+            )
+            session.execute(delete(DecisionRow).where(DecisionRow.decided_at_ms == gap))
+            session.execute(delete(EquitySnapshotRow).where(EquitySnapshotRow.taken_at_ms == gap))
+        noted = json.loads(invoke("verify", "--json").output)
+        assert noted["ok"], noted["problems"]
+        assert len(noted["notes"]) == 1
+        # One symbol's decision gone where the other decided: a skipped step.
+        skipped = next(at for at in moments[20:] if at != gap)
+        with db.transaction() as session:
+            victim = session.scalar(
+                select(DecisionRow.id).where(
+                    DecisionRow.decided_at_ms == skipped,
+                    DecisionRow.symbol == "ETH/USDT",
+                    DecisionRow.id.not_in([d for d in referenced if d is not None]),
+                )
+            )
+            assert victim is not None
+            session.execute(delete(DecisionRow).where(DecisionRow.id == victim))
+    finally:
+        db.dispose()
+    result = invoke("verify", "--json")
+    assert result.exit_code == 2
+    (problem,) = json.loads(result.output)["problems"]
+    assert problem["code"] == "step_gap"
+    assert problem["ids"]["symbol"] == "ETH/USDT"

@@ -121,6 +121,8 @@ def verify_command(json_output: JsonOption = False) -> None:
         _print_json(report.as_json())
     else:
         counts = ", ".join(f"{n} {name}" for name, n in report.checked.items())
+        for note in report.notes:
+            _out.print(f"note: {escape(note)}")
         if report.ok:
             _out.print(f"store verified: no problem ({counts})")
         else:

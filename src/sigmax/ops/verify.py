@@ -63,6 +63,8 @@ class Problem:
 class VerifyReport:
     checked: dict[str, int]
     problems: list[Problem]
+    #: What is worth knowing but not wrong: moments where the market data had no candle.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -77,6 +79,7 @@ class VerifyReport:
             "ok": self.ok,
             "checked": self.checked,
             "problems": [p.as_json() for p in self.problems],
+            "notes": self.notes,
         }
 
 
@@ -94,7 +97,8 @@ def verify_view(view: StoreView) -> VerifyReport:
     problems += _ledger(view, orders)
     problems += _positions(view, orders)
     problems += _equity(view, orders)
-    problems += _decisions(view)
+    notes: list[str] = []
+    problems += _decisions(view, notes)
     checked = {
         "runs": len(view.runs),
         "orders": len(view.orders),
@@ -103,7 +107,7 @@ def verify_view(view: StoreView) -> VerifyReport:
         "equity_snapshots": len(view.equity),
         "decisions": len(view.decisions),
     }
-    return VerifyReport(checked, problems)
+    return VerifyReport(checked, problems, notes)
 
 
 def origin_of(order: OrderView, view: StoreView) -> tuple[str, str | None]:
@@ -373,7 +377,7 @@ def _equity(view: StoreView, orders: dict[int, OrderView]) -> list[Problem]:
     return problems
 
 
-def _decisions(view: StoreView) -> list[Problem]:
+def _decisions(view: StoreView, notes: list[str]) -> list[Problem]:
     problems = []
     by_moment: dict[tuple[str | None, str, str, int], list[str]] = defaultdict(list)
     for decision in view.decisions:
@@ -394,10 +398,14 @@ def _decisions(view: StoreView) -> list[Problem]:
     if run is None or view.resume is None or run.timeframe is None:
         return problems
     step = run.timeframe.ms
+    moments_of: dict[str, set[int]] = defaultdict(set)
+    for decision in view.decisions:
+        if decision.run_id == run.id:
+            moments_of[decision.symbol].add(decision.decided_at_ms)
+    marked = {s.taken_at_ms for s in view.equity if s.run_id == run.id}
+    feed_gaps: set[int] = set()
     for symbol, cursor in sorted(view.resume.cursor.items()):
-        moments = sorted(
-            {d.decided_at_ms for d in view.decisions if d.run_id == run.id and d.symbol == symbol}
-        )
+        moments = sorted(moments_of.get(symbol, ()))
         if not moments:
             problems.append(
                 Problem(
@@ -409,9 +417,17 @@ def _decisions(view: StoreView) -> list[Problem]:
             )
             continue
         last = cursor + step
-        expected = range(moments[0], last + 1, step)
         have = set(moments)
-        missing = [at for at in expected if at not in have]
+        missing = []
+        for at in range(moments[0], last + 1, step):
+            if at in have:
+                continue
+            # No symbol decided and no equity mark at that moment: the engine saw no candle
+            # there (the market data has a gap), which is not a step it skipped.
+            if at not in marked and all(at not in m for m in moments_of.values()):
+                feed_gaps.add(at)
+            else:
+                missing.append(at)
         if missing:
             shown = ", ".join(ms_to_iso(at) for at in missing[:5])
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
@@ -438,4 +454,11 @@ def _decisions(view: StoreView) -> list[Problem]:
                     {"run_id": run.id, "symbol": symbol},
                 )
             )
+    if feed_gaps:
+        notes.append(
+            f"the market data of run {run.id} has no candle at "
+            + ", ".join(ms_to_iso(at) for at in sorted(feed_gaps)[:10])
+            + (f" and {len(feed_gaps) - 10} more" if len(feed_gaps) > 10 else "")
+            + " (no symbol decided and no equity mark then: a gap in the feed, not a skipped step)"
+        )
     return problems
