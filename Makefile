@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SIGMAX_HOME ?= $(CURDIR)
 export SIGMAX_HOME
 
-.PHONY: run test lint typecheck unit install check-python clean bench dashboard check-node check-chromium
+.PHONY: run test lint typecheck unit install check-python clean bench dashboard check-node check-chromium check-promtool
 
 check-python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python >= 3.11 (Debian: apt-get install python3 python3-venv)"; exit 2; }
@@ -58,6 +58,17 @@ check-chromium:
 		fi; \
 	fi
 
+# The alert rules' unit tests run Debian's promtool (package prometheus).
+check-promtool:
+	@if ! command -v promtool >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "promtool is missing: installing Debian's prometheus package"; \
+			(apt-get install -y prometheus || (apt-get update && apt-get install -y prometheus)) >/dev/null || { echo "error: apt-get could not install prometheus"; exit 2; }; \
+		else \
+			echo "error: the alert rule tests need promtool; install it with 'sudo apt-get install prometheus' (Debian/Ubuntu)"; exit 2; \
+		fi; \
+	fi
+
 lint: $(STAMP)
 	$(PY) -m ruff check src tests
 	$(PY) -m ruff format --check src tests
@@ -65,7 +76,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP) $(DASHBOARD_STAMP) check-chromium
+unit: $(STAMP) $(DASHBOARD_STAMP) check-chromium check-promtool
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit

@@ -27,7 +27,7 @@ from sigmax.api.errors import install_error_handlers
 from sigmax.api.hosts import HostAllowList, allowed_hosts
 from sigmax.api.json_body import JsonBodies
 from sigmax.api.live import live_router
-from sigmax.api.metrics import ApiMetrics, MetricsFeed, metrics_router
+from sigmax.api.metrics import ApiMetrics, MetricsFeed, ResponseCounter, metrics_router
 from sigmax.api.ratelimit import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, RateLimit
 from sigmax.api.read_cache import CommitSignal, CommittedReads, ReadCache, StoredReads
 from sigmax.api.routes_actions import action_router
@@ -146,6 +146,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(AccessGate, budgets=budgets, exposed=auth.exposed)
     app.add_middleware(HostAllowList, allowed=allowed_hosts(bound, settings.api.allowed_hosts))
+    app.add_middleware(ResponseCounter, metrics=metrics)
 
     app.include_router(
         read_router(context, reads),

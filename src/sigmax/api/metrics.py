@@ -27,7 +27,7 @@ import contextlib
 import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Final
+from typing import Any, Final
 
 from fastapi import APIRouter, Response
 from prometheus_client import (
@@ -51,6 +51,7 @@ from sigmax.domain.orders import OrderSide
 from sigmax.engine.account import newest_run
 from sigmax.engine.safety_service import safety_report
 from sigmax.errors import SigmaxError
+from sigmax.ops.health import Check, collect_health
 from sigmax.safety.triggers import TriggerName
 from sigmax.storage.models import EquitySnapshotRow, SafetyEventKind
 
@@ -188,6 +189,24 @@ class ApiMetrics:
             "1 while trading is paused (any hold), else 0; read from the stored safety state.",
             registry=registry,
         )
+        self.consecutive_losses = Gauge(
+            "sigmax_consecutive_losses",
+            "Closed trades lost in a row (what the consecutive_losses trigger counts).",
+            registry=registry,
+        )
+        self.health_status = Gauge(
+            "sigmax_health_status",
+            "The checks of 'sigmax health' at scrape time: 0 healthy, 1 degraded, 2 unhealthy.",
+            registry=registry,
+        )
+        self.http_responses = Counter(
+            "sigmax_http_responses",
+            "Responses of the REST API by status class (2xx, 3xx, 4xx, 5xx).",
+            ["code"],
+            registry=registry,
+        )
+        for code in ("2xx", "3xx", "4xx", "5xx"):
+            self.http_responses.labels(code)
         self.events_dropped = Counter(
             "sigmax_metrics_events_dropped",
             "Engine events the metrics missed because their queue was full (counts undercount).",
@@ -255,7 +274,18 @@ class ApiMetrics:
 
     def refresh_from_store(self, ctx: ApiContext) -> None:
         """Read what the scrape shows from the stored state (blocking: call it off the loop)."""
-        self.paused.set(1 if safety_report(ctx.home)["paused"] else 0)
+        safety = safety_report(ctx.home)
+        self.paused.set(1 if safety["paused"] else 0)
+        for trigger in safety["triggers"]:
+            value = trigger.get("value")
+            if trigger.get("name") == TriggerName.CONSECUTIVE_LOSSES.value and isinstance(
+                value, int
+            ):
+                self.consecutive_losses.set(value)
+        report = collect_health(
+            ctx.home, api_check=lambda _settings: Check("api", "ok", "answering"), safety=safety
+        )
+        self.health_status.set(report.exit_code)
         if self.equity_from_events:
             return
         with ctx.home.db.session() as session:
@@ -368,3 +398,24 @@ def metrics_router(ctx: ApiContext, metrics: ApiMetrics, feed: MetricsFeed | Non
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     return router
+
+
+class ResponseCounter:
+    """ASGI middleware counting the API's responses by status class for ``/metrics``."""
+
+    def __init__(self, app: Any, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counting_send(message: Any) -> None:
+            if message.get("type") == "http.response.start":
+                status = int(message.get("status", 500))
+                self.metrics.http_responses.labels(f"{min(max(status // 100, 2), 5)}xx").inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BeforeValidator
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from sigmax.api.context import ApiContext
@@ -28,6 +27,7 @@ from sigmax.api.schemas import (
     EquityPoint,
     EquityResponse,
     ErrorResponse,
+    HealthCheckOut,
     HealthResponse,
     HistoryResponse,
     PortfolioResponse,
@@ -45,12 +45,11 @@ from sigmax.engine.account import (
     newest_run,
     read_trades,
 )
-from sigmax.engine.decision_log import MAX_HISTORY_LIMIT, Source, StoredDecisionLog, wall_clock_ms
-from sigmax.engine.lease import read_lease
+from sigmax.engine.decision_log import MAX_HISTORY_LIMIT, Source, StoredDecisionLog
 from sigmax.engine.safety_service import safety_report
 from sigmax.errors import SigmaxError
+from sigmax.ops.health import Check, collect_health
 from sigmax.safety.triggers import TriggerName
-from sigmax.storage.models import DecisionRow, RunStatus
 from sigmax.storage.repositories import EquitySnapshotRepository
 
 #: Most trades, equity points and candles one request returns.
@@ -108,53 +107,45 @@ def read_router(ctx: ApiContext, reads: ReadCache) -> APIRouter:
     )
     def health(response: Response) -> HealthResponse:
         uptime = round(max(0.0, ctx.clock() - ctx.started_at), 3)
+        # The same checks as ``sigmax health``; this API answering is the API check.
         try:
-            with ctx.home.db.session() as session:
-                newest_ms = session.scalar(select(func.max(DecisionRow.decided_at_ms)))
-                run = newest_run(session)
-                lease = read_lease(session)
-            safety = safety_report(ctx.home)
-        except (SigmaxError, SQLAlchemyError) as error:
+            safety: dict[str, Any] | None = safety_report(ctx.home)
+        except (SigmaxError, SQLAlchemyError):
+            safety = None
+        report = collect_health(
+            ctx.home,
+            api_check=lambda _settings: Check("api", "ok", "this API answers"),
+            safety=safety,
+        )
+        if report.exit_code == 2:
             response.status_code = 503
+        checks = [HealthCheckOut(**check.as_json()) for check in report.checks]
+        problems = [ctx.mask(check.detail) for check in report.checks if check.level != "ok"]
+        if safety is None:
             return HealthResponse(
                 status="unhealthy",
                 uptime=uptime,
                 last_decision=None,
                 safety_status=None,
-                problems=[ctx.mask(f"the stored state cannot be read: {error}")],
+                problems=problems,
+                checks=checks,
             )
-        problems = []
-        stale = (
-            run is not None
-            and run.info.status is RunStatus.RUNNING
-            and (lease is None or not lease.alive(wall_clock_ms()))
-        )
-        if run is None:
-            problems.append("no run yet: start one with 'sigmax run'")
-        elif stale:
-            response.status_code = 503
-            problems.append(
-                f"the newest run ({run.info.id}) is stale: its engine stopped"
-                + ("" if lease is None else f" ({lease.describe()})")
-                + "; nothing applies commands or protects positions until it is run again"
-            )
-        elif run.info.status is not RunStatus.RUNNING:
-            problems.append(f"the newest run ({run.info.id}) is {run.info.status.value}")
-        if safety["paused"]:
-            problems.append(f"trading is paused: {safety.get('reason')}")
         triggers = {item["name"]: item for item in safety["triggers"]}
         losses = triggers.get(TriggerName.CONSECUTIVE_LOSSES.value, {}).get("value")
         daily = triggers.get(TriggerName.DAILY_LOSS.value, {}).get("value")
         return HealthResponse(
-            status="unhealthy" if stale else ("degraded" if problems else "healthy"),
+            status=report.status,
             uptime=uptime,
-            last_decision=None if newest_ms is None else ms_to_iso(newest_ms),
+            last_decision=None
+            if report.last_decision_ms is None
+            else ms_to_iso(report.last_decision_ms),
             safety_status=SafetyHealth(
                 paused=bool(safety["paused"]),
                 consecutive_losses=losses if isinstance(losses, int) else 0,
                 daily_pnl=None if daily is None else decimal_text(Decimal(str(daily))),
             ),
             problems=problems,
+            checks=checks,
         )
 
     @router.get("/portfolio", response_model=PortfolioResponse, summary="Cash, equity, positions")

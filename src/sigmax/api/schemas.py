@@ -146,6 +146,14 @@ class SafetyHealth(_Response):
     daily_pnl: DecimalText | None
 
 
+class HealthCheckOut(_Response):
+    name: str = Field(
+        description="process, api, log, disk, memory, heartbeat, last_decision, paused, store."
+    )
+    level: Literal["ok", "degraded", "unhealthy"]
+    detail: str
+
+
 class HealthResponse(_Response):
     status: Literal["healthy", "degraded", "unhealthy"] = Field(
         description="unhealthy: the database cannot be read, or the newest run is stale (stored "
@@ -156,6 +164,9 @@ class HealthResponse(_Response):
     last_decision: IsoTime | None = Field(description="Time of the newest stored decision.")
     safety_status: SafetyHealth | None
     problems: list[str] = Field(description="Why the status is not healthy.")
+    checks: list[HealthCheckOut] = Field(
+        description="Each check of 'sigmax health', the same function: the worst is the status."
+    )
 
 
 # --- account ------------------------------------------------------------------------------------

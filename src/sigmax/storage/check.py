@@ -35,9 +35,9 @@ from sigmax.storage.models import (
 
 #: What the operator does about a damaged store.
 RESTORE_STEP: Final = (
-    "restore the store from a backup with 'sigmax restore' (until that command ships, copy a "
-    "backup of the database back in place), or move it aside and start a new account with "
-    "'sigmax run --new-account'"
+    "check it with 'sigmax verify' and repair it with 'sigmax rebuild-history', or restore a "
+    "backup with 'sigmax restore FILE' ('sigmax backup' writes them to SIGMAX_HOME/backups), or "
+    "move it aside and start a new account with 'sigmax run --new-account'"
 )
 #: Written by ``sigmax run`` into SIGMAX_HOME when it starts an account there.
 ACCOUNT_MARKER: Final = "account.json"
