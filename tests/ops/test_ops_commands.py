@@ -272,7 +272,7 @@ def test_audit_finds_an_orphaned_fill(home: Path) -> None:
                 exchange_order_id=None, symbol="BTC/USDT", side="buy", type="market",
                 qty=Decimal("0.001"), price=None, filled_qty=Decimal("0.001"), status="filled",
                 reject_reason=None, policy_verdict=None, created_at_ms=1667500000000,
-                updated_at_ms=1667500000000,
+                updated_at_ms=1667500000000, purpose="entry",
             )).inserted_primary_key[0]  # fmt: skip
             session.execute(insert(FillRow).values(
                 order_id=order_id, trade_seq=1, exchange_trade_id=None, symbol="BTC/USDT",
