@@ -215,7 +215,7 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
     fees = FeeSchedule(maker=rate, taker=rate)
     strategy: SmaCrossStrategy | None = None
     if options.strategy == "sma_cross":
-        strategy = SmaCrossStrategy(settings, options.fast, options.slow)
+        strategy = SmaCrossStrategy(settings, options.fast, options.slow, len(symbols))
     config: dict[str, Any] = {
         "strategy": options.strategy,
         "symbols": symbols,
@@ -235,6 +235,9 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
     }
     if strategy is not None:
         config["sma"] = {"fast": strategy.fast, "slow": strategy.slow}
+        if strategy.cash_sleeves > 1:
+            # Only several symbols say so: a one-symbol run's configuration and id are as before.
+            config["sma"]["sleeves"] = strategy.cash_sleeves
     if options.safety == "off":
         # Only a run with the switch off says so: a default run's configuration, and so its
         # id, stay what they were.
@@ -256,6 +259,9 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         settings, specs, symbols, fees, slippage, backtest_gate(settings, options.safety)
     )
     ledger = trader.ledger
+    if strategy is not None and strategy.cash_sleeves > 1:
+        sleeves = strategy.cash_sleeves
+        strategy.sleeve_cash = lambda symbol: trader.sleeve_cash(symbol, sleeves)
     engine = Engine(
         orchestrator=source,
         histories=histories,
