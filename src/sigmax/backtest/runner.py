@@ -77,6 +77,10 @@ class BacktestOptions:
     every_candle: bool = False
     #: "off": the auto-pause triggers and protections are off (engine comparisons).
     safety: SafetySwitch = "on"
+    #: The candles already loaded and validated, kept by a process that runs many backtests
+    #: over the same data (a parameter sweep's worker, the benchmark's warm runs); it must be
+    #: the catalog of ``data``.
+    catalog: DatasetCatalog | None = None
 
 
 @dataclass
@@ -203,7 +207,7 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
     settings = _settings(options)
     slippage = _slippage(options.slippage_model)
     timeframe = settings.agents.analyzer.timeframes.primary
-    catalog = DatasetCatalog.from_path(options.data)
+    catalog = options.catalog if options.catalog is not None else DatasetCatalog.from_path(options.data)
     symbols = parse_symbols(_chosen_symbols(options, catalog, timeframe), settings)
     loaded = {s: catalog.load(s, timeframe) for s in symbols}
     series = {s: item.series for s, item in loaded.items()}

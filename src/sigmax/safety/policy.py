@@ -60,6 +60,11 @@ _ERRORMSG_RE = re.compile(r"\(errormsg (\d+):")
 _LOCATION_RE = re.compile(r"\(error (\d+):")
 
 
+#: Engines compiled and self-checked in this process, by folder and file texts.
+_LOADED: dict[tuple[str, tuple[tuple[str, str], ...]], PolicyEngine] = {}
+_LOADED_LOCK = threading.Lock()
+
+
 class PolicyEvaluator(Protocol):
     """What the engine and the CLI need: a verdict for an order, or a :class:`PolicyError`."""
 
@@ -98,16 +103,34 @@ class PolicyEngine:
     @classmethod
     def load(cls, directory: Path) -> PolicyEngine:
         """Compile every ``*.rego`` file in ``directory`` and prove they give the expected
-        verdicts on known orders; raise :class:`PolicyLoadError` naming the file otherwise."""
+        verdicts on known orders; raise :class:`PolicyLoadError` naming the file otherwise.
+
+        Once per process for the same texts: an engine compiled and self-checked from exactly
+        these file names and contents is reused (it holds no state between evaluations), so a
+        process that runs many backtests compiles its policies once. A changed file is
+        compiled and checked again."""
         directory = directory.expanduser().resolve()
         if not directory.is_dir():
             raise PolicyLoadError(f"policy folder {directory} does not exist")
         files = tuple(sorted(p for p in directory.glob("*.rego") if p.is_file()))
         if not files:
             raise PolicyLoadError(f"policy folder {directory} holds no *.rego files")
+        sources = tuple((path.name, _read_policy(path)) for path in files)
+        key = (str(directory), sources)
+        with _LOADED_LOCK:
+            loaded = _LOADED.get(key)
+            if loaded is None:
+                loaded = cls._compile_and_check(directory, files, sources)
+                _LOADED.clear()  # one set of policies in use at a time is the usual case
+                _LOADED[key] = loaded
+        return loaded
+
+    @classmethod
+    def _compile_and_check(
+        cls, directory: Path, files: tuple[Path, ...], sources: tuple[tuple[str, str], ...]
+    ) -> PolicyEngine:
         builder = _interpreter()
-        for path in files:
-            source = _read_policy(path)
+        for path, (_, source) in zip(files, sources, strict=True):
             try:
                 builder.add_module(path.name, source)
             except regopy.RegoError as error:
