@@ -41,7 +41,7 @@ from sigmax.domain.ledger import Ledger
 from sigmax.engine.assembly import paper_trader
 from sigmax.engine.engine import DecisionSource, Engine, RunTotals
 from sigmax.engine.run_store import EquityPoint, FillRecord, OrderUpdate, StepWrite
-from sigmax.engine.runner import parse_symbols
+from sigmax.engine.symbols import parse_symbols
 from sigmax.errors import InputError
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import bundled_market_specs

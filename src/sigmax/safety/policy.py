@@ -31,7 +31,6 @@ from sigmax.safety.policy_input import (
     PolicyLimits,
     PolicyOrder,
 )
-from sigmax.safety.policy_opa import OpaPolicyEngine
 from sigmax.safety.policy_selfcheck import REQUIRED_RULES, self_check
 from sigmax.safety.policy_term import set_input_document
 from sigmax.safety.policy_types import (
@@ -300,6 +299,9 @@ def policy_engine_from_settings(settings: Settings) -> PolicyEvaluator:
     """
     policy = settings.safety.policy
     if policy.opa_url is not None:
+        # Imported here: the HTTP client is only needed when an OPA server is configured.
+        from sigmax.safety.policy_opa import OpaPolicyEngine
+
         opa = OpaPolicyEngine(policy.opa_url, timeout_seconds=policy.opa_timeout_seconds)
         try:
             self_check(opa.evaluate, f"OPA at {opa.display_url}")
@@ -313,7 +315,6 @@ def policy_engine_from_settings(settings: Settings) -> PolicyEvaluator:
 __all__ = [
     "POLICIES_DIR_NAME",
     "REQUIRED_RULES",
-    "OpaPolicyEngine",
     "OrderPolicyInput",
     "PolicyAccount",
     "PolicyEngine",
