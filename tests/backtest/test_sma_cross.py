@@ -177,7 +177,13 @@ def test_sma_cross_on_four_markets_trades_each_on_its_own_sleeve(
             symbol, CAPITAL / 4, specs[symbol].amount_step, specs[symbol].price_tick
         )
         got = [
-            (r.trade.entry_ms, r.trade.entry_price, r.trade.exit_ms, r.trade.exit_price, r.trade.qty)
+            (
+                r.trade.entry_ms,
+                r.trade.entry_price,
+                r.trade.exit_ms,
+                r.trade.exit_price,
+                r.trade.qty,
+            )
             for r in result.trades
             if r.trade.symbol == symbol
         ]

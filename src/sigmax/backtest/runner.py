@@ -207,7 +207,9 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
     settings = _settings(options)
     slippage = _slippage(options.slippage_model)
     timeframe = settings.agents.analyzer.timeframes.primary
-    catalog = options.catalog if options.catalog is not None else DatasetCatalog.from_path(options.data)
+    catalog = (
+        options.catalog if options.catalog is not None else DatasetCatalog.from_path(options.data)
+    )
     symbols = parse_symbols(_chosen_symbols(options, catalog, timeframe), settings)
     loaded = {s: catalog.load(s, timeframe) for s in symbols}
     series = {s: item.series for s, item in loaded.items()}

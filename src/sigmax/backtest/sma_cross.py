@@ -133,7 +133,11 @@ class SmaCrossStrategy:
             action = Action.SELL
         size = 0.0
         if action is Action.BUY:
-            cash = portfolio.cash_usd if self.sleeve_cash is None else self.sleeve_cash(snapshot.symbol)
+            cash = (
+                portfolio.cash_usd
+                if self.sleeve_cash is None
+                else self.sleeve_cash(snapshot.symbol)
+            )
             size = float(cash)
         elif action is Action.SELL:
             size = float(portfolio.positions_usd[snapshot.symbol])

@@ -161,7 +161,9 @@ def run_backtest_bench(
             warm, summary = _warm(name, repeats, home, profile, data)
             cold, cold_summary = _cold(name, repeats, home, profile, data)
             if cold_summary != summary:
-                raise RuntimeError(f"{name}: cold and warm runs differ: {cold_summary} != {summary}")
+                raise RuntimeError(
+                    f"{name}: cold and warm runs differ: {cold_summary} != {summary}"
+                )
             candles = summary["candles"]
             report[f"{name}_candles_per_s"] = round(_rate(candles, warm), 1)
             report[f"{name}_cold_candles_per_s"] = round(_rate(candles, cold), 1)

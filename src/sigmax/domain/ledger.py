@@ -731,7 +731,6 @@ class Ledger:
         if entry.side is OrderSide.SELL:
             self._daily_realized[day] = self._daily_realized.get(day, _ZERO) + entry.realized_pnl
 
-
     def _flow(self, entry: LedgerEntry) -> None:
         if entry.symbol is not None:
             flows = self._symbol_cash_flow
