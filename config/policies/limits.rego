@@ -10,20 +10,20 @@ violation contains "max_position_size" if {
 	position_after > input.limits.max_position_size_micro_usd
 }
 
-describe("max_position_size") := sprintf(
-	"max_position_size: position would be %s USD, limit %s USD",
-	[usd(position_after), usd(input.limits.max_position_size_micro_usd)],
-)
+describe("max_position_size") := concat("", [
+	"max_position_size: position would be ", usd(position_after),
+	" USD, limit ", usd(input.limits.max_position_size_micro_usd), " USD",
+])
 
 violation contains "max_exposure" if {
 	is_buy
 	exposure_after > input.limits.max_exposure_micro_usd
 }
 
-describe("max_exposure") := sprintf(
-	"max_exposure: open exposure would be %s USD, limit %s USD",
-	[usd(exposure_after), usd(input.limits.max_exposure_micro_usd)],
-)
+describe("max_exposure") := concat("", [
+	"max_exposure: open exposure would be ", usd(exposure_after),
+	" USD, limit ", usd(input.limits.max_exposure_micro_usd), " USD",
+])
 
 # position / equity > limit_bp / 10000, cross-multiplied so that no division is needed.
 violation contains "max_position_pct_of_equity" if {
@@ -31,18 +31,16 @@ violation contains "max_position_pct_of_equity" if {
 	position_after * 10000 > input.limits.max_position_pct_of_equity_bp * input.account.equity_micro_usd
 }
 
-describe("max_position_pct_of_equity") := sprintf(
-	"max_position_pct_of_equity: position would be %s USD, %s%% of equity %s USD, limit %s%%",
-	[
-		usd(position_after),
-		position_pct_text,
-		usd(input.account.equity_micro_usd),
-		pct(input.limits.max_position_pct_of_equity_bp),
-	],
-)
+describe("max_position_pct_of_equity") := concat("", [
+	"max_position_pct_of_equity: position would be ", usd(position_after),
+	" USD, ", position_pct_text, "% of equity ", usd(input.account.equity_micro_usd),
+	" USD, limit ", pct(input.limits.max_position_pct_of_equity_bp), "%",
+])
 
 # Rounded down to the basis point; with no equity every position is "all of it and more".
-position_pct_text := pct(floor((position_after * 10000) / input.account.equity_micro_usd)) if {
+position_pct_text := pct((scaled - (scaled % equity)) / equity) if {
+	scaled := position_after * 10000
+	equity := input.account.equity_micro_usd
 	input.account.equity_micro_usd > 0
 }
 
@@ -54,7 +52,8 @@ violation contains "max_open_positions" if {
 	input.account.open_positions >= input.limits.max_open_positions
 }
 
-describe("max_open_positions") := sprintf(
-	"max_open_positions: %s would open position %d, limit %d open positions",
-	[input.order.symbol, input.account.open_positions + 1, input.limits.max_open_positions],
-)
+describe("max_open_positions") := concat("", [
+	"max_open_positions: ", input.order.symbol, " would open position ",
+	format_int(input.account.open_positions + 1, 10), ", limit ",
+	format_int(input.limits.max_open_positions, 10), " open positions",
+])

@@ -12,21 +12,18 @@ violation contains "spot_only" if input.order.leverage_milli < 1000
 
 violation contains "spot_only" if input.order.leverage_milli > input.limits.max_leverage_milli
 
-describe("spot_only") := sprintf(
-	"spot_only: order is %s with leverage %s, only spot orders with leverage 1 to %s are allowed",
-	[
-		input.order.market_type,
-		leverage(input.order.leverage_milli),
-		leverage(input.limits.max_leverage_milli),
-	],
-)
+describe("spot_only") := concat("", [
+	"spot_only: order is ", input.order.market_type, " with leverage ",
+	leverage(input.order.leverage_milli), ", only spot orders with leverage 1 to ",
+	leverage(input.limits.max_leverage_milli), " are allowed",
+])
 
 violation contains "no_shorting" if {
 	is_sell
 	input.order.qty_e8 > held_now
 }
 
-describe("no_shorting") := sprintf(
-	"no_shorting: sell of %s %s is more than the %s held",
-	[qty(input.order.qty_e8), input.order.base, qty(held_now)],
-)
+describe("no_shorting") := concat("", [
+	"no_shorting: sell of ", qty(input.order.qty_e8), " ", input.order.base,
+	" is more than the ", qty(held_now), " held",
+])

@@ -10,8 +10,9 @@
 # Each rule adds its name to `violation` and may give a detailed text as `describe(name)`, which
 # is only computed for the rules that are broken. A rule whose text cannot be rendered still
 # denies, with a short fallback text: a formatting problem must never turn a denial into an
-# approval. Texts that include a concat() result are built
-# with concat(), not sprintf(): rego-cpp 1.5 quotes a concat() result passed to sprintf's %s.
+# approval. Texts are built with concat(), not sprintf(): rego-cpp 1.5 quotes a concat() result
+# passed to sprintf's %s, and truncates %d to 32 bits; numbers go through usd(), qty(), pct(),
+# leverage() or format_int().
 package sigmax.orders
 
 import rego.v1
@@ -169,25 +170,26 @@ opens_new_position if {
 }
 
 # -- rendering figures without floating point ---------------------------------------------
-# Integer arithmetic only: evaluators differ in how they print fractions.
+# Integer arithmetic only: evaluators differ in how they print fractions. No sprintf("%d"):
+# rego-cpp 1.5 truncates it to 32 bits (8709234802 prints as 119300210). Whole numbers are
+# printed with format_int, the fraction zero-padded by printing it plus a power of ten and
+# dropping the leading 1, and a quotient is taken of an exact multiple (x - x % n) / n: a
+# division that leaves a remainder goes through floating point and is wrong above 2^53.
 
 # 15000000 micro-USD -> "15.00" (rounded half up to the cent).
-usd(micro) := sprintf("%d.%02d", [whole, cents - whole * 100]) if {
-	cents := floor((micro + 5000) / 10000)
-	whole := floor(cents / 100)
+usd(micro) := concat(".", [format_int(whole, 10), substring(format_int((cents % 100) + 100, 10), 1, 2)]) if {
+	cents := ((micro + 5000) - ((micro + 5000) % 10000)) / 10000
+	whole := (cents - (cents % 100)) / 100
 }
 
 # 550 bp -> "5.50".
-pct(bp) := sprintf("%d.%02d", [whole, bp - whole * 100]) if {
-	whole := floor(bp / 100)
-}
+pct(bp) := concat(".", [format_int((bp - (bp % 100)) / 100, 10), substring(format_int((bp % 100) + 100, 10), 1, 2)])
 
 # 150000000 (1e-8 units) -> "1.50000000".
-qty(e8) := sprintf("%d.%08d", [whole, e8 - whole * 100000000]) if {
-	whole := floor(e8 / 100000000)
-}
+qty(e8) := concat(".", [
+	format_int((e8 - (e8 % 100000000)) / 100000000, 10),
+	substring(format_int((e8 % 100000000) + 100000000, 10), 1, 8),
+])
 
 # 1000 -> "1.000".
-leverage(milli) := sprintf("%d.%03d", [whole, milli - whole * 1000]) if {
-	whole := floor(milli / 1000)
-}
+leverage(milli) := concat(".", [format_int((milli - (milli % 1000)) / 1000, 10), substring(format_int((milli % 1000) + 1000, 10), 1, 3)])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import shutil
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from importlib.resources import files
 from pathlib import Path
 
@@ -29,16 +29,28 @@ CAPITAL = Decimal(10000)
 STEP = Decimal("0.00001")
 
 
-def _candles() -> list[tuple[int, Decimal, Decimal]]:
-    resource = files("sigmax.data").joinpath("bundled/candles/binance_BTC-USDT_1h.csv")
+def _candles(symbol: str = "BTC/USDT") -> list[tuple[int, Decimal, Decimal, Decimal]]:
+    name = symbol.replace("/", "-")
+    resource = files("sigmax.data").joinpath(f"bundled/candles/binance_{name}_1h.csv")
     with resource.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    return [(int(r["timestamp"]), Decimal(r["open"]), Decimal(r["close"])) for r in rows]
+    return [
+        (int(r["timestamp"]), Decimal(r["open"]), Decimal(r["close"]), Decimal(r["volume"]))
+        for r in rows
+    ]
 
 
-def _reference() -> tuple[list[tuple[int, Decimal, int, Decimal, Decimal]], Decimal]:
-    candles = _candles()
-    closes = [c for _, _, c in candles]
+def _reference(
+    symbol: str = "BTC/USDT",
+    capital: Decimal = CAPITAL,
+    step: Decimal = STEP,
+    tick: Decimal = Decimal("0.01"),
+) -> tuple[list[tuple[int, Decimal, int, Decimal, Decimal]], Decimal]:
+    """The textbook trades; a fill price is the next open rounded to the price tick against
+    the trader (buys up, sells down), as an exchange would fill it; a candle without volume
+    (no trade happened in it) fills nothing, so the order fills at the next one that has."""
+    candles = _candles(symbol)
+    closes = [c for _, _, c, _ in candles]
 
     def mean(end: int, period: int) -> Decimal:
         return sum(closes[end - period + 1 : end + 1], Decimal(0)) / period
@@ -47,7 +59,7 @@ def _reference() -> tuple[list[tuple[int, Decimal, int, Decimal, Decimal]], Deci
     for i in range(SLOW - 1, len(candles)):
         fast, slow = mean(i, FAST), mean(i, SLOW)
         state[i] = 1 if fast > slow else -1 if fast < slow else 0
-    cash, qty = CAPITAL, Decimal(0)
+    cash, qty = capital, Decimal(0)
     trades = []
     entry: tuple[int, Decimal] | None = None
     for i in range(SLOW, len(candles) - 1):
@@ -55,12 +67,17 @@ def _reference() -> tuple[list[tuple[int, Decimal, int, Decimal, Decimal]], Deci
             continue
         crossed_up = state[i] == 1 and state[i - 1] != 1
         crossed_down = state[i] == -1 and state[i - 1] != -1
-        fill_time, fill_open = candles[i + 1][0], candles[i + 1][1]
+        traded = i + 1
+        while traded < len(candles) - 1 and candles[traded][3] == 0:
+            traded += 1
+        fill_time, fill_open = candles[traded][0], candles[traded][1]
         if crossed_up and qty == 0:
-            qty = (cash / fill_open / STEP).to_integral_value(ROUND_FLOOR) * STEP
+            fill_open = (fill_open / tick).to_integral_value(ROUND_CEILING) * tick
+            qty = (cash / fill_open / step).to_integral_value(ROUND_FLOOR) * step
             cash -= qty * fill_open
             entry = (fill_time, fill_open)
         elif crossed_down and qty > 0:
+            fill_open = (fill_open / tick).to_integral_value(ROUND_FLOOR) * tick
             assert entry is not None
             trades.append((entry[0], entry[1], fill_time, fill_open, qty))
             cash += qty * fill_open
@@ -119,6 +136,63 @@ def test_sma_cross_makes_the_textbook_trades_on_the_bundled_btc_data(
         Decimal("0.00000001")
     )
     assert result.metrics.to_dict()["fees_paid"] == "0.00000000"
+
+
+@pytest.mark.slow
+def test_sma_cross_on_four_markets_trades_each_on_its_own_sleeve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference_config: Path
+) -> None:
+    """Each market trades a quarter of the capital as if it were alone: the textbook trades of
+    every market, none refused because the cash sits in another."""
+    from sigmax.execution.instruments import bundled_market_specs
+
+    symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT"]
+    specs = bundled_market_specs()
+    with clean_home(tmp_path):
+        monkeypatch.setenv("SIGMAX_CONFIG_DIR", str(reference_config))
+        for name, value in {
+            "MAX_CONSECUTIVE_LOSSES": "100000",
+            "MAX_DAILY_LOSS": "100000000",
+            "MAX_SLIPPAGE_PCT": "100",
+        }.items():
+            monkeypatch.setenv(name, value)
+        run = asyncio.run(
+            simulate(
+                BacktestOptions(
+                    profile="reference",
+                    symbols=symbols,
+                    strategy="sma_cross",
+                    fee_rate=Decimal(0),
+                    slippage_model="none",
+                    capital=CAPITAL,
+                    home=tmp_path,
+                )
+            )
+        )
+    result = build_result(run)
+    assert run.config["sma"] == {"fast": FAST, "slow": SLOW, "sleeves": 4}
+    final = Decimal(0)
+    for symbol in symbols:
+        expected, expected_final = _reference(
+            symbol, CAPITAL / 4, specs[symbol].amount_step, specs[symbol].price_tick
+        )
+        got = [
+            (
+                r.trade.entry_ms,
+                r.trade.entry_price,
+                r.trade.exit_ms,
+                r.trade.exit_price,
+                r.trade.qty,
+            )
+            for r in result.trades
+            if r.trade.symbol == symbol
+        ]
+        assert len(expected) > 250, symbol
+        assert got == expected, symbol
+        final += expected_final
+    assert Decimal(str(result.metrics.to_dict()["final_equity"])) == final.quantize(
+        Decimal("0.00000001")
+    )
 
 
 @pytest.mark.parametrize(

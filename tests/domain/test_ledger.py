@@ -472,3 +472,19 @@ def test_restore_names_the_field_and_the_rule(
 ) -> None:
     with pytest.raises(LedgerError, match=message):
         Ledger.restore(_tampered(change))
+
+
+def test_symbol_cash_flow_is_what_each_symbols_fills_and_fees_moved_and_survives_restore() -> None:
+    ledger = Ledger(D("1000"))
+    ledger.apply_fill(buy("2", "100", "0.2", ts=at(23, 1)))
+    ledger.apply_fill(buy("1", "50", "0.05", symbol=ETH, ts=at(23, 2)))
+    ledger.apply_fill(sell("2", "110", "0.22", ts=at(23, 3)))
+    ledger.charge_fee(at(23, 4), D("0.01"), symbol=ETH)
+    ledger.deposit(at(23, 5), D("10"))
+    assert ledger.symbol_cash_flow(BTC) == D("19.58")  # -200.2 + 219.78
+    assert ledger.symbol_cash_flow(ETH) == D("-50.06")
+    assert ledger.symbol_cash_flow("SOL/USDT") == 0
+    assert ledger.cash == D("1000") + D("19.58") - D("50.06") + D("10")
+    resumed = Ledger.restore(json.loads(json.dumps(ledger.snapshot())))
+    assert resumed.symbol_cash_flow(BTC) == D("19.58")
+    assert resumed.symbol_cash_flow(ETH) == D("-50.06")

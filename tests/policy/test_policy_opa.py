@@ -13,7 +13,6 @@ from policy_cases import CASES, LIMITS, POLICY_DIR, account, buy
 from sigmax.config import load_settings
 from sigmax.config.paths import source_config_dir
 from sigmax.safety.policy import (
-    OpaPolicyEngine,
     OrderPolicyInput,
     PolicyEngine,
     PolicyEvaluationError,
@@ -21,6 +20,7 @@ from sigmax.safety.policy import (
     PolicyServiceError,
     policy_engine_from_settings,
 )
+from sigmax.safety.policy_opa import OpaPolicyEngine
 
 DOGE = OrderPolicyInput(buy("DOGE/USDT", "1"), account(), LIMITS)
 

@@ -91,6 +91,38 @@ def test_messages_name_rule_value_and_limit(engine: PolicyEngine) -> None:
     ]
 
 
+def test_messages_print_numbers_beyond_32_bits_exactly(engine: PolicyEngine) -> None:
+    """rego-cpp's sprintf("%d") keeps 32 bits (8709234802 printed as 119300210): every figure
+    of a denial is printed without it, exact up to the input caps."""
+    at_the_cap = replace(
+        LIMITS,
+        max_position_size_usd=Decimal("99999999.99"),
+        max_exposure_usd=Decimal(10**8),
+        max_position_pct_of_equity=Decimal(100),
+    )
+    cases = {
+        "max_position_size: position would be 100000000.00 USD, limit 99999999.99 USD": (
+            buy(notional="100000000"),
+            account(equity="100000000"),
+            at_the_cap,
+        ),
+        "no_shorting: sell of 8709234802.12345678 BTC is more than the 8709234802.12345677 held": (
+            sell("BTC/USDT", "8709234802.12345678", "0.00000001"),
+            account({"BTC/USDT": "1"}, held={"BTC/USDT": "8709234802.12345677"}),
+            LIMITS,
+        ),
+        "max_position_pct_of_equity: position would be 99999999.99 USD, 4999999999.50% of "
+        "equity 2.00 USD, limit 5.00%": (
+            buy(notional="99999999.99"),
+            account(equity="2"),
+            replace(LIMITS, max_position_size_usd=Decimal(10**8), max_exposure_usd=Decimal(10**8)),
+        ),
+    }
+    for expected, (order, acct, limits) in cases.items():
+        verdict = engine.evaluate(OrderPolicyInput(order, acct, limits))
+        assert [v.message for v in verdict.violations] == [expected]
+
+
 def test_max_position_size_from_the_environment(engine: PolicyEngine, tmp_path: Path) -> None:
     settings = load_settings(
         home=tmp_path, config_dir=source_config_dir(), env={"MAX_POSITION_SIZE": "12"}

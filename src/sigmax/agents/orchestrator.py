@@ -107,6 +107,7 @@ class Orchestrator:
     #: Entries get the risk agent's stop-loss and take-profit; sizes come from the risk agent.
     protects_entries = True
     spends_cash = False
+    cash_sleeves = 1
 
     def __init__(
         self,

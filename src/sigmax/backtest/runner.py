@@ -41,7 +41,7 @@ from sigmax.domain.ledger import Ledger
 from sigmax.engine.assembly import paper_trader
 from sigmax.engine.engine import DecisionSource, Engine, RunTotals
 from sigmax.engine.run_store import EquityPoint, FillRecord, OrderUpdate, StepWrite
-from sigmax.engine.runner import parse_symbols
+from sigmax.engine.symbols import parse_symbols
 from sigmax.errors import InputError
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import bundled_market_specs
@@ -77,6 +77,10 @@ class BacktestOptions:
     every_candle: bool = False
     #: "off": the auto-pause triggers and protections are off (engine comparisons).
     safety: SafetySwitch = "on"
+    #: The candles already loaded and validated, kept by a process that runs many backtests
+    #: over the same data (a parameter sweep's worker, the benchmark's warm runs); it must be
+    #: the catalog of ``data``.
+    catalog: DatasetCatalog | None = None
 
 
 @dataclass
@@ -203,7 +207,9 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
     settings = _settings(options)
     slippage = _slippage(options.slippage_model)
     timeframe = settings.agents.analyzer.timeframes.primary
-    catalog = DatasetCatalog.from_path(options.data)
+    catalog = (
+        options.catalog if options.catalog is not None else DatasetCatalog.from_path(options.data)
+    )
     symbols = parse_symbols(_chosen_symbols(options, catalog, timeframe), settings)
     loaded = {s: catalog.load(s, timeframe) for s in symbols}
     series = {s: item.series for s, item in loaded.items()}
@@ -215,7 +221,7 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
     fees = FeeSchedule(maker=rate, taker=rate)
     strategy: SmaCrossStrategy | None = None
     if options.strategy == "sma_cross":
-        strategy = SmaCrossStrategy(settings, options.fast, options.slow)
+        strategy = SmaCrossStrategy(settings, options.fast, options.slow, len(symbols))
     config: dict[str, Any] = {
         "strategy": options.strategy,
         "symbols": symbols,
@@ -235,6 +241,9 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
     }
     if strategy is not None:
         config["sma"] = {"fast": strategy.fast, "slow": strategy.slow}
+        if strategy.cash_sleeves > 1:
+            # Only several symbols say so: a one-symbol run's configuration and id are as before.
+            config["sma"]["sleeves"] = strategy.cash_sleeves
     if options.safety == "off":
         # Only a run with the switch off says so: a default run's configuration, and so its
         # id, stay what they were.
@@ -256,6 +265,9 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         settings, specs, symbols, fees, slippage, backtest_gate(settings, options.safety)
     )
     ledger = trader.ledger
+    if strategy is not None and strategy.cash_sleeves > 1:
+        sleeves = strategy.cash_sleeves
+        strategy.sleeve_cash = lambda symbol: trader.sleeve_cash(symbol, sleeves)
     engine = Engine(
         orchestrator=source,
         histories=histories,

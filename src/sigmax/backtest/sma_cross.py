@@ -2,8 +2,15 @@
 
 Long when SMA(fast) crosses above SMA(slow), flat when it crosses below. The signal is taken at
 a candle's close and filled at the next candle's open (the engine's market orders always are);
-an entry invests all the cash (the quantity is worked out at the fill price, in whole amount
-steps), an exit sells the whole position. There is no stop-loss or take-profit.
+an entry invests all the cash of its symbol's sleeve (the quantity is worked out at the fill
+price, in whole amount steps), an exit sells the whole position. There is no stop-loss or
+take-profit.
+
+Sleeves: with N symbols each trades its own sleeve of the capital, as the peers' per-market
+backtests do: capital / N (rounded down to the quote precision) plus what its own fills made or
+lost, never more than the account's cash. A crossing in one market is then never refused
+because the cash sits in another, and each market makes its textbook round trips. With one
+symbol the sleeve is the whole account.
 
 The crossings are decided exactly: prices are decimal numbers with at most eight places, so
 the window sums are compared as integers (``slow * sum_fast`` against ``fast * sum_slow``), and
@@ -13,7 +20,9 @@ a moving average a rounding error away from the other never makes or misses a cr
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 
@@ -68,7 +77,7 @@ class SmaCrossStrategy:
     protects_entries = False
     spends_cash = True
 
-    def __init__(self, settings: Settings, fast: int, slow: int) -> None:
+    def __init__(self, settings: Settings, fast: int, slow: int, sleeves: int = 1) -> None:
         if not 2 <= fast <= MAX_PERIOD:
             raise InputError(f"--fast: must be between 2 and {MAX_PERIOD} (got {fast})")
         if not fast < slow <= MAX_PERIOD:
@@ -76,7 +85,14 @@ class SmaCrossStrategy:
                 f"--slow: must be greater than --fast ({fast}) and at most {MAX_PERIOD} "
                 f"(got {slow})"
             )
+        if sleeves < 1:
+            raise InputError(f"sleeves: must be at least 1 (got {sleeves})")
         self.settings = settings
+        #: One sleeve of the capital per symbol (see the module docstring).
+        self.cash_sleeves = sleeves
+        #: The cash of a symbol's sleeve, from the account (bound by the run); without it, a
+        #: decision's size is the portfolio's cash.
+        self.sleeve_cash: Callable[[str], Decimal] | None = None
         self.fast = fast
         self.slow = slow
         key = f"{config_digest(settings)}|sma_cross|{fast}|{slow}"
@@ -117,7 +133,12 @@ class SmaCrossStrategy:
             action = Action.SELL
         size = 0.0
         if action is Action.BUY:
-            size = float(portfolio.cash_usd)
+            cash = (
+                portfolio.cash_usd
+                if self.sleeve_cash is None
+                else self.sleeve_cash(snapshot.symbol)
+            )
+            size = float(cash)
         elif action is Action.SELL:
             size = float(portfolio.positions_usd[snapshot.symbol])
         score = 1.0 if found.up[index] else -1.0 if found.down[index] else 0.0
@@ -151,7 +172,10 @@ class SmaCrossStrategy:
         found = self.crossings_of(view.series)
         fast, slow = float(found.fast[view.index]), float(found.slow[view.index])
         verb = {
-            Action.BUY: "crossed above: BUY with all the cash at the next open.",
+            Action.BUY: "crossed above: BUY with all the cash at the next open."
+            if self.cash_sleeves == 1
+            else f"crossed above: BUY with all the cash of its sleeve (1/{self.cash_sleeves}) "
+            "at the next open.",
             Action.SELL: "crossed below: SELL the whole position at the next open.",
             Action.HOLD: "did not cross: HOLD.",
         }[numbers.decision]

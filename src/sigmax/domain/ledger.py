@@ -252,6 +252,8 @@ class Ledger:
         self._current_day: date | None = None
         self._last_marks: dict[str, Decimal] = {}
         self._applied_fills: set[tuple[str, int]] = set()
+        #: Per symbol, the cash its fills and fees moved (signed, quantised as booked).
+        self._symbol_cash_flow: dict[str, Decimal] = {}
 
     # ----------------------------------------------------------------- reading
 
@@ -306,6 +308,12 @@ class Ledger:
     def last_marks(self) -> dict[str, Decimal]:
         """The newest mark price per symbol passed to :meth:`mark_to_market`."""
         return dict(self._last_marks)
+
+    def symbol_cash_flow(self, symbol: str) -> Decimal:
+        """The cash the entries of ``symbol`` moved in total (buys and fees negative, sells
+        positive, as booked): ``starting share + this`` is the cash a sleeve of the account that
+        trades only ``symbol`` holds."""
+        return self._symbol_cash_flow.get(symbol, _ZERO)
 
     def position(self, symbol: str) -> Position:
         """The position in ``symbol`` (flat with zero cost if never traded)."""
@@ -643,6 +651,8 @@ class Ledger:
                     f"ledger state entries[{index}]: sequence {entry.sequence} != {index}"
                 )
             ledger._entries.append(entry)
+            with _exact_arithmetic():
+                ledger._flow(entry)
             if entry.client_order_id is not None and entry.fill_sequence is not None:
                 ledger._applied_fills.add((entry.client_order_id, entry.fill_sequence))
         ledger._daily_realized = reader.days("daily_realized")
@@ -713,12 +723,18 @@ class Ledger:
         self._fees_total += entry.fee
         self._realized_total += entry.realized_pnl
         self._rounding_total += entry.rounding
+        self._flow(entry)
         if entry.kind is EntryKind.DEPOSIT:
             self._deposits_total += entry.cash_delta
         if entry.fee:
             self._daily_fees[day] = self._daily_fees.get(day, _ZERO) + entry.fee
         if entry.side is OrderSide.SELL:
             self._daily_realized[day] = self._daily_realized.get(day, _ZERO) + entry.realized_pnl
+
+    def _flow(self, entry: LedgerEntry) -> None:
+        if entry.symbol is not None:
+            flows = self._symbol_cash_flow
+            flows[entry.symbol] = flows.get(entry.symbol, _ZERO) + entry.cash_delta
 
 
 def _non_zero(totals: Mapping[date, Decimal]) -> dict[date, Decimal]:

@@ -55,12 +55,14 @@ class DecisionSource(Protocol):
     """What decides: the agents' :class:`Orchestrator`, or a reference strategy.
 
     ``protects_entries``: entries get a stop-loss and a take-profit (a strategy without them
-    exits on its own signal). ``spends_cash``: a BUY invests all the cash.
+    exits on its own signal). ``spends_cash``: a BUY invests its symbol's sleeve of the cash,
+    the starting capital split into ``cash_sleeves`` equal sleeves (all the cash with one).
     """
 
     settings: Settings
     protects_entries: bool
     spends_cash: bool
+    cash_sleeves: int
     #: The digest of the configuration decisions depend on (part of every decision id).
     digest: str
 
@@ -356,6 +358,7 @@ class Engine:
                 write,
                 protects_entries=self.orchestrator.protects_entries,
                 spends_cash=self.orchestrator.spends_cash,
+                cash_sleeves=self.orchestrator.cash_sleeves,
             )
             if compliance is not None:
                 record = replace(record, compliance=compliance)

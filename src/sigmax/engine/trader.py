@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from sigmax.agents.base import PortfolioView
@@ -48,6 +48,8 @@ from sigmax.logging_setup import log_trade
 from sigmax.safety.enforcer import ExitReason
 from sigmax.safety.errors import ResumeRefusedError
 from sigmax.storage.models import ControlKind, ControlStatus
+
+_ZERO = Decimal(0)
 
 log = logging.getLogger("sigmax.engine")
 
@@ -191,6 +193,19 @@ class Trader:
             o.side is OrderSide.BUY for o in self.venue.open_orders(symbol)
         )
 
+    def sleeve_cash(self, symbol: str, sleeves: int) -> Decimal:
+        """The cash of ``symbol``'s sleeve when the starting capital is split into ``sleeves``
+        equal sleeves, one per symbol: its share (rounded down to the quote precision) plus
+        the cash that symbol's fills and fees moved since, never more than the account's cash.
+        With one sleeve, all the cash."""
+        ledger = self.ledger
+        if sleeves < 1:
+            raise InputError(f"cash_sleeves: must be at least 1 (got {sleeves})")
+        if sleeves == 1:
+            return ledger.cash
+        share = (ledger.starting_cash / sleeves).quantize(ledger.quote_precision, ROUND_FLOOR)
+        return max(_ZERO, min(ledger.cash, share + ledger.symbol_cash_flow(symbol)))
+
     async def act(
         self,
         record: DecisionRecord,
@@ -199,10 +214,12 @@ class Trader:
         *,
         protects_entries: bool,
         spends_cash: bool,
+        cash_sleeves: int = 1,
     ) -> tuple[bool, dict[str, Any] | None]:
         """Turn a decision into orders; True when it led to one (sent or refused), with the
         compliance part of its record (the gate's answer, or the reason it never reached the
-        gate); None when nothing was ordered."""
+        gate); None when nothing was ordered. ``spends_cash``: a BUY spends the symbol's sleeve
+        of the cash (:meth:`sleeve_cash`, all of it with one sleeve)."""
         symbol = record.symbol
         held = self.ledger.position(symbol).qty
         resting = self.venue.open_orders(symbol)
@@ -213,7 +230,7 @@ class Trader:
                 return False, None  # one entry per symbol: already open or opening
             # A strategy that invests all its cash buys what the cash pays for at the fill
             # price; the quantity here is the estimate at the decision's close.
-            spend = self.ledger.cash if spends_cash else None
+            spend = self.sleeve_cash(symbol, cash_sleeves) if spends_cash else None
             size = spend if spend is not None else Decimal(repr(record.size_usd))
             qty = size_to_qty(size, price, rules)
             unprotected = record.stop_loss is None or record.take_profit is None

@@ -31,7 +31,6 @@ from sigmax.safety.policy_input import (
     PolicyLimits,
     PolicyOrder,
 )
-from sigmax.safety.policy_opa import OpaPolicyEngine
 from sigmax.safety.policy_selfcheck import REQUIRED_RULES, self_check
 from sigmax.safety.policy_term import set_input_document
 from sigmax.safety.policy_types import (
@@ -58,6 +57,11 @@ _VERDICT_QUERY = (
 _PACKAGE_RE = re.compile(r"^\s*package\s+([A-Za-z0-9_.]+)\s*$", re.MULTILINE)
 _ERRORMSG_RE = re.compile(r"\(errormsg (\d+):")
 _LOCATION_RE = re.compile(r"\(error (\d+):")
+
+
+#: Engines compiled and self-checked in this process, by folder and file texts.
+_LOADED: dict[tuple[str, tuple[tuple[str, str], ...]], PolicyEngine] = {}
+_LOADED_LOCK = threading.Lock()
 
 
 class PolicyEvaluator(Protocol):
@@ -98,16 +102,34 @@ class PolicyEngine:
     @classmethod
     def load(cls, directory: Path) -> PolicyEngine:
         """Compile every ``*.rego`` file in ``directory`` and prove they give the expected
-        verdicts on known orders; raise :class:`PolicyLoadError` naming the file otherwise."""
+        verdicts on known orders; raise :class:`PolicyLoadError` naming the file otherwise.
+
+        Once per process for the same texts: an engine compiled and self-checked from exactly
+        these file names and contents is reused (it holds no state between evaluations), so a
+        process that runs many backtests compiles its policies once. A changed file is
+        compiled and checked again."""
         directory = directory.expanduser().resolve()
         if not directory.is_dir():
             raise PolicyLoadError(f"policy folder {directory} does not exist")
         files = tuple(sorted(p for p in directory.glob("*.rego") if p.is_file()))
         if not files:
             raise PolicyLoadError(f"policy folder {directory} holds no *.rego files")
+        sources = tuple((path.name, _read_policy(path)) for path in files)
+        key = (str(directory), sources)
+        with _LOADED_LOCK:
+            loaded = _LOADED.get(key)
+            if loaded is None:
+                loaded = cls._compile_and_check(directory, files, sources)
+                _LOADED.clear()  # one set of policies in use at a time is the usual case
+                _LOADED[key] = loaded
+        return loaded
+
+    @classmethod
+    def _compile_and_check(
+        cls, directory: Path, files: tuple[Path, ...], sources: tuple[tuple[str, str], ...]
+    ) -> PolicyEngine:
         builder = _interpreter()
-        for path in files:
-            source = _read_policy(path)
+        for path, (_, source) in zip(files, sources, strict=True):
             try:
                 builder.add_module(path.name, source)
             except regopy.RegoError as error:
@@ -277,6 +299,9 @@ def policy_engine_from_settings(settings: Settings) -> PolicyEvaluator:
     """
     policy = settings.safety.policy
     if policy.opa_url is not None:
+        # Imported here: the HTTP client is only needed when an OPA server is configured.
+        from sigmax.safety.policy_opa import OpaPolicyEngine
+
         opa = OpaPolicyEngine(policy.opa_url, timeout_seconds=policy.opa_timeout_seconds)
         try:
             self_check(opa.evaluate, f"OPA at {opa.display_url}")
@@ -290,7 +315,6 @@ def policy_engine_from_settings(settings: Settings) -> PolicyEvaluator:
 __all__ = [
     "POLICIES_DIR_NAME",
     "REQUIRED_RULES",
-    "OpaPolicyEngine",
     "OrderPolicyInput",
     "PolicyAccount",
     "PolicyEngine",
