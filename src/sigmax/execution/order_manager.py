@@ -252,6 +252,24 @@ class OrderManager:
                 continue
             return self._adopt(order, answer)
 
+    async def resume(self, order: Order, seen_trade_ids: set[str]) -> bool:
+        """Follow again an order placed before a restart: looked up by its client id, its
+        trades in ``seen_trade_ids`` (already booked) never reported again. False when the
+        exchange does not know it."""
+        found = await self._lookup(order)
+        if found is None:
+            return False
+        tracked = Tracked(
+            order,
+            exchange_order_id=str(found["id"]),
+            status=OrderStatus.OPEN,
+            trade_ids=set(seen_trade_ids),
+        )
+        self._orders[order.client_order_id] = tracked
+        self._by_exchange_id[str(found["id"])] = order.client_order_id
+        # What happened while SIGMAX was down is reported by the next sync.
+        return True
+
     async def _lookup(self, order: Order) -> Any | None:
         """The exchange's order of this client id, or None when it has none."""
 
