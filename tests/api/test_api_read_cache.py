@@ -23,10 +23,10 @@ from sigmax.api.context import ApiContext
 from sigmax.api.embedded import EmbeddedApi
 from sigmax.api.read_bodies import portfolio_body, status_body
 from sigmax.api.read_cache import CommitSignal, CommittedReads, StoredReads
+from sigmax.app.beside import BesideEngine
 from sigmax.bench.run_process import free_port
 from sigmax.bus import Event, EventType, InProcessBus
 from sigmax.engine.account import AccountHome, open_account_home
-from sigmax.app.beside import BesideEngine
 from sigmax.engine.runner import RunOptions, run_paper
 from sigmax.safety.enforcer import SafetyEnforcer
 from sigmax.safety.store import SafetyStore

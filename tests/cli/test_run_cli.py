@@ -140,7 +140,8 @@ def test_live_mode_without_keys_is_refused_naming_them_never_replaced_by_paper(
         args += ["--mode", "live"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
-    assert "API_KEY" in result.output and "API_SECRET" in result.output
+    assert "API_KEY" in result.output
+    assert "API_SECRET" in result.output
     assert not (sigmax_home / "sigmax.db").exists()
 
 
@@ -156,7 +157,8 @@ def test_live_on_the_real_exchange_prints_the_limits_and_needs_confirm_live(
     assert "limits in force" in result.output
     assert "REAL MONEY" in result.output
     assert "max position      7 USD" in result.output
-    assert "daily loss limit" in result.output and "policies" in result.output
+    assert "daily loss limit" in result.output
+    assert "policies" in result.output
     assert "--confirm-live:" in result.output
     assert "s-456" not in result.output
     assert not (sigmax_home / "sigmax.db").exists()

@@ -301,10 +301,10 @@ async def _prepared_run(
         "config": config_digest(settings),
         "starting_capital": str(settings.profile.starting_capital_usd),
     }
-    if live:
-        identity["exchange"] = settings.trading.exchange
     if mode == "live":
         identity["testnet"] = settings.trading.testnet
+    if live:
+        identity["exchange"] = settings.trading.exchange
     else:
         identity["data"] = checksums
         identity["start_ms"] = options.start_ms

@@ -122,7 +122,9 @@ class CcxtVenue:
                 f"({', '.join(self.symbols)})",
             )
         try:
-            placement = await self._placement(order)
+            # A take-profit sells the position, whose size a fee paid in the base asset left
+            # off the amount step: it is cut down to the step (the rest stays as dust).
+            placement = await self._placement(order, cut=order.type is OrderType.TAKE_PROFIT)
         except _RefusedError as refused:
             return VenueEvent(order, OrderStatus.REJECTED, reason=str(refused))
         return await self.orders.place(order, placement)
@@ -294,8 +296,9 @@ class CcxtVenue:
             return VenueEvent(order, OrderStatus.OPEN if held else OrderStatus.REJECTED,
                               reason=None if held else "client order id already used")  # fmt: skip
         try:
-            # The market sell it will become must be sendable.
-            await self._placement(order, market_qty=order.qty)
+            # The market sell it will become must be sendable (cut to the amount step, as
+            # it will be when it triggers).
+            await self._placement(order, cut=True, market_qty=order.qty)
         except _RefusedError as refused:
             return VenueEvent(order, OrderStatus.REJECTED, reason=str(refused))
         self._stops[order.client_order_id] = order

@@ -168,6 +168,10 @@ class OrderManager:
     def client_id_of(self, exchange_order_id: str) -> str | None:
         return self._by_exchange_id.get(exchange_order_id)
 
+    def remember(self, exchange_order_id: str, client_order_id: str) -> None:
+        """Note which client id an exchange order has (one placed by an earlier process)."""
+        self._by_exchange_id.setdefault(exchange_order_id, client_order_id)
+
     def take_pending(self, symbol: str) -> list[VenueEvent]:
         return self._pending.pop(symbol, [])
 
