@@ -23,6 +23,7 @@ from sigmax.api.context import ApiContext
 from sigmax.api.embedded import EmbeddedApi
 from sigmax.api.read_bodies import portfolio_body, status_body
 from sigmax.api.read_cache import CommitSignal, CommittedReads, StoredReads
+from sigmax.app.beside import BesideEngine
 from sigmax.bench.run_process import free_port
 from sigmax.bus import Event, EventType, InProcessBus
 from sigmax.engine.account import AccountHome, open_account_home
@@ -225,9 +226,7 @@ def test_a_run_serving_the_api_answers_as_it_commits_and_ends_its_threads(
             "console_log": False,
         },
         speed=40.0,
-        api=True,
-        api_host="127.0.0.1",
-        api_port=port,
+        companions=BesideEngine(api=True, host="127.0.0.1", port=port),
     )
     poller = threading.Thread(target=poll)
     with _home(tmp_path), pytest.MonkeyPatch.context() as patch:

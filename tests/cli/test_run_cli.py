@@ -128,18 +128,39 @@ def test_a_busy_api_port_is_refused_before_the_store_is_touched(sigmax_home: Pat
 
 
 @pytest.mark.parametrize("how", ["env", "option"])
-def test_live_mode_is_refused_never_replaced_by_paper(
+def test_live_mode_without_keys_is_refused_naming_them_never_replaced_by_paper(
     sigmax_home: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    args = ["run", *_SHORT, "--no-api"]
+    for name in ("API_KEY", "API_SECRET", "API_SECRET_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    args = ["run", "--symbols", "BTC/USDT", "--no-api"]
     if how == "env":
         monkeypatch.setenv("TRADING_MODE", "live")
     else:
         args += ["--mode", "live"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
-    where = "TRADING_MODE" if how == "env" else "--mode"
-    assert f"{where}: live trading is not available in this version" in result.output
+    assert "API_KEY" in result.output
+    assert "API_SECRET" in result.output
+    assert not (sigmax_home / "sigmax.db").exists()
+
+
+def test_live_on_the_real_exchange_prints_the_limits_and_needs_confirm_live(
+    sigmax_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_KEY", "k-123")
+    monkeypatch.setenv("API_SECRET", "s-456")
+    monkeypatch.setenv("TESTNET", "false")
+    monkeypatch.setenv("MAX_POSITION_SIZE", "7")
+    result = CliRunner().invoke(app, ["run", "--mode", "live", "--no-api"])
+    assert result.exit_code == 2, result.output
+    assert "limits in force" in result.output
+    assert "REAL MONEY" in result.output
+    assert "max position      7 USD" in result.output
+    assert "daily loss limit" in result.output
+    assert "policies" in result.output
+    assert "--confirm-live:" in result.output
+    assert "s-456" not in result.output
     assert not (sigmax_home / "sigmax.db").exists()
 
 

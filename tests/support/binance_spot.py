@@ -196,8 +196,15 @@ class BinanceSpotStandIn(BinanceLoopback):
     def advance(self, hours: int = 1) -> None:
         """Move the clock ``hours`` later and match resting orders against every hourly
         candle that closed on the way, oldest first."""
+        self.advance_to(self.now_ms + hours * HOUR_MS)
+
+    def advance_to(self, now_ms: int) -> None:
+        """Move the clock to ``now_ms`` (not back) and match resting orders against every
+        hourly candle that closed on the way, oldest first."""
         start = self.now_ms
-        self.now_ms = start + hours * HOUR_MS
+        if now_ms <= start:
+            return
+        self.now_ms = now_ms
         for rules in SYMBOLS.values():
             for candle in bundled_candles(rules.symbol, "1h"):
                 if start < candle.open_ms + HOUR_MS <= self.now_ms:

@@ -1,4 +1,4 @@
-"""``sigmax run``: paper trading on replayed candles through the one engine."""
+"""``sigmax run``: paper or live trading through the one engine; the API and the bot beside it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ ModeOption = Annotated[
     str | None,
     typer.Option(
         "--mode",
-        help="paper (default: TRADING_MODE). live is refused: live trading comes later.",
+        help="paper or live (default: TRADING_MODE). live trades on trading.exchange with "
+        "API_KEY / API_SECRET (TESTNET=true: the exchange's sandbox).",
         show_default=False,
     ),
 ]
@@ -55,6 +56,13 @@ HostOption = Annotated[
 ]
 PortOption = Annotated[
     int | None, typer.Option("--port", min=1, max=65535, help="API port (default 8000).")
+]
+ConfirmLiveOption = Annotated[
+    bool,
+    typer.Option(
+        "--confirm-live",
+        help="With TESTNET=false: confirm that real orders go to the exchange with real money.",
+    ),
 ]
 NewAccountOption = Annotated[
     bool,
@@ -96,13 +104,16 @@ def run_command(
     host: HostOption = None,
     port: PortOption = None,
     new_account: NewAccountOption = False,
+    confirm_live: ConfirmLiveOption = False,
 ) -> None:
-    """Trade on paper: candles (replayed or live) through the agents, the venue and the ledger.
+    """Trade on paper (candles replayed or live) or live on the exchange, through the agents,
+    the venue and the ledger; the REST API and the Telegram bot run beside the engine.
 
     Re-running the same command after a crash resumes after the last fully processed candle.
     Ctrl-C or SIGTERM stops it cleanly (exit 130 or 143). One run per SIGMAX_HOME: a second
     one is refused (exit 2) while the first one's heartbeat is alive.
     """
+    from sigmax.app.beside import BesideEngine
     from sigmax.engine.runner import RunOptions, RunTerminatedError, run_paper
 
     with exit_on_error():
@@ -116,10 +127,9 @@ def run_command(
             until_ms=parse_moment(until, "--until") if until else None,
             data=data,
             timeframe=timeframe,
-            api=not no_api,
-            api_host=host,
-            api_port=port,
+            companions=BesideEngine(api=not no_api, host=host, port=port),
             new_account=new_account,
+            confirm_live=confirm_live,
         )
         try:
             report = asyncio.run(run_paper(options))
@@ -133,7 +143,7 @@ def run_command(
                 "stopped by SIGTERM: every committed step is kept; run the same command to resume"
             )
             raise typer.Exit(143) from None
-    table = Table(title=f"SIGMAX paper run {report.run_id[:12]}", show_header=False)
+    table = Table(title=f"SIGMAX run {report.run_id[:12]}", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
     totals = report.totals

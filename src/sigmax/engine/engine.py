@@ -477,6 +477,13 @@ class Engine:
 
     # -- operator control ---------------------------------------------------------------------
 
+    async def apply_venue_events(self, events: list[Any], now_ms: int) -> None:
+        """Apply venue events learnt outside a candle (an exchange's fills while the run was
+        down, drained before a reconciliation) to the pending step."""
+        for event in events:
+            await self.trader.apply(event, now_ms, self._pending, now_ms)
+        self._pending.safety_events += self.safety.take_events()
+
     async def apply_controls(self, now_ms: int) -> None:
         """Apply the operator's queued pause / resume / order / panic commands at ``now_ms``,
         each through :meth:`Trader.command`."""

@@ -28,9 +28,11 @@ from sigmax.engine.gate import OrderGate
 from sigmax.engine.resume import ResumePoint
 from sigmax.engine.run_store import RunStore, StepWrite
 from sigmax.engine.trader import Trader
+from sigmax.errors import InputError
 from sigmax.execution.fill_model import SlippageModel
 from sigmax.execution.instruments import bundled_market_specs
 from sigmax.safety.store import SafetyStore
+from sigmax.storage.models import RunMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,12 @@ async def _apply(home: AccountHome, run: RunRecord, at_ms: int) -> OfflineOutcom
 
 def restore_trader(home: AccountHome, run: RunRecord) -> Trader:
     """The run's account as its resume point left it, with the stored safety state."""
+    if run.info.mode is RunMode.LIVE:
+        # The account is on the exchange: only a running live engine acts on it.
+        raise InputError(
+            "the newest run trades live on the exchange: start `sigmax run --mode live` (the "
+            "queued command is applied first, on the exchange) instead of acting offline"
+        )
     settings = home.settings
     if settings.profile_name != run.info.profile:
         settings = load_settings(home=settings.home, profile=run.info.profile)

@@ -1,8 +1,8 @@
 """What ``sigmax run`` checks before it touches the store: every refusal here happens before a
 migration, a lease or a replayed candle, so a bad configuration leaves nothing behind.
 
-The trading mode (live trading does not exist yet, so it is refused, never replaced by paper),
-a writable SIGMAX_HOME, and, when the API is served, its token and its address.
+The trading mode, a writable SIGMAX_HOME, and whether an address can be bound (the API's, which
+:mod:`sigmax.app.beside` checks with it).
 """
 
 from __future__ import annotations
@@ -11,28 +11,62 @@ import errno
 import os
 import socket
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from sigmax.api import resolve_api_token
-from sigmax.api.auth import ApiToken
 from sigmax.config import Settings
 from sigmax.errors import InputError
 
 
 def check_mode(chosen: str | None, settings: Settings | None, where: str | None = None) -> str:
-    """The trading mode: ``--mode`` when given, else ``TRADING_MODE``; only ``paper`` runs."""
+    """The trading mode: ``--mode`` when given, else ``TRADING_MODE``: ``paper`` or ``live``."""
     configured = settings.trading.mode if settings is not None else "paper"
     mode = (chosen or configured).strip().lower()
     where = where or ("--mode" if chosen else "TRADING_MODE")
-    if mode == "live":
-        raise InputError(
-            f"{where}: live trading is not available in this version; SIGMAX trades on paper "
-            "only (set TRADING_MODE=paper or pass --mode paper)"
-        )
-    if mode != "paper":
-        raise InputError(f"{where}: must be paper (got {mode})")
+    if mode not in ("paper", "live"):
+        raise InputError(f"{where}: must be paper or live (got {mode})")
     return mode
+
+
+def check_live(settings: Settings, confirmed: bool) -> None:
+    """A live run needs the exchange's keys; on the real exchange (``TESTNET=false``) also
+    ``--confirm-live``."""
+    missing = [
+        name
+        for name, value in (
+            ("API_KEY", settings.credentials.api_key),
+            ("API_SECRET (or API_SECRET_FILE)", settings.credentials.api_secret),
+        )
+        if value is None
+    ]
+    if missing:
+        raise InputError(f"{' and '.join(missing)}: required for --mode live")
+    if not settings.trading.testnet and not confirmed:
+        raise InputError(
+            f"--confirm-live: TESTNET=false sends real orders with real money to "
+            f"{settings.trading.exchange}; read the limits printed above and pass --confirm-live"
+        )
+
+
+def live_limits(settings: Settings) -> list[str]:
+    """The limits in force, printed before a live run starts."""
+    profile = settings.profile
+    safety = settings.safety
+    lines = [
+        f"exchange          {settings.trading.exchange} "
+        f"({'TESTNET' if settings.trading.testnet else 'REAL MONEY'})",
+        f"profile           {settings.profile_name}",
+    ]
+    lines += [
+        f"max position      {profile.max_position_size} USD "
+        f"(and {profile.max_position_pct_of_equity:g} % of equity)",
+        f"max exposure      {profile.max_exposure} USD in {profile.max_open_positions} positions",
+        f"daily loss limit  {safety.max_daily_loss_usd} USD",
+        f"allowed symbols   {', '.join(profile.allowed_symbols)}",
+        f"policies          assets {', '.join(safety.policy.allowed_assets)} against "
+        f"{safety.policy.quote_asset}, blacklist {', '.join(safety.policy.blacklist) or 'none'}, "
+        f"leverage {safety.policy.max_leverage}",
+    ]
+    return lines
 
 
 def check_home_writable(home: Path) -> None:
@@ -49,25 +83,6 @@ def check_home_writable(home: Path) -> None:
             f"SIGMAX_HOME ({home}) is not writable: {reason}; SIGMAX keeps its database, logs "
             "and API token there, so choose a writable directory (SIGMAX_HOME=...)"
         ) from None
-
-
-@dataclass(frozen=True, slots=True)
-class ApiPlan:
-    """The API's token and address, checked."""
-
-    token: ApiToken
-    host: str
-    port: int
-
-
-def check_api(settings: Settings, host: str | None, port: int | None) -> ApiPlan:
-    """The token (SIGMAX_API_TOKEN, the .env, or the token file: created if missing) and the
-    address: ``host`` must resolve and ``host:port`` be free to bind."""
-    token = resolve_api_token(settings.home)
-    chosen_host = host or settings.api.host
-    chosen_port = port if port is not None else settings.api.port
-    check_bindable(chosen_host, chosen_port)
-    return ApiPlan(token, chosen_host, chosen_port)
 
 
 def check_bindable(host: str, port: int) -> None:

@@ -24,63 +24,79 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sigmax.agents.batch import assess_history
 from sigmax.agents.news_source import news_source_from_settings
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
 from sigmax.agents.researcher import default_sources
-from sigmax.api import create_app, mask_in_logs
-from sigmax.api.auth import ApiToken
-from sigmax.api.embedded import AnnouncedCommits, EmbeddedApi
-from sigmax.api.read_cache import CommitSignal
 from sigmax.bus import EventBus, bus_from_settings
 from sigmax.config import Settings, load_settings
 from sigmax.config.settings import timeframe_overrides
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.data.feeds import CcxtFeed
 from sigmax.domain.candles import CandleSeries, ms_to_iso
-from sigmax.domain.instruments import Symbol
 from sigmax.domain.ledger import Ledger
-from sigmax.engine.account import AccountHome
-from sigmax.engine.assembly import paper_trader
 from sigmax.engine.controls import ControlQueue
 from sigmax.engine.engine import Engine, Feed, RunTotals
 from sigmax.engine.facade import log_agents_initialized
 from sigmax.engine.feeds import ReplayFeed
 from sigmax.engine.gate import OrderGate
+from sigmax.engine.kernel import (
+    EXCHANGE_URL_VAR,
+    ExchangeClock,
+    exchange_rules,
+    live_trader,
+    open_exchange_venue,
+    paper_trader,
+)
 from sigmax.engine.lease import EngineLease, LeaseLostError
 from sigmax.engine.live_feed import LiveFeed, wall_clock_ms
-from sigmax.engine.preflight import ApiPlan, check_api, check_home_writable, check_mode
+from sigmax.engine.preflight import check_home_writable, check_live, check_mode, live_limits
 from sigmax.engine.resume import ResumePoint
 from sigmax.engine.run_store import RunStore, run_identity
+from sigmax.engine.symbols import parse_symbols
 from sigmax.errors import ConfigError, ConfigProblem, InputError, SigmaxError
+from sigmax.execution.ccxt_venue import CcxtVenue
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import bundled_market_specs
+from sigmax.execution.reconcile import pause_on_mismatch, reconcile
 from sigmax.logging_setup import configure_logging, shutdown_logging
 from sigmax.safety.policy import PolicyEvaluator, policy_engine_from_settings
 from sigmax.safety.store import SafetyStore
 from sigmax.storage.check import mark_account, open_checked
 from sigmax.storage.database import Database
 from sigmax.storage.models import RunMode, RunStatus
-from sigmax.telegram.app import start_beside_engine
 from sigmax.url_secrets import mask_url
 
 log = logging.getLogger("sigmax.engine")
 
 FEEDS = ("replay", "live")
-#: Environment variable: another origin for the exchange's REST calls (a test stand-in, a proxy).
-EXCHANGE_URL_VAR = "SIGMAX_EXCHANGE_URL"
+
+
+class Companions(Protocol):
+    """What runs beside the engine (the API, the bot: :class:`sigmax.app.beside.BesideEngine`),
+    given to the runner by the CLI so that ``sigmax.engine`` never imports them."""
+
+    def prepare(self, settings: Settings) -> None:
+        """Checks made before the store is opened."""
+        ...
+
+    async def start(
+        self, settings: Settings, db: Database, bus: EventBus, engine: Engine, data: Path | None
+    ) -> Callable[[], Awaitable[None]]:
+        """Start beside ``engine``; the function that stops them."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     """What the operator asked for on the command line."""
 
-    #: ``None``: TRADING_MODE from the configuration (only paper runs).
+    #: ``None``: TRADING_MODE from the configuration (paper or live).
     mode: str | None = None
     profile: str | None = None
     symbols: Sequence[str] | None = None
@@ -94,10 +110,12 @@ class RunOptions:
     home: Path | None = None
     log_json: bool = False
     console_log: bool = True
-    #: Serve the REST API in this process while the engine runs (``None``: settings.api).
-    api: bool = False
-    api_host: str | None = None
-    api_port: int | None = None
+    #: What runs beside the engine (the API and the bot); None: the engine alone.
+    companions: Companions | None = None
+    #: ``--confirm-live``: a live run on the real exchange (TESTNET=false) was confirmed.
+    confirm_live: bool = False
+    #: A live run: the longest wait between two readings of the exchange's clock.
+    clock_sync_s: float = 30.0
     #: Start a new account although the home shows an earlier one and the store is empty.
     new_account: bool = False
     #: Live feed only: "now" in ms, and the wait between polls (tests pass fake ones).
@@ -120,28 +138,6 @@ def _symbols(options: RunOptions, settings: Settings) -> list[str]:
     return parse_symbols(options.symbols, settings)
 
 
-def parse_symbols(chosen: Sequence[str] | None, settings: Settings) -> list[str]:
-    """``--symbols`` (default: ``trading.symbols``) in canonical spelling: each a market the
-    profile allows, none twice, at least one."""
-    parsed: list[str] = []
-    for text in list(chosen) if chosen else list(settings.trading.symbols):
-        try:
-            symbol = str(Symbol.parse(text))
-        except ValueError as error:
-            raise InputError(f"--symbols: {error}") from None
-        if symbol not in settings.profile.allowed_symbols:
-            raise InputError(
-                f"--symbols: {symbol} is not allowed by the {settings.profile_name} profile "
-                f"(allowed: {', '.join(settings.profile.allowed_symbols)})"
-            )
-        if symbol in parsed:
-            raise InputError(f"--symbols: {symbol} is listed twice")
-        parsed.append(symbol)
-    if not parsed:
-        raise InputError("--symbols: name at least one market, e.g. BTC/USDT")
-    return parsed
-
-
 def _fees(settings: Settings) -> FeeSchedule:
     rate = settings.trading.paper_fee_rate
     return FeeSchedule(maker=rate, taker=rate)
@@ -162,26 +158,27 @@ async def run_paper(options: RunOptions) -> RunReport:
     """
     if options.feed not in FEEDS:
         raise InputError(f"--feed: must be one of {', '.join(FEEDS)} (got {options.feed})")
-    live = options.feed == "live"
+    if options.mode is not None:
+        check_mode(options.mode, None)
+    settings = load_settings(
+        home=options.home,
+        profile=options.profile,
+        overrides=timeframe_overrides(options.timeframe),
+    )
+    mode = check_mode(options.mode, settings)
+    live = options.feed == "live" or mode == "live"
     if live and options.data is not None:
         raise InputError("--data: a live run reads candles from the exchange; --data is for replay")
     if live and options.start_ms is not None:
         raise InputError("--from: a live run starts now; --from is for replay")
-    if options.mode is not None:
-        check_mode(options.mode, None)
-    try:
-        settings = load_settings(
-            home=options.home,
-            profile=options.profile,
-            overrides=timeframe_overrides(options.timeframe),
-        )
-    except ConfigError as error:
-        # Live trading needs keys the loader asks for; the first thing to say is that it
-        # does not exist yet, not which key is missing.
-        if any(p.key == "TRADING_MODE" or "TRADING_MODE=live" in p.rule for p in error.problems):
-            check_mode("live", None, where="TRADING_MODE")
-        raise
-    mode = check_mode(options.mode, settings)
+    if mode == "live":
+        # The limits in force first, then the confirmation they were read.
+        print("SIGMAX live trading, limits in force:", file=sys.stderr)
+        for line in live_limits(settings):
+            print(f"  {line}", file=sys.stderr)
+        sys.stderr.flush()
+        check_live(settings, options.confirm_live)
+        options = replace(options, feed="live")
     check_home_writable(settings.home)
     configure_logging(settings, json_lines=options.log_json, console=options.console_log)
     loop = asyncio.get_running_loop()
@@ -282,6 +279,8 @@ async def _prepared_run(
         "config": config_digest(settings),
         "starting_capital": str(settings.profile.starting_capital_usd),
     }
+    if mode == "live":
+        identity["testnet"] = settings.trading.testnet
     if live:
         identity["exchange"] = settings.trading.exchange
     else:
@@ -296,8 +295,13 @@ async def _prepared_run(
     # Fail closed: no policies, no trading (a load error names the file and the problem).
     policy = policy_engine_from_settings(settings)
     # The API's token and address, before the store: a bad one leaves nothing behind.
-    api_plan = check_api(settings, options.api_host, options.api_port) if options.api else None
-    exchange = _exchange_feed(settings) if live else None
+    if options.companions is not None:
+        options.companions.prepare(settings)
+    exchange = (
+        _exchange_feed(settings, testnet=mode == "live" and settings.trading.testnet)
+        if live
+        else None
+    )
     try:
         db = open_checked(
             settings.effective_database_url(), settings.home, new_account=options.new_account
@@ -308,7 +312,7 @@ async def _prepared_run(
                 lease.start_heartbeat(on_lost)
                 return await _run(
                     options, settings, db, run_id, identity, symbols, series, exchange, specs,
-                    fees, slippage, policy, api_plan, lease,
+                    fees, slippage, policy, lease, mode,
                 )  # fmt: skip
             finally:
                 lease.release()
@@ -324,11 +328,12 @@ def _exchange_url() -> str | None:
     return os.environ.get(EXCHANGE_URL_VAR, "").strip() or None
 
 
-def _exchange_feed(settings: Settings) -> CcxtFeed:
-    """Public market data of ``trading.exchange``, at ``SIGMAX_EXCHANGE_URL`` when it is set."""
+def _exchange_feed(settings: Settings, *, testnet: bool) -> CcxtFeed:
+    """Public market data of ``trading.exchange`` (its testnet's for a testnet live run), at
+    ``SIGMAX_EXCHANGE_URL`` when it is set."""
     url = _exchange_url()
     try:
-        return CcxtFeed(settings.trading.exchange, api_base_url=url)
+        return CcxtFeed(settings.trading.exchange, api_base_url=url, testnet=testnet)
     except ConfigError as error:
         # The feed names its own parameter; the operator set an environment variable.
         raise ConfigError(
@@ -352,8 +357,8 @@ async def _run(
     fees: FeeSchedule,
     slippage: SlippageModel,
     policy: PolicyEvaluator,
-    api_plan: ApiPlan | None,
     lease: EngineLease,
+    mode: str,
 ) -> RunReport:
     # Every write proves the lease is still ours: a process that lost it writes nothing more.
     store = RunStore(db, run_id, fence=lease.fence)
@@ -363,12 +368,71 @@ async def _run(
             f"SIGMAX_HOME ({settings.home}) already holds another run ({others[0]}) with its own "
             "paper account; use another SIGMAX_HOME for a different run"
         )
-    mode = RunMode.PAPER if exchange is not None else RunMode.REPLAY
-    status, state = store.start(mode, settings.profile_name, identity)
+    run_mode = (
+        RunMode.LIVE
+        if mode == "live"
+        else RunMode.PAPER
+        if exchange is not None
+        else RunMode.REPLAY
+    )
+    status, state = store.start(run_mode, settings.profile_name, identity)
     mark_account(settings.home, run_id, db.url, wall_clock_ms())
     point = None if state is None else ResumePoint.from_json(state)
     gate = OrderGate.from_settings(settings, SafetyStore(db).load(), policy)
-    trader = paper_trader(settings, specs, symbols, fees, slippage, gate, point)
+    venue: CcxtVenue | None = None
+    clock = options.clock
+    if mode == "live":
+        assert exchange is not None
+        if clock is wall_clock_ms:
+            exchange_clock = ExchangeClock(exchange, sync_s=options.clock_sync_s)
+            await exchange_clock.sync()
+            clock = exchange_clock.now
+            options = replace(options, clock=clock, sleep=exchange_clock.sleep)
+        venue = open_exchange_venue(
+            settings,
+            symbols,
+            base_url=_exchange_url(),
+            clock=clock,
+            on_api_error=None,  # the engine's, once it exists
+        )
+    try:
+        return await _run_with(
+            options, settings, db, store, lease, run_id, identity, symbols, series, exchange,
+            specs, fees, slippage, gate, point, status, state, venue,
+        )  # fmt: skip
+    finally:
+        if venue is not None:
+            await venue.close()
+
+
+async def _run_with(
+    options: RunOptions,
+    settings: Settings,
+    db: Database,
+    store: RunStore,
+    lease: EngineLease,
+    run_id: str,
+    identity: dict[str, Any],
+    symbols: list[str],
+    series: dict[str, CandleSeries],
+    exchange: CcxtFeed | None,
+    specs: Any,
+    fees: FeeSchedule,
+    slippage: SlippageModel,
+    gate: OrderGate,
+    point: ResumePoint | None,
+    status: RunStatus,
+    state: Any,
+    venue: CcxtVenue | None,
+) -> RunReport:
+    if venue is not None:
+        assert exchange is not None
+        await venue.start()
+        trader = await live_trader(
+            settings, venue, await exchange_rules(exchange, symbols), fees, gate, point
+        )
+    else:
+        trader = paper_trader(settings, specs, symbols, fees, slippage, gate, point)
     ledger, marks, cursor = trader.ledger, trader.marks, dict(trader.cursor)
     if status is RunStatus.COMPLETED:
         log.info("run %s is already complete; nothing to do", run_id)
@@ -406,8 +470,14 @@ async def _run(
         exchange.on_failure = lambda kind: engine.record_api_error(
             f"{exchange.exchange_id} feed", kind
         )
+    if venue is not None:
+        # Every failed exchange call counts towards the API-error-burst trigger.
+        venue.session.on_api_error = lambda call, summary: engine.record_api_error(
+            f"{venue.name} {call}", summary
+        )
     timeframe = settings.agents.analyzer.timeframes.primary
     feed: Feed
+    checks: Reconciliation | None = None
     if exchange is not None:
         feed = LiveFeed(
             exchange,
@@ -420,20 +490,29 @@ async def _run(
         )
         url = _exchange_url()
         log.info(
-            "LIVE paper trading on %s %s candles from %s (public data%s), profile %s",
+            "LIVE %s on %s %s candles from %s (%s%s), profile %s",
+            "paper trading" if venue is None else "TRADING",
             ", ".join(symbols),
             timeframe.value,
             exchange.exchange_id,
+            "public data" if venue is None else (
+                "testnet" if settings.trading.testnet else "REAL MONEY"
+            ),
             f" via {mask_url(url)}, set by {EXCHANGE_URL_VAR}" if url else "",
             settings.profile_name,
-        )
-        if news is not None:
-            live_news = news
+        )  # fmt: skip
+        live_news = news
+        checks = None if venue is None else Reconciliation(
+            venue, engine, settings.trading.reconcile_minutes * 60_000, options.clock
+        )  # fmt: skip
 
-            async def refresh(close_ms: int) -> None:
+        async def before_group(close_ms: int) -> None:
+            if live_news is not None:
                 await live_news.refresh(symbols, close_ms)
+            if checks is not None:
+                await checks.due(close_ms)
 
-            engine.before_group = refresh
+        engine.before_group = before_group
     else:
         feed = ReplayFeed(
             series,
@@ -463,16 +542,15 @@ async def _run(
     bus = bus_from_settings(settings)
     await bus.start()  # fails closed: a configured NATS that does not answer stops the run
     engine.bus = bus
-    api = (
-        await _start_api(options, settings, db, bus, engine, api_plan)
-        if api_plan is not None
-        else None
-    )
-    bot = None
+    stop_companions = None
     try:
-        # The Telegram bot (when TELEGRAM_BOT_TOKEN is set), on its own thread, told by the bus.
-        catalog = DatasetCatalog.from_path(options.data if exchange is None else None)
-        bot = await start_beside_engine(settings, AccountHome(settings, db), catalog, bus)
+        if options.companions is not None:
+            stop_companions = await options.companions.start(
+                settings, db, bus, engine, options.data if exchange is None else None
+            )
+        if checks is not None:
+            # What the exchange did while no engine ran, then the start's reconciliation.
+            await checks.run(engine.clock_ms())
         # Commands queued while no engine ran (a panic's close-out) come first.
         await engine.apply_controls(engine.clock_ms())
         if engine.pending_changes:
@@ -486,10 +564,8 @@ async def _run(
         _finish_unless_lost(store, lease, RunStatus.FAILED)
         raise
     finally:
-        if bot is not None:
-            await bot.stop()
-        if api is not None:
-            await api.stop()
+        if stop_companions is not None:
+            await stop_companions()
         await bus.close()  # flushes what is queued
     # A replay ends with its data; a live run only stops (at --until) and can be resumed.
     store.finish(RunStatus.INTERRUPTED if exchange is not None else RunStatus.COMPLETED)
@@ -507,60 +583,47 @@ def _finish_unless_lost(store: RunStore, lease: EngineLease, status: RunStatus) 
         return
 
 
-async def _start_api(
-    options: RunOptions,
-    settings: Settings,
-    db: Database,
-    bus: EventBus,
-    engine: Engine,
-    plan: ApiPlan,
-) -> EmbeddedApi:
-    """The REST API on a thread of its own: it answers status and portfolio from what the
-    engine last committed, streams the engine's events, and sends commands through the same
-    control queue as the CLI."""
-    token = plan.token
-    mask_in_logs(token.value)
-    host, port = plan.host, plan.port
-    commits = CommitSignal()
-    if engine.store is not None:
-        engine.store = AnnouncedCommits(engine.store, commits.committed)
-    catalog = DatasetCatalog.from_path(options.data if options.feed == "replay" else None)
-    # Binds now: a port taken since the check stops the run before it trades.
-    api = EmbeddedApi.build(
-        lambda api_bus: create_app(
-            AccountHome(settings, db), token, host=host, catalog=catalog, bus=api_bus,
-            commits=commits,
-        ),
-        bus,
-        host,
-        port,
-    )  # fmt: skip
-    # Every failed exchange or news request, not only a burst, is counted for /metrics.
-    engine.on_api_error = api.server.app.state.metrics.record_venue_error
-    await api.start()
-    if token.origin == "created":
-        # The path, not the token: a run's terminal output is often kept (nohup, a service
-        # journal), so the token stays in its 0600 file.
-        print(
-            f"SIGMAX API token generated and stored in {token.path} (mode 0600); "
-            "the dashboard and the API's actions ask for it",
-            file=sys.stderr,
-            flush=True,
-        )
-    log.info(
-        "API on http://%s:%d/api/status (bearer token %s)", host, api.server.port,
-        token_source(token),
-    )  # fmt: skip
-    return api
+class Reconciliation:
+    """A live run's reconciliation: at start and every ``every_ms`` of the exchange's clock,
+    the exchange's pending events are applied first, then balances, open orders and fills are
+    compared with the ledger; any mismatch pauses trading with the report."""
+
+    def __init__(
+        self, venue: CcxtVenue, engine: Engine, every_ms: int, clock: Callable[[], int]
+    ) -> None:
+        self.venue = venue
+        self.engine = engine
+        self.every_ms = every_ms
+        self.clock = clock
+        self.last_ms: int | None = None
+        #: Trades before the run's first start are not SIGMAX's.
+        entries = [e.timestamp_ms for e in engine.trader.ledger.entries]
+        self.since_ms = min(entries) if entries else clock()
+
+    async def due(self, now_ms: int) -> None:
+        if self.last_ms is None or self.clock() - self.last_ms >= self.every_ms:
+            await self.run(now_ms)
+
+    async def run(self, now_ms: int) -> None:
+        for symbol in self.venue.symbols:
+            await self.engine.apply_venue_events(await self.venue.catch_up(symbol), now_ms)
+        self.last_ms = self.clock()
+        report = await reconcile(
+            self.venue, self.engine.trader.ledger, since_ms=self.since_ms, at_ms=now_ms,
+            quote=symbols_quote(self.venue.symbols),
+        )  # fmt: skip
+        if report.ok:
+            log.info("reconciliation with %s: %s", self.venue.name, report.summary())
+        else:
+            log.warning("PAUSE reconciliation with %s: %s", self.venue.name, report.summary())
+            pause_on_mismatch(report, self.engine.safety)
+        # The safety events (a pause) and what the catch-up applied, committed now.
+        await self.engine.apply_venue_events([], now_ms)
+        self.engine.commit(now_ms)
 
 
-def token_source(token: ApiToken) -> str:
-    """Where the API token is, never the token: the file's path or the variable's origin."""
-    if token.path is not None:
-        return f"in {token.path}"
-    if token.origin == "dotenv":
-        return "from SIGMAX_API_TOKEN in the home's .env"
-    return "from SIGMAX_API_TOKEN in the environment"
+def symbols_quote(symbols: Sequence[str]) -> str:
+    return symbols[0].split("/")[1]
 
 
 def account(ledger: Ledger, marks: dict[str, Decimal]) -> dict[str, Any]:

@@ -119,13 +119,20 @@ class Trader:
     def resume_point(self) -> ResumePoint:
         return ResumePoint(
             ledger=self.ledger.snapshot(),
-            venue=None if self._simulated is None else self._simulated.snapshot(),
+            venue=self._venue_snapshot(),
             cursor=dict(self.cursor),
             marks=dict(self.marks),
             volumes=dict(self.volumes),
             protection=dict(self.protection),
             trades=dict(self.trades),
         )
+
+    def _venue_snapshot(self) -> dict[str, Any] | None:
+        """The venue's part of the resume point (an exchange venue's stops and open orders)."""
+        if self._simulated is not None:
+            return self._simulated.snapshot()
+        snapshot = getattr(self.venue, "snapshot", None)
+        return None if snapshot is None else dict(snapshot())
 
     # -- views --------------------------------------------------------------------------------
 

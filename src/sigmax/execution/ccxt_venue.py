@@ -122,7 +122,9 @@ class CcxtVenue:
                 f"({', '.join(self.symbols)})",
             )
         try:
-            placement = await self._placement(order)
+            # A take-profit sells the position, whose size a fee paid in the base asset left
+            # off the amount step: it is cut down to the step (the rest stays as dust).
+            placement = await self._placement(order, cut=order.type is OrderType.TAKE_PROFIT)
         except _RefusedError as refused:
             return VenueEvent(order, OrderStatus.REJECTED, reason=str(refused))
         return await self.orders.place(order, placement)
@@ -158,6 +160,46 @@ class CcxtVenue:
         events += await self._resolve_oco(events)
         events += await self._check_stops(symbol, Decimal(repr(candle.low)))
         return events
+
+    async def catch_up(self, symbol: str) -> list[VenueEvent]:
+        """What the exchange did with ``symbol``'s orders since the last call (fills, ends,
+        one-cancels-other resolved), without a candle: no stop is checked."""
+        events = await self.orders.sync(symbol)
+        events += await self._resolve_oco(events)
+        return events
+
+    # -- restart -------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The venue's part of the resume point: the stops it keeps (the exchange does not
+        know them) and the exchange orders it follows that are open."""
+        return {
+            "stops": [order_to_json(o) for o in self._stops.values()],
+            "open": [order_to_json(t.order) for t in self.orders.tracked() if t.is_open],
+        }
+
+    async def resume(self, state: Mapping[str, Any], seen: set[tuple[str, int]]) -> None:
+        """Take up a :meth:`snapshot` after a restart: the stops are held again and every
+        open order is looked up on the exchange by its client id and followed again (its
+        trades in ``seen``, (client id, trade id) pairs the ledger holds, are not reported
+        twice; fills made while SIGMAX was down come with the next :meth:`on_candle`)."""
+        try:
+            stops = [order_from_json(o) for o in state.get("stops") or []]
+            open_orders = [order_from_json(o) for o in state.get("open") or []]
+        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+            raise VenueStateError(f"resume point venue: {error!r}") from None
+        for stop in stops:
+            self._stops[stop.client_order_id] = stop
+        for order in open_orders:
+            trades = {str(t) for c, t in seen if c == order.client_order_id}
+            if not await self.orders.resume(order, trades):
+                log.warning(
+                    "%s order %s was open at the last commit and is unknown to the exchange now",
+                    self.name,
+                    order.client_order_id,
+                )
+        if stops:
+            log.info("%d client-side stop(s) held again after the restart", len(stops))
 
     # -- panic ---------------------------------------------------------------------------------
 
@@ -254,8 +296,9 @@ class CcxtVenue:
             return VenueEvent(order, OrderStatus.OPEN if held else OrderStatus.REJECTED,
                               reason=None if held else "client order id already used")  # fmt: skip
         try:
-            # The market sell it will become must be sendable.
-            await self._placement(order, market_qty=order.qty)
+            # The market sell it will become must be sendable (cut to the amount step, as
+            # it will be when it triggers).
+            await self._placement(order, cut=True, market_qty=order.qty)
         except _RefusedError as refused:
             return VenueEvent(order, OrderStatus.REJECTED, reason=str(refused))
         self._stops[order.client_order_id] = order
@@ -384,6 +427,58 @@ class CcxtVenue:
             await self.orders.place(stop, placement)
             events += self.orders.take_pending(symbol)
         return events
+
+
+class VenueStateError(ValueError):
+    """A stored venue snapshot cannot be read; the message names what is wrong."""
+
+
+def order_to_json(order: Order) -> dict[str, Any]:
+    """An order as JSON-ready data (decimals as strings)."""
+
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else str(value)
+
+    return {
+        "client_order_id": order.client_order_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.type.value,
+        "qty": str(order.qty),
+        "created_ms": order.created_ms,
+        "price": text(order.price),
+        "reference_price": text(order.reference_price),
+        "decision_id": order.decision_id,
+        "oco_group": order.oco_group,
+        "spend": text(order.spend),
+        "purpose": order.purpose.value,
+    }
+
+
+def order_from_json(data: Mapping[str, Any]) -> Order:
+    """:func:`order_to_json` read back (every field validated by :class:`Order`)."""
+
+    def number(key: str) -> Decimal | None:
+        value = data.get(key)
+        return None if value is None else Decimal(str(value))
+
+    qty = number("qty")
+    if qty is None:
+        raise ValueError("order qty: missing")
+    return Order(
+        client_order_id=str(data["client_order_id"]),
+        symbol=str(data["symbol"]),
+        side=OrderSide(data["side"]),
+        type=OrderType(data["type"]),
+        qty=qty,
+        created_ms=int(data["created_ms"]),
+        price=number("price"),
+        reference_price=number("reference_price"),
+        decision_id=data.get("decision_id"),
+        oco_group=data.get("oco_group"),
+        spend=number("spend"),
+        purpose=OrderPurpose(data["purpose"]),
+    )
 
 
 class _RefusedError(Exception):

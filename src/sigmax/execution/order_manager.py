@@ -168,6 +168,10 @@ class OrderManager:
     def client_id_of(self, exchange_order_id: str) -> str | None:
         return self._by_exchange_id.get(exchange_order_id)
 
+    def remember(self, exchange_order_id: str, client_order_id: str) -> None:
+        """Note which client id an exchange order has (one placed by an earlier process)."""
+        self._by_exchange_id.setdefault(exchange_order_id, client_order_id)
+
     def take_pending(self, symbol: str) -> list[VenueEvent]:
         return self._pending.pop(symbol, [])
 
@@ -251,6 +255,24 @@ class OrderManager:
                 await asyncio.sleep(delay)
                 continue
             return self._adopt(order, answer)
+
+    async def resume(self, order: Order, seen_trade_ids: set[str]) -> bool:
+        """Follow again an order placed before a restart: looked up by its client id, its
+        trades in ``seen_trade_ids`` (already booked) never reported again. False when the
+        exchange does not know it."""
+        found = await self._lookup(order)
+        if found is None:
+            return False
+        tracked = Tracked(
+            order,
+            exchange_order_id=str(found["id"]),
+            status=OrderStatus.OPEN,
+            trade_ids=set(seen_trade_ids),
+        )
+        self._orders[order.client_order_id] = tracked
+        self._by_exchange_id[str(found["id"])] = order.client_order_id
+        # What happened while SIGMAX was down is reported by the next sync.
+        return True
 
     async def _lookup(self, order: Order) -> Any | None:
         """The exchange's order of this client id, or None when it has none."""

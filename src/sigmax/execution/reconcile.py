@@ -236,15 +236,44 @@ async def _trades(venue: CcxtVenue, symbol: str, since_ms: int) -> list[Exchange
     base, quote = symbol.split("/")
     found: list[ExchangeTrade] = []
     for raw in raw_trades:
-        client = venue.orders.client_id_of(str(raw.get("order")))
+        order_id = str(raw.get("order"))
+        client = venue.orders.client_id_of(order_id)
+        if client is None:
+            # An order of an earlier process of this run (the venue follows only the open
+            # ones across a restart): its client id is asked of the exchange.
+            client = await _client_id_on_exchange(venue, symbol, order_id)
         tracked = venue.orders.get(client) if client else None
         order: Order | None = tracked.order if tracked else None
         if order is None:
-            qty = Decimal(str((raw.get("info") or {}).get("qty") or raw.get("amount")))
+            qty = _net_qty(raw, base)
         else:
             qty = fill_from_trade(order, raw, base, quote, venue.name).qty
         found.append(ExchangeTrade(symbol, int(raw["id"]), client, qty))
     return found
+
+
+async def _client_id_on_exchange(venue: CcxtVenue, symbol: str, order_id: str) -> str | None:
+    async def fetch() -> Any:
+        return await venue.session.exchange.fetch_order(order_id, symbol)
+
+    answer = await venue.session.call("fetch_order", fetch)
+    client = (answer.get("info") or {}).get("clientOrderId") or answer.get("clientOrderId")
+    if not client:
+        return None
+    venue.orders.remember(order_id, str(client))
+    return str(client)
+
+
+def _net_qty(raw: Mapping[str, Any], base: str) -> Decimal:
+    """A trade's quantity as the ledger books it: a fee charged in the base asset is what the
+    account did not receive (a buy) or gave up besides (a sell)."""
+    info = raw.get("info") or {}
+    qty = Decimal(str(info.get("qty") or raw.get("amount")))
+    fee = raw.get("fee") or {}
+    if (info.get("commissionAsset") or fee.get("currency")) == base:
+        paid = Decimal(str(info.get("commission") or fee.get("cost") or 0))
+        qty = qty - paid if raw.get("side") == "buy" else qty + paid
+    return qty
 
 
 def pause_on_mismatch(report: ReconcileReport, enforcer: SafetyEnforcer) -> Hold | None:
