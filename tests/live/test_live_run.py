@@ -7,6 +7,7 @@ seconds. Its klines are the bundled candles, the same that drive its matching en
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -16,8 +17,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
 
 from engine.account_runs import clean_home
+from sigmax.cli import app
+from sigmax.engine.account import open_account_home
+from sigmax.engine.reconcile_service import reconcile_stored_run
 from sigmax.engine.runner import RunOptions, run_paper
 from support.binance_server import DEFAULT_NOW_MS, BinanceLoopback
 from support.binance_spot import BinanceSpotStandIn
@@ -188,3 +193,34 @@ async def test_a_live_run_trades_on_the_exchange_and_decides_as_a_paper_run(
     assert [(d[0], d[1], d[2], d[3]) for d in live["decisions"]] == [
         (d[0], d[1], d[2], d[3]) for d in paper["decisions"]
     ]
+
+
+async def test_reconcile_on_demand_reports_a_match_then_names_a_balance_changed_behind_sigmax(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spot: BinanceSpotStandIn
+) -> None:
+    """What `sigmax reconcile` runs, with the stand-in's clock (its time stands still, so the
+    local clock corrected once by its server time would run ahead of it)."""
+    home = tmp_path / "live"
+    home.mkdir()
+    with clean_home(home), live_env(monkeypatch, spot):
+        await run_paper(options(home, spot, mode="live", closes=4))
+        with open_account_home(home) as account:
+            matched = await reconcile_stored_run(account, clock=StandInTime(spot).now)
+            spot.set_balance("USDT", spot.free["USDT"] + Decimal("5"))
+            found = await reconcile_stored_run(account, clock=StandInTime(spot).now)
+    assert matched.ok, matched.summary()
+    assert matched.balances_checked
+    assert not found.ok
+    report = json.loads(found.to_json())
+    assert report["ok"] is False
+    assert any("USDT: ledger" in m["detail"] for m in report["mismatches"]), report
+    assert "difference 5" in found.summary()
+    assert spot.api_secret not in found.to_json()
+
+
+async def test_sigmax_reconcile_refuses_a_paper_run(sigmax_home: Path) -> None:
+    home = sigmax_home
+    (home / "sigmax.db").unlink(missing_ok=True)
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["reconcile"])
+    assert result.exit_code == 2
+    assert "no run in SIGMAX_HOME" in result.output

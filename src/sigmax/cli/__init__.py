@@ -22,6 +22,7 @@ from sigmax.cli.bench_cmd import bench_app
 from sigmax.cli.config_cmd import config_app
 from sigmax.cli.data_cmd import data_app
 from sigmax.cli.ops_cmd import register as register_ops
+from sigmax.cli.reconcile_cmd import reconcile_command
 from sigmax.cli.run_cmd import run_command
 from sigmax.cli.safety_cmd import panic_command, pause_command, resume_command, safety_command
 from sigmax.cli.serve_cmd import serve_command
@@ -53,6 +54,7 @@ app.command("safety")(safety_command)
 app.command("backtest")(backtest_command)
 app.command("serve")(serve_command)
 app.command("telegram")(telegram_command)
+app.command("reconcile")(reconcile_command)
 # A negative QTY must reach the command's own check, not be taken for an option.
 app.command("trade", context_settings={"ignore_unknown_options": True})(trade_command)
 register_ops(app)
