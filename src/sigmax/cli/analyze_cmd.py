@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
@@ -89,6 +90,18 @@ ProfileOption = Annotated[
     ),
 ]
 
+ResearchOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--research",
+        help="A dated research file (JSON lines: published_at, source, title, url, symbols); "
+        "each decision reads only the items published by its moment. See docs/RESEARCH.md.",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+]
+
 _ACTION_STYLES: Final = {"BUY": "bold green", "SELL": "bold red", "HOLD": "bold yellow"}
 
 
@@ -103,6 +116,7 @@ def analyze_command(
     profile: ProfileOption = None,
     data: DataPathOption = None,
     as_json: JsonOption = False,
+    research: ResearchOption = None,
 ) -> None:
     """Run the seven agents on SYMBOL, record the decision and explain it."""
     from sigmax.engine.facade import SIGMAX
@@ -124,6 +138,7 @@ def analyze_command(
                     console_log=False,
                     log_json=bool(getattr(ctx.obj, "log_json", False)),
                     log_level=getattr(ctx.obj, "log_level", None),
+                    research=research,
                 ),
             )
         )

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sigmax.cli.analyze_cmd import ProfileOption, exit_on_error, parse_moment
+from sigmax.cli.analyze_cmd import ProfileOption, ResearchOption, exit_on_error, parse_moment
 from sigmax.cli.data_cmd import DataPathOption, TimeframeOption
 from sigmax.errors import InputError
 
@@ -96,6 +96,7 @@ def run_command(
     host: HostOption = None,
     port: PortOption = None,
     new_account: NewAccountOption = False,
+    research: ResearchOption = None,
 ) -> None:
     """Trade on paper: candles (replayed or live) through the agents, the venue and the ledger.
 
@@ -120,6 +121,7 @@ def run_command(
             api_host=host,
             api_port=port,
             new_account=new_account,
+            research=research,
         )
         try:
             report = asyncio.run(run_paper(options))

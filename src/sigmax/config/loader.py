@@ -64,7 +64,7 @@ from sigmax.errors import ConfigError, ConfigProblem
 from sigmax.url_secrets import mask_urls_in
 
 #: Sections ``config.yaml`` may set; the others have their own files.
-CONFIG_YAML_SECTIONS = ("trading", "api", "logging", "decision_history")
+CONFIG_YAML_SECTIONS = ("trading", "api", "logging", "decision_history", "research")
 
 
 class ConfigLoadError(ConfigError):

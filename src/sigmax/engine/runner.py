@@ -30,9 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sigmax.agents.batch import assess_history
-from sigmax.agents.news_source import news_source_from_settings
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
-from sigmax.agents.researcher import default_sources
 from sigmax.api import create_app, mask_in_logs
 from sigmax.api.auth import ApiToken
 from sigmax.api.embedded import AnnouncedCommits, EmbeddedApi
@@ -60,6 +58,7 @@ from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
 from sigmax.logging_setup import configure_logging, shutdown_logging
+from sigmax.research.hub import research_file_digest, research_from_settings
 from sigmax.safety.policy import PolicyEvaluator, policy_engine_from_settings
 from sigmax.safety.store import SafetyStore
 from sigmax.storage.check import mark_account, open_checked
@@ -98,6 +97,8 @@ class RunOptions:
     api_port: int | None = None
     #: Start a new account although the home shows an earlier one and the store is empty.
     new_account: bool = False
+    #: A dated research file (``--research``): the researcher reads it instead of live feeds.
+    research: Path | None = None
     #: Live feed only: "now" in ms, and the wait between polls (tests pass fake ones).
     clock: Callable[[], int] = wall_clock_ms
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -288,6 +289,8 @@ async def _prepared_run(
         identity["until_ms"] = options.until_ms
     # The news source changes decisions: a run with it is another run than one without.
     identity["news"] = settings.credentials.newsapi_key is not None
+    if options.research is not None:
+        identity["research"] = research_file_digest(options.research)
     identity["fees"] = [str(fees.maker), str(fees.taker)]
     identity["slippage"] = repr(slippage)
     run_id = run_identity(identity)
@@ -394,12 +397,16 @@ async def _run(
     histories = {s: build_history(series[s], settings) for s in series}
     for history in histories.values():
         history.require_higher_timeframes()
-    news = news_source_from_settings(
-        settings, on_error=lambda failure: engine.record_api_error(failure.source, "fetch failed")
+    research = research_from_settings(
+        settings,
+        research_file=options.research,
+        on_error=lambda failure: engine.record_api_error(failure.source, "fetch failed"),
     )
     engine = Engine(
         orchestrator=Orchestrator(
-            settings, lambda symbol: engine.histories[symbol], sources=default_sources(news)
+            settings,
+            lambda symbol: engine.histories[symbol],
+            sources=research.researcher_sources(),
         ),
         histories=histories,
         venue=venue,
@@ -414,9 +421,9 @@ async def _run(
         trades=trades,
         volumes=volumes,
     )
-    if exchange is None and news is None:
+    if exchange is None and not research.active:
         # A replay knows its whole history: candles that cannot act skip their assessment.
-        # (With a news source every candle's sentiment is observed, so all are assessed.)
+        # (With research every candle's sentiment is observed, so all are assessed.)
         engine.batch = {s: assess_history(h, settings) for s, h in histories.items()}
     engine.controls = ControlQueue(db)
     if exchange is not None:
@@ -445,11 +452,10 @@ async def _run(
             f" via {mask_url(url)}, set by {EXCHANGE_URL_VAR}" if url else "",
             settings.profile_name,
         )
-        if news is not None:
-            live_news = news
+        if research.live:
 
             async def refresh(close_ms: int) -> None:
-                await live_news.refresh(symbols, close_ms)
+                await research.refresh(symbols, close_ms)
 
             engine.before_group = refresh
     else:
@@ -460,11 +466,11 @@ async def _run(
             speed=options.speed,
             after_ms=cursor,
         )
-        if news is not None:
+        if research.live:
             # The whole window's news at once: decisions read only what was published by then.
             first = min(int(series[s].timestamp[0]) for s in series)
             last = max(series[s].last_ms for s in series) + timeframe.ms
-            await news.load(
+            await research.load(
                 symbols,
                 max(first, options.start_ms or first),
                 min(last, options.until_ms or last),
