@@ -19,7 +19,7 @@ import gc
 import logging
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 from sigmax.agents.base import AGENT_NAMES, PortfolioView
 from sigmax.agents.market_view import SymbolHistory
@@ -32,6 +32,7 @@ from sigmax.engine.decision_log import StoredDecisionLog, canonical_symbol
 from sigmax.errors import InputError, SigmaxError
 from sigmax.logging_setup import configure_logging, shutdown_logging
 from sigmax.research.hub import research_from_settings
+from sigmax.research.llm.attach import annotate_and_attach, reasoner_from_settings
 from sigmax.storage import Database
 
 #: The runbook names this logger for the engine's start-up lines.
@@ -184,6 +185,17 @@ class SIGMAX:
         # does not walk it in the middle of a decision.
         gc.collect()
         gc.freeze()
+
+    async def llm_reasoning(self, record: DecisionRecord) -> dict[str, Any] | None:
+        """The LLM's text for a recorded decision, attached to the stored record (None when
+        LLM_PROVIDER is not set). The decision was recorded before; it does not change."""
+        reasoner = reasoner_from_settings(self.settings)
+        if reasoner is None:
+            return None
+        try:
+            return await annotate_and_attach(reasoner, self.decisions, record.to_dict())
+        finally:
+            await reasoner.cache.close()
 
     @property
     def is_initialized(self) -> bool:

@@ -45,6 +45,7 @@ from sigmax.domain.instruments import Symbol
 from sigmax.domain.ledger import Ledger
 from sigmax.engine.account import AccountHome
 from sigmax.engine.controls import ControlQueue
+from sigmax.engine.decision_log import StoredDecisionLog
 from sigmax.engine.engine import Engine, Feed, RunTotals
 from sigmax.engine.facade import log_agents_initialized
 from sigmax.engine.feeds import ReplayFeed
@@ -59,6 +60,7 @@ from sigmax.execution.instruments import OrderRules, bundled_market_specs
 from sigmax.execution.paper import PaperVenue
 from sigmax.logging_setup import configure_logging, shutdown_logging
 from sigmax.research.hub import research_file_digest, research_from_settings
+from sigmax.research.llm.attach import LlmAttacher, reasoner_from_settings
 from sigmax.safety.policy import PolicyEvaluator, policy_engine_from_settings
 from sigmax.safety.store import SafetyStore
 from sigmax.storage.check import mark_account, open_checked
@@ -487,6 +489,11 @@ async def _run(
     bus = bus_from_settings(settings)
     await bus.start()  # fails closed: a configured NATS that does not answer stops the run
     engine.bus = bus
+    # Optional LLM text, attached to records after they are committed, beside the engine.
+    reasoner = reasoner_from_settings(settings, research.cache)
+    attacher = None if reasoner is None else LlmAttacher(reasoner, StoredDecisionLog(db))
+    if attacher is not None:
+        attacher.start(bus)
     api = (
         await _start_api(options, settings, db, bus, engine, api_plan)
         if api_plan is not None
@@ -508,6 +515,9 @@ async def _run(
     finally:
         if api is not None:
             await api.stop()
+        if attacher is not None:
+            await attacher.stop()
+        await research.close()
         await bus.close()  # flushes what is queued
     # A replay ends with its data; a live run only stops (at --until) and can be resumed.
     store.finish(RunStatus.INTERRUPTED if exchange is not None else RunStatus.COMPLETED)

@@ -33,7 +33,7 @@ class ResearchCache(Protocol):
 
     async def set(self, key: str, value: bytes, ttl_s: float | None) -> None: ...
 
-    async def incr_float(self, key: str, amount: float, ttl_s: float) -> float: ...
+    async def incr(self, key: str, amount: int, ttl_s: float) -> int: ...
 
     async def close(self) -> None: ...
 
@@ -65,10 +65,10 @@ class MemoryCache:
         while len(self._data) > self._entries:
             self._data.popitem(last=False)
 
-    async def incr_float(self, key: str, amount: float, ttl_s: float) -> float:
+    async def incr(self, key: str, amount: int, ttl_s: float) -> int:
         current = await self.get(key)
-        total = (float(current) if current is not None else 0.0) + amount
-        await self.set(key, repr(total).encode(), ttl_s)
+        total = (int(current) if current is not None else 0) + amount
+        await self.set(key, str(total).encode(), ttl_s)
         return total
 
     async def close(self) -> None:
@@ -118,14 +118,14 @@ class RedisCache:
         except (RedisError, OSError) as error:
             raise self._error(error) from None
 
-    async def incr_float(self, key: str, amount: float, ttl_s: float) -> float:
+    async def incr(self, key: str, amount: int, ttl_s: float) -> int:
         try:
             client = self._redis()
-            total = await client.incrbyfloat(PREFIX + key, amount)
+            total = await client.incrby(PREFIX + key, amount)
             await client.pexpire(PREFIX + key, max(1, round(ttl_s * 1000)))
         except (RedisError, OSError) as error:
             raise self._error(error) from None
-        return float(total)
+        return int(total)
 
     async def close(self) -> None:
         if self._client is not None:
