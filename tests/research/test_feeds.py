@@ -90,7 +90,8 @@ async def test_each_feed_reads_its_api(research_server: ResearchLoopback) -> Non
     assert rss["Bitcoin surges past record as ETF inflows climb"].source == "rss:127"
     panic = {i.title: i for i in got["cryptopanic"]}
     hacked = panic["Exchange hacked, bitcoin stolen"]
-    assert hacked.score is not None and hacked.score < -0.5  # text and 8-1 votes agree
+    assert hacked.score is not None
+    assert hacked.score < -0.5
     assert hacked.votes == 9
     assert panic["Ether rallies on upgrade"].symbols == ("ETH",)
     assert panic["Ether rallies on upgrade"].score is None  # no votes: the text is scored
@@ -134,7 +135,8 @@ async def test_a_failing_feed_is_typed_reported_and_unavailable(
     assert await feed.update(SYMBOLS, NOW_MS) == ()
     assert [(f.source, f.error.code) for f in failures] == [(kind, code)]
     problem = feed.problem("BTC/USDT", NOW_MS)
-    assert problem is not None and problem.startswith(f"the last {kind} fetch failed")
+    assert problem is not None
+    assert problem.startswith(f"the last {kind} fetch failed")
     if fault == "429":
         # Retry-After: 120 s is honoured: no request before then, one after.
         hits = research_server.hits[ROUTES[kind]]
@@ -168,7 +170,8 @@ async def test_the_token_never_reaches_a_message_or_the_cache_key(
         **_options(failures),
     )
     await feed2.update(SYMBOLS, NOW_MS)
-    assert failures and all(CRYPTOPANIC_TOKEN not in f.message for f in failures)
+    assert failures
+    assert all(CRYPTOPANIC_TOKEN not in f.message for f in failures)
 
 
 async def test_the_cache_answers_a_repeated_request_and_stale_feeds_are_unavailable(

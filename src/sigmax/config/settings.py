@@ -587,8 +587,8 @@ class LlmSettings(_Section):
         default_factory=lambda: {
             "gpt-4o-mini": (Decimal("0.15"), Decimal("0.60")),
             "gpt-4o": (Decimal("2.50"), Decimal("10.00")),
-            "claude-3-5-haiku-latest": (Decimal("0.80"), Decimal("4.00")),
-            "claude-sonnet-4-20250514": (Decimal("3.00"), Decimal("15.00")),
+            "claude-haiku-4-5": (Decimal("1.00"), Decimal("5.00")),
+            "claude-sonnet-4-5": (Decimal("3.00"), Decimal("15.00")),
         }
     )
     #: Per-call time limit, seconds.

@@ -99,6 +99,7 @@ CRYPTO_LEXICON: Final[Mapping[str, float]] = MappingProxyType(
         "ponzi": -3.0,
         "fraud": -3.0,
         "bankruptcy": -3.0,
+        "bankruptcies": -3.0,
         "bankrupt": -3.0,
         "insolvent": -2.8,
         "insolvency": -2.8,

@@ -18,6 +18,8 @@ from typing import Any, Final, Protocol
 import anthropic
 import httpx
 import openai
+from anthropic.types import Message
+from openai.types.chat import ChatCompletion
 from pydantic import SecretStr
 
 from sigmax.errors import SigmaxError
@@ -102,6 +104,8 @@ class OpenAIProvider:
             )
         except (openai.OpenAIError, ValueError) as error:
             raise _sdk_error("OpenAI", error, self.timeout_s) from None
+        if not isinstance(response, ChatCompletion):
+            raise LlmError("OpenAI answered a body that is not a chat completion", code="format")
         if not response.choices or response.choices[0].message.content is None:
             raise LlmError("OpenAI answered without a message", code="format")
         usage = response.usage
@@ -142,6 +146,8 @@ class AnthropicProvider:
             )
         except (anthropic.AnthropicError, ValueError) as error:
             raise _sdk_error("Anthropic", error, self.timeout_s) from None
+        if not isinstance(response, Message):
+            raise LlmError("Anthropic answered a body that is not a message", code="format")
         for block in response.content:
             if block.type == "tool_use" and block.name == self.TOOL:
                 return LlmReply(
