@@ -212,6 +212,10 @@ class ResearcherAgent:
 
     def __init__(self, sources: Sequence[ResearchSource] | None = None) -> None:
         self.sources = tuple(sources) if sources is not None else default_sources()
+        # Checked once: a runtime protocol check costs tens of microseconds per call.
+        self._item_sources: dict[str, ItemEvidence] = {
+            s.name: s for s in self.sources if isinstance(s, ItemEvidence)
+        }
 
     def measure(self, snapshot: MarketSnapshot) -> ResearchNumbers:
         """The numbers alone: the confidence-weighted mean of the available sources' scores."""
@@ -250,10 +254,11 @@ class ResearcherAgent:
         feeds: dict[str, str] = {}
         items: list[dict[str, Any]] = []
         for source, reading in zip(self.sources, numbers.readings, strict=True):
-            if isinstance(source, ItemEvidence):
-                feeds.update(source.feed_statuses(snapshot.symbol, snapshot.decision_ms))
+            if source.name in self._item_sources:
+                item_source = self._item_sources[source.name]
+                feeds.update(item_source.feed_statuses(snapshot.symbol, snapshot.decision_ms))
                 if reading.available:
-                    items.extend(source.evidence_items(snapshot))
+                    items.extend(item_source.evidence_items(snapshot))
         if feeds:
             details["feeds"] = feeds
             details["items"] = sorted(items, key=lambda i: str(i["published_at"]), reverse=True)

@@ -76,6 +76,8 @@ class ItemBook:
         self.source_weights = dict(source_weights)
         self._items: dict[tuple[str, str, int, str], ScoredItem] = {}
         self._indexes: dict[tuple[frozenset[str], str], _Index] = {}
+        #: Items published before this are not kept (see :meth:`forget_before`).
+        self._horizon_ms: int | None = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -84,7 +86,9 @@ class ItemBook:
         """Score and keep the items not yet known; returns how many were new."""
         added = 0
         for item in items:
-            if item.key in self._items:
+            if item.key in self._items or (
+                self._horizon_ms is not None and item.published_ms < self._horizon_ms
+            ):
                 continue
             weight = self.source_weights.get(item.kind, 1.0) * engagement(item.votes)
             self._items[item.key] = ScoredItem(item, self._scorer.item(item), weight)
@@ -94,7 +98,9 @@ class ItemBook:
         return added
 
     def forget_before(self, ms: int) -> None:
-        """Drop items published before ``ms`` (a live run keeps only its look-back)."""
+        """Drop items published before ``ms`` and keep none from before it again (a live run
+        keeps only its look-back; a feed that returns old items again does not re-add them)."""
+        self._horizon_ms = ms if self._horizon_ms is None else max(self._horizon_ms, ms)
         old = [k for k, v in self._items.items() if v.item.published_ms < ms]
         for key in old:
             del self._items[key]
@@ -105,6 +111,10 @@ class ItemBook:
         return tuple(
             s.item for s in sorted(self._items.values(), key=lambda s: s.item.published_ms)
         )
+
+    def prepare(self, kinds: frozenset[str], base: str) -> None:
+        """Build the arrays decisions about ``base`` will read, ahead of them (after a fetch)."""
+        self._index(kinds, base)
 
     def _index(self, kinds: frozenset[str], base: str) -> _Index:
         key = (kinds, base)

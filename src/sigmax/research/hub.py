@@ -115,6 +115,7 @@ class ResearchHub:
                 jobs.append(feed.load(chosen, start_ms, end_ms))
         for items in await asyncio.gather(*jobs):
             self.book.add(items)
+        self.prepare(chosen)
 
     async def refresh(self, symbols: Iterable[str], now_ms: int) -> int:
         """Fetch every feed that is due; returns how many new items the book got."""
@@ -123,7 +124,14 @@ class ResearchHub:
         added = sum(self.book.add(items) for items in results)
         if self.live:
             self.book.forget_before(now_ms - 2 * self.lookback_ms)
+        self.prepare(chosen)
         return added
+
+    def prepare(self, symbols: Iterable[str]) -> None:
+        """Index the book for these symbols now, so that no decision pays for it."""
+        for symbol in symbols:
+            for source in self.sources:
+                self.book.prepare(source.kinds, symbol.split("/")[0])
 
     async def close(self) -> None:
         if self.cache is not None:

@@ -35,7 +35,7 @@ MAX_CONFIDENCE: Final = 0.6
 CONFIDENCE_ITEMS: Final = 10.0
 #: Items kept as a decision's evidence per source (the highest weights; the count says how many
 #: were read).
-EVIDENCE_ITEMS: Final = 50
+EVIDENCE_ITEMS: Final = 20
 
 GROUPS: Final[Mapping[str, tuple[str, ...]]] = {
     "news": ("rss", "cryptopanic", "newsapi"),
