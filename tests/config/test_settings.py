@@ -444,7 +444,7 @@ def test_yaml_range_error_names_profile_file(home: Path, config_dir: Path) -> No
             "config.yaml",
             "safety:\n  max_consecutive_losses: 2\n",
             "config.yaml: safety: unknown key "
-            "(allowed: api, arbitrage, decision_history, logging, telegram, trading)",
+            "(allowed: api, arbitrage, decision_history, logging, research, telegram, trading)",
         ),
         (
             "safety.yaml",
@@ -482,7 +482,7 @@ def test_secrets_are_not_accepted_in_yaml(home: Path, config_dir: Path) -> None:
     append(config_dir / "config.yaml", "credentials:\n  api_key: abcdef\n")
     assert problems_of(home, config_dir) == [
         "config.yaml: credentials: unknown key "
-        "(allowed: api, arbitrage, decision_history, logging, telegram, trading)"
+        "(allowed: api, arbitrage, decision_history, logging, research, telegram, trading)"
     ]
 
 

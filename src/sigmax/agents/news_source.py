@@ -275,6 +275,14 @@ class NewsSentimentSource:
             sentiment=sentiment,
         )
 
+    def coverage_problem(self, symbol: str, decision_ms: int) -> str | None:
+        """Why the news held for ``symbol`` cannot be read at ``decision_ms`` (no key, not
+        fetched, the last search failed, the window not covered), or None."""
+        if self._client is None:
+            return self._no_key.reason
+        key = _symbol_key(symbol)
+        return self._unavailable_because(key, self._news.get(key), decision_ms)
+
     def _unavailable_because(
         self, symbol: str, state: _SymbolNews | None, decision_ms: int
     ) -> str | None:

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from sigmax.agents import analyzer as analyzer_numbers
 from sigmax.agents import risk as risk_numbers
@@ -295,8 +295,32 @@ class Orchestrator:
             texts[f"debate.{r.number}.bull"] = r.bull
             texts[f"debate.{r.number}.bear"] = r.bear
         texts.update({f"reasoning.{k}": v for k, v in reasoning.items()})
+        # The research items a decision quotes as evidence are outside text too.
+        items = _research_items(reports.get("researcher"))
+        for i, item in enumerate(items):
+            for field_name in ("title", "url", "source"):
+                texts[f"researcher.items.{i}.{field_name}"] = str(item.get(field_name, ""))
         screening = self.privacy.screen(texts)
         clean = screening.texts
+        if items:
+            screened = [
+                {
+                    **item,
+                    **{
+                        name: clean[f"researcher.items.{i}.{name}"]
+                        for name in ("title", "url", "source")
+                    },
+                }
+                for i, item in enumerate(items)
+            ]
+            if screened != items:
+                researcher = reports["researcher"]
+                reports = {
+                    **reports,
+                    "researcher": replace(
+                        researcher, details={**researcher.details, "items": screened}
+                    ),
+                }
         # Rebuild only what the screen changed: almost every decision has nothing to redact.
         return (
             {
@@ -319,6 +343,11 @@ class Orchestrator:
             {k: clean[f"reasoning.{k}"] for k in reasoning},
             screening.report,
         )
+
+
+def _research_items(report: AgentReport | None) -> list[dict[str, Any]]:
+    items = report.details.get("items") if report is not None else None
+    return list(items) if isinstance(items, list) else []
 
 
 def _sizing(

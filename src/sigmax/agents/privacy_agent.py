@@ -27,17 +27,24 @@ class PrivacyAgent:
 
     name = "privacy"
 
+    #: Screened texts remembered across decisions (a research item is quoted by every
+    #: decision of its window, and the scanner's answer depends on the text alone).
+    MEMO_ENTRIES = 8192
+
     def __init__(self, scanner: PrivacyScanner) -> None:
         self.scanner = scanner
+        self._memo: dict[str, RedactionResult] = {}
 
     def screen(self, texts: Mapping[str, str]) -> Screening:
         """Redact every text; ``texts`` maps a place (``bull.argument``) to its text."""
         cleaned: dict[str, str] = {}
         violations: list[dict[str, str]] = []
-        seen: dict[str, RedactionResult] = {}  # the same sentence is quoted in several places
+        seen = self._memo  # the same sentence is quoted in several places and decisions
         for place, text in texts.items():
             result = seen.get(text)
             if result is None:
+                if len(seen) >= self.MEMO_ENTRIES:
+                    seen.pop(next(iter(seen)))  # the oldest
                 result = seen[text] = self.scanner.redact(text)
             cleaned[place] = result.text
             violations.extend(

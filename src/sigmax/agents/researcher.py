@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sigmax.agents.base import AnalysisContext, clip, evidence
 from sigmax.agents.market_view import MarketSnapshot
@@ -46,6 +46,9 @@ class SourceReading:
     claim_weights: tuple[float, ...] = ()
     reason: str = ""
     sentiment: float | None = None
+    #: How much ``sentiment`` counts in the researcher's aggregate (an item source gives the
+    #: sum of its items' weights, so the aggregate is the weighted mean over every item).
+    sentiment_weight: float = 1.0
 
 
 class ResearchSource(Protocol):
@@ -56,6 +59,16 @@ class ResearchSource(Protocol):
     def measure(self, snapshot: MarketSnapshot) -> SourceReading: ...
 
     def explain(self, context: AnalysisContext, reading: SourceReading) -> tuple[Claim, ...]: ...
+
+
+@runtime_checkable
+class ItemEvidence(Protocol):
+    """A source made of dated items (news, posts, market readings): it lists its feeds' states
+    and the items a reading counted, for the record's explanation."""
+
+    def feed_statuses(self, symbol: str, decision_ms: int) -> dict[str, str]: ...
+
+    def evidence_items(self, snapshot: MarketSnapshot) -> list[dict[str, Any]]: ...
 
 
 class PriceRegimeSource:
@@ -199,13 +212,22 @@ class ResearcherAgent:
 
     def __init__(self, sources: Sequence[ResearchSource] | None = None) -> None:
         self.sources = tuple(sources) if sources is not None else default_sources()
+        # Checked once: a runtime protocol check costs tens of microseconds per call.
+        self._item_sources: dict[str, ItemEvidence] = {
+            s.name: s for s in self.sources if isinstance(s, ItemEvidence)
+        }
 
     def measure(self, snapshot: MarketSnapshot) -> ResearchNumbers:
         """The numbers alone: the confidence-weighted mean of the available sources' scores."""
         readings = tuple(source.measure(snapshot) for source in self.sources)
         available = [r for r in readings if r.available]
-        sentiments = [r.sentiment for r in available if r.sentiment is not None]
-        sentiment = sum(sentiments) / len(sentiments) if sentiments else None
+        sentiments = [
+            (r.sentiment, r.sentiment_weight)
+            for r in available
+            if r.sentiment is not None and r.sentiment_weight > 0
+        ]
+        total = sum(w for _, w in sentiments)
+        sentiment = sum(s * w for s, w in sentiments) / total if sentiments else None
         weight = sum(r.confidence for r in available)
         score = sum(r.score * r.confidence for r in available) / weight if weight > 0 else 0.0
         confidence = weight / len(available) if available else 0.0
@@ -227,13 +249,26 @@ class ResearcherAgent:
             r.source: ("available" if r.available else f"unavailable: {r.reason}")
             for r in numbers.readings
         }
+        snapshot = context.snapshot
+        details: dict[str, Any] = {"sources": sources, "sentiment": numbers.sentiment}
+        feeds: dict[str, str] = {}
+        items: list[dict[str, Any]] = []
+        for source, reading in zip(self.sources, numbers.readings, strict=True):
+            if source.name in self._item_sources:
+                item_source = self._item_sources[source.name]
+                feeds.update(item_source.feed_statuses(snapshot.symbol, snapshot.decision_ms))
+                if reading.available:
+                    items.extend(item_source.evidence_items(snapshot))
+        if feeds:
+            details["feeds"] = feeds
+            details["items"] = sorted(items, key=lambda i: str(i["published_at"]), reverse=True)
         return AgentReport.from_claims(
             self.name,
             numbers.score,
             numbers.confidence,
             claims,
             status=numbers.status,
-            details={"sources": sources, "sentiment": numbers.sentiment},
+            details=details,
         )
 
 
@@ -244,5 +279,9 @@ def sentiment_summary(report: AgentReport) -> str:
     if value is None:
         head = "Sentiment: unavailable, no sentiment source (news, social) is configured."
     else:
-        head = Claim(("Sentiment: ", Evidence("sentiment", "score", float(value)), ".")).render()
+        items = report.details.get("items")
+        counted = f" from {len(items)} items (recency- and source-weighted)" if items else ""
+        head = Claim(
+            ("Sentiment: ", Evidence("sentiment", "score", float(value)), f"{counted}.")
+        ).render()
     return f"{head} {report.argument}"

@@ -45,6 +45,7 @@ from sigmax.engine.symbols import parse_symbols
 from sigmax.errors import InputError
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import bundled_market_specs
+from sigmax.research.hub import research_file_digest, research_from_settings
 from sigmax.safety.state import SafetyEvent, SafetyState
 
 STRATEGIES = ("agents", "sma_cross")
@@ -81,6 +82,9 @@ class BacktestOptions:
     #: over the same data (a parameter sweep's worker, the benchmark's warm runs); it must be
     #: the catalog of ``data``.
     catalog: DatasetCatalog | None = None
+    #: A dated research file (``--research``): the researcher reads it, each decision only the
+    #: items published by its moment. Without one a backtest reads no research (no network).
+    research: Path | None = None
 
 
 @dataclass
@@ -244,18 +248,31 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         if strategy.cash_sleeves > 1:
             # Only several symbols say so: a one-symbol run's configuration and id are as before.
             config["sma"]["sleeves"] = strategy.cash_sleeves
+    if options.research is not None:
+        config["research"] = research_file_digest(options.research)
     if options.safety == "off":
         # Only a run with the switch off says so: a default run's configuration, and so its
         # id, stay what they were.
         config["safety_switch"] = "off"
     run_id = backtest_id(config)
     source: DecisionSource
+    # Per candle, whether its decision may act (from the batch assessment when there is one).
+    candidates: dict[str, Any] = {}
     if strategy is None:
         histories = {s: build_history(series[s], settings) for s in symbols}
         for history in histories.values():
             history.require_higher_timeframes()
-        source = Orchestrator(settings, lambda symbol: histories[symbol])
-        batch = {s: assess_history(h, settings) for s, h in histories.items()}
+        if options.research is None:
+            source = Orchestrator(settings, lambda symbol: histories[symbol])
+            batch = {s: assess_history(h, settings) for s, h in histories.items()}
+        else:
+            research = research_from_settings(settings, research_file=options.research)
+            source = Orchestrator(
+                settings, lambda symbol: histories[symbol], sources=research.researcher_sources()
+            )
+            # Research can move any candle's decision: every candle is a candidate.
+            batch = {}
+            candidates = {s: np.ones(len(series[s]), dtype=bool) for s in symbols}
     else:
         histories = {s: strategy.history(series[s]) for s in symbols}
         source = strategy
@@ -282,7 +299,7 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         series,
         start_ms=options.start_ms,
         until_ms=options.until_ms,
-        candidates={s: engine.batch[s].candidate for s in symbols},
+        candidates=candidates or {s: engine.batch[s].candidate for s in symbols},
         ledger=ledger,
         venue=trader.venue,
         safety=engine.safety,

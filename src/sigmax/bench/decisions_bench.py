@@ -30,6 +30,7 @@ from sigmax.domain.decisions import Action, DecisionRecord
 from sigmax.engine.decision_log import StoredDecisionLog
 from sigmax.engine.facade import HistoryCache
 from sigmax.errors import InputError
+from sigmax.research.hub import research_from_settings
 from sigmax.storage import Database
 
 TARGET_P99_MS: Final = 5.0
@@ -55,10 +56,24 @@ def run_decisions_bench(
 async def _run(symbol: str, count: int, data: Path | None, settings: Settings) -> dict[str, Any]:
     histories = HistoryCache(DatasetCatalog.from_path(data), settings)
     history = histories(symbol)
-    orchestrator = Orchestrator(settings, histories)
+    # Every configured research feed, fetched ahead of each decision as a live run does
+    # between candles: the fetch is timed apart, the decision reads only what is held.
+    research = research_from_settings(settings)
+    orchestrator = Orchestrator(
+        settings, histories, sources=research.researcher_sources() if research.live else None
+    )
     moments = [int(m) for m in history.decision_moments()]
     timed_moments = moments[-count:]
+    refresh_ms: list[float] = []
+
+    async def fetch_ahead(moment: int) -> None:
+        if research.live:
+            started = time.perf_counter()
+            await research.refresh([history.symbol], moment)
+            refresh_ms.append((time.perf_counter() - started) * 1000.0)
+
     for moment in moments[-count - WARMUP_DECISIONS : -count] or timed_moments[:WARMUP_DECISIONS]:
+        await fetch_ahead(moment)
         await orchestrator.analyze_symbol(symbol, at_ms=moment)
     # As the SIGMAX facade does once started: long-lived start-up objects leave the collector's
     # generations, so a full collection no longer walks them during a decision.
@@ -68,12 +83,18 @@ async def _run(symbol: str, count: int, data: Path | None, settings: Settings) -
     latencies: list[float] = []
     actions: Counter[str] = Counter()
     recent: deque[DecisionRecord] = deque(maxlen=PERSIST_SAMPLE)
+    available: Counter[str] = Counter()
     for moment in timed_moments:
+        await fetch_ahead(moment)
         started = time.perf_counter()
         record = await orchestrator.analyze_symbol(symbol, at_ms=moment)
         latencies.append((time.perf_counter() - started) * 1000.0)
         actions[record.decision.value] += 1
         recent.append(record)
+        for name, status in record.agents[0].details.get("sources", {}).items():
+            if status == "available":
+                available[name] += 1
+    await research.close()
     persist = _time_persistence(list(recent))
 
     timings = np.asarray(latencies)
@@ -96,6 +117,10 @@ async def _run(symbol: str, count: int, data: Path | None, settings: Settings) -
         "target_p99_ms": TARGET_P99_MS,
         "meets_target": p99 <= TARGET_P99_MS,
         **persist,
+        # Decisions per research source that had a reading, and the fetches done ahead.
+        "research_sources_available": dict(sorted(available.items())),
+        "research_items_held": len(research.book),
+        "research_fetch_p50_ms": round(statistics.median(refresh_ms), 4) if refresh_ms else None,
         "machine": machine_info("numpy", "ta-lib", "sqlalchemy"),
     }
 

@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
@@ -33,7 +34,6 @@ from sigmax.domain.instruments import Symbol
 from sigmax.errors import InputError, SigmaxError
 
 if TYPE_CHECKING:
-    from sigmax.domain.decisions import DecisionRecord
     from sigmax.engine.decision_log import StoredDecisionLog
     from sigmax.engine.facade import SIGMAX
 
@@ -89,6 +89,18 @@ ProfileOption = Annotated[
     ),
 ]
 
+ResearchOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--research",
+        help="A dated research file (JSON lines: published_at, source, title, url, symbols); "
+        "each decision reads only the items published by its moment. See docs/RESEARCH.md.",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+]
+
 _ACTION_STYLES: Final = {"BUY": "bold green", "SELL": "bold red", "HOLD": "bold yellow"}
 
 
@@ -103,6 +115,7 @@ def analyze_command(
     profile: ProfileOption = None,
     data: DataPathOption = None,
     as_json: JsonOption = False,
+    research: ResearchOption = None,
 ) -> None:
     """Run the seven agents on SYMBOL, record the decision and explain it."""
     from sigmax.engine.facade import SIGMAX
@@ -111,7 +124,7 @@ def analyze_command(
         wanted = _symbol_argument(symbol)
         at_ms = None if at is None else parse_moment(at)
         wanted_timeframe = _timeframe_option(timeframe)
-        record = asyncio.run(
+        document = asyncio.run(
             _analyze(
                 wanted,
                 at,
@@ -124,10 +137,10 @@ def analyze_command(
                     console_log=False,
                     log_json=bool(getattr(ctx.obj, "log_json", False)),
                     log_level=getattr(ctx.obj, "log_level", None),
+                    research=research,
                 ),
             )
         )
-    document = record.to_dict()
     if as_json:
         typer.echo(json.dumps(document))
         return
@@ -217,7 +230,7 @@ async def _analyze(
     at_ms: int | None,
     timeframe: Timeframe | None,
     sigmax: SIGMAX,
-) -> DecisionRecord:
+) -> dict[str, Any]:
     from sigmax.agents.market_view import InsufficientDataError
 
     await sigmax.initialize()
@@ -248,12 +261,18 @@ async def _analyze(
                     f"{ms_to_iso(next_close_ms)}, when the next candle would have closed"
                 )
         try:
-            return await sigmax.analyze(symbol, at_ms, portfolio)
+            record = await sigmax.analyze(symbol, at_ms, portfolio)
         except InsufficientDataError as error:
             earliest = ms_to_iso(int(history.decision_moments()[0]))
             raise InputError(
                 f"--at {at_text}: {error} (the earliest possible --at is {earliest})"
             ) from None
+        # Recorded first; the optional LLM text is attached to the stored record after.
+        document = record.to_dict()
+        llm = await sigmax.llm_reasoning(record)
+        if llm is not None:
+            document["llm"] = llm
+        return document
     finally:
         await sigmax.stop()
 
@@ -351,6 +370,12 @@ def render_decision(
     ):
         if text:
             console.print(_text_panel(heading, text))
+    items = _research_items(document)
+    if items:
+        console.print(_items_table(items))
+    llm: Mapping[str, Any] | None = document.get("llm")
+    if llm:
+        console.print(_llm_panel(llm))
     indicators: Mapping[str, float | None] = document.get("indicators") or {}
     if indicators:
         console.print(_indicator_table(indicators, str(document.get("timeframe", ""))))
@@ -463,6 +488,49 @@ def _agents_table(agents: Sequence[Mapping[str, Any]]) -> Table:
             _number(agent.get("latency_ms"), 3),
         )
     return table
+
+
+def _research_items(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    for agent in document.get("agents") or []:
+        if agent.get("name") == "researcher":
+            items = (agent.get("details") or {}).get("items")
+            return list(items) if isinstance(items, list) else []
+    return []
+
+
+def _items_table(items: Sequence[Mapping[str, Any]]) -> Table:
+    """The research items the sentiment counted: time, source, score, title and link."""
+    table = Table(title=f"Research evidence ({len(items)} items)", title_justify="left")
+    for name, justify in (("published", "left"), ("source", "left"), ("score", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("title / link", overflow="fold")
+    for item in items:
+        table.add_row(
+            str(item.get("published_at", "")),
+            escape(str(item.get("source", ""))),
+            _number(item.get("score"), 3),
+            escape(f"{item.get('title', '')}\n{item.get('url', '')}".strip()),
+        )
+    return table
+
+
+def _llm_panel(llm: Mapping[str, Any]) -> Panel:
+    status = str(llm.get("status"))
+    head = f"{llm.get('provider')} {llm.get('model')}: {status}"
+    if status in ("ok", "cached"):
+        body = "\n\n".join(
+            f"{label}: {llm.get(key, '')}"
+            for label, key in (
+                ("Summary", "summary"),
+                ("Bull", "bull_argument"),
+                ("Bear", "bear_argument"),
+            )
+        )
+    else:
+        body = str(llm.get("reason", ""))
+    if llm.get("cost_usd") is not None:
+        head += f" (cost {llm['cost_usd']} USD)"
+    return Panel(escape(body), title=escape(f"LLM reasoning, {head}"), title_align="left")
 
 
 def _text_panel(heading: str, text: str) -> Panel:

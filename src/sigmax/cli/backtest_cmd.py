@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sigmax.cli.analyze_cmd import ProfileOption, exit_on_error, parse_moment
+from sigmax.cli.analyze_cmd import ProfileOption, ResearchOption, exit_on_error, parse_moment
 from sigmax.cli.data_cmd import DataPathOption, TimeframeOption
 from sigmax.errors import InputError
 
@@ -102,6 +102,7 @@ def backtest_command(
     as_json: JsonOption = False,
     report: ReportOption = None,
     list_runs: ListOption = False,
+    research: ResearchOption = None,
 ) -> None:
     """Backtest a strategy on stored candles with the paper engine: the same fills, fees and
     safety triggers as a paper run of the same candles."""
@@ -138,6 +139,7 @@ def backtest_command(
             slow=slow,
             fee_rate=_decimal(fee_rate, "--fee-rate"),
             slippage_model=slippage_model.strip().lower(),
+            research=research,
             capital=_decimal(capital, "--capital"),
             safety=parse_safety_switch(safety),
         )

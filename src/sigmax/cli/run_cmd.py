@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sigmax.cli.analyze_cmd import ProfileOption, exit_on_error, parse_moment
+from sigmax.cli.analyze_cmd import ProfileOption, ResearchOption, exit_on_error, parse_moment
 from sigmax.cli.data_cmd import DataPathOption, TimeframeOption
 from sigmax.errors import InputError
 
@@ -105,6 +105,7 @@ def run_command(
     port: PortOption = None,
     new_account: NewAccountOption = False,
     confirm_live: ConfirmLiveOption = False,
+    research: ResearchOption = None,
 ) -> None:
     """Trade on paper (candles replayed or live) or live on the exchange, through the agents,
     the venue and the ledger; the REST API and the Telegram bot run beside the engine.
@@ -130,6 +131,7 @@ def run_command(
             companions=BesideEngine(api=not no_api, host=host, port=port),
             new_account=new_account,
             confirm_live=confirm_live,
+            research=research,
         )
         try:
             report = asyncio.run(run_paper(options))

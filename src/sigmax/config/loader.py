@@ -64,7 +64,15 @@ from sigmax.errors import ConfigError, ConfigProblem
 from sigmax.url_secrets import mask_urls_in
 
 #: Sections ``config.yaml`` may set; the others have their own files.
-CONFIG_YAML_SECTIONS = ("trading", "api", "telegram", "logging", "decision_history", "arbitrage")
+CONFIG_YAML_SECTIONS = (
+    "trading",
+    "api",
+    "telegram",
+    "logging",
+    "decision_history",
+    "arbitrage",
+    "research",
+)
 
 
 class ConfigLoadError(ConfigError):

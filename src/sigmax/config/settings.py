@@ -664,6 +664,126 @@ class ProfileSettings(_Section):
 _TELEGRAM_TOKEN_RE = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
 
 
+def _comma_list(value: object) -> object:
+    """A list from YAML, or a comma-separated string from the environment."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class LlmSettings(_Section):
+    """Optional LLM reasoning (``config.yaml: research.llm``; LLM_PROVIDER, LLM_MODEL, ...).
+
+    It rewrites the record's bull and bear arguments and summary from the record's evidence
+    after the decision is recorded; the decision's numbers never depend on it.
+    """
+
+    #: ``openai``, ``anthropic`` or ``ollama``; None: no LLM is called (env LLM_PROVIDER).
+    provider: Literal["openai", "anthropic", "ollama"] | None = None
+    #: Model name (env LLM_MODEL); required when a provider is set.
+    model: str | None = None
+    #: Spending limit per UTC day, USD (env LLM_DAILY_BUDGET_USD). 0 stops every call.
+    daily_budget_usd: Decimal = Field(default=Decimal("1"), ge=0)
+    #: Tokens per UTC day, whatever they cost (a local model is free but not unlimited).
+    daily_token_budget: int = Field(default=200_000, ge=0)
+    #: USD per million tokens, input and output, per model. A provider's model that is not
+    #: listed is refused (its cost would be unknown); a local Ollama model may be listed at 0.
+    prices: dict[str, tuple[Decimal, Decimal]] = Field(
+        default_factory=lambda: {
+            "gpt-4o-mini": (Decimal("0.15"), Decimal("0.60")),
+            "gpt-4o": (Decimal("2.50"), Decimal("10.00")),
+            "claude-haiku-4-5": (Decimal("1.00"), Decimal("5.00")),
+            "claude-sonnet-4-5": (Decimal("3.00"), Decimal("15.00")),
+        }
+    )
+    #: Per-call time limit, seconds.
+    timeout_s: float = Field(default=20.0, gt=0, le=300)
+    #: Longest answer asked for, tokens.
+    max_output_tokens: int = Field(default=600, ge=50, le=8000)
+    #: The LLM's say in the numeric decision. Only 0 is accepted: the decision is recorded
+    #: before the LLM answers, and waiting for it would put its latency on the decision path.
+    vote_weight: float = Field(default=0.0, ge=0.0, le=0.0)
+
+    @model_validator(mode="after")
+    def _model_and_price(self) -> LlmSettings:
+        if self.provider is None:
+            return self
+        if not self.model:
+            raise RuleViolationsError(
+                [RuleViolation(("model",), "is required when LLM_PROVIDER is set")]
+            )
+        if self.model not in self.prices:
+            raise RuleViolationsError(
+                [
+                    RuleViolation(
+                        ("prices",),
+                        f"must list the model {self.model!r} (USD per million input and "
+                        "output tokens) so its cost can be counted",
+                    )
+                ]
+            )
+        return self
+
+
+class ResearchSettings(_Section):
+    """Research feeds for the researcher (``config.yaml: research``).
+
+    Each feed is used only when configured: RSS with ``rss_feeds``, CryptoPanic with
+    CRYPTOPANIC_TOKEN, Reddit with ``reddit_subreddits``, CoinGecko and the Fear & Greed index
+    with their ``*_enabled`` switch, NewsAPI with NEWSAPI_KEY.
+    """
+
+    #: RSS/Atom feed URLs (env RSS_FEEDS, comma-separated).
+    rss_feeds: tuple[str, ...] = ()
+    #: Subreddits, e.g. ``Bitcoin`` or ``CryptoCurrency`` (env REDDIT_SUBREDDITS).
+    reddit_subreddits: tuple[str, ...] = ()
+    #: Read Reddit comments as well as posts.
+    reddit_comments: bool = True
+    coingecko_enabled: bool = False
+    fear_greed_enabled: bool = False
+    #: Items older than this at a decision are not read.
+    lookback_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    #: An item's weight halves every ``half_life_hours``.
+    half_life_hours: float = Field(default=6.0, gt=0, le=24 * 30)
+    #: A feed whose last successful fetch is older than this at a decision counts as missing.
+    max_age_minutes: float = Field(default=120.0, gt=0)
+    #: Least time between two fetches of one feed (rate limit), seconds.
+    min_refresh_seconds: float = Field(default=300.0, ge=0)
+    #: Per-request time limit, seconds.
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    #: How much each feed kind's items count in the aggregate.
+    source_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "rss": 1.0,
+            "newsapi": 1.0,
+            "cryptopanic": 0.8,
+            "reddit": 0.5,
+            "coingecko": 0.7,
+            "fear_greed": 0.7,
+        }
+    )
+    llm: LlmSettings = LlmSettings()
+
+    _lists = field_validator("rss_feeds", "reddit_subreddits", mode="before")(_comma_list)
+
+    @field_validator("rss_feeds")
+    @classmethod
+    def _feed_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("source_weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, weight in value.items():
+            if not weight >= 0:
+                raise ValueError(f"{name}: must be >= 0 (got {weight})")
+        return value
+
+
 def _strip_secret(value: object) -> object:
     """Trim pasted whitespace; an empty secret means "not configured"."""
     if isinstance(value, str):
@@ -715,6 +835,7 @@ class Credentials(_Section):
 
     #: The Telegram bot's token from @BotFather; set, ``sigmax run`` starts the bot.
     telegram_bot_token: SecretStr | None = None
+    cryptopanic_token: SecretStr | None = None
 
     _strip = field_validator("*", mode="before")(_strip_secret)
 
@@ -782,6 +903,18 @@ class Services(_Section):
     ollama_url: str | None = None
     #: NewsAPI.org, the news sentiment source (used only when NEWSAPI_KEY is set).
     newsapi_url: str = "https://newsapi.org"
+    #: CryptoPanic's API (used only when CRYPTOPANIC_TOKEN is set).
+    cryptopanic_url: str = "https://cryptopanic.com"
+    #: Reddit's JSON listings (used when research.reddit_subreddits is set).
+    reddit_url: str = "https://www.reddit.com"
+    #: CoinGecko's public API.
+    coingecko_url: str = "https://api.coingecko.com"
+    #: The Fear & Greed index (alternative.me).
+    fear_greed_url: str = "https://api.alternative.me"
+    #: OpenAI's API (or a compatible server) for the LLM reasoning.
+    openai_url: str = "https://api.openai.com/v1"
+    #: Anthropic's API for the LLM reasoning.
+    anthropic_url: str = "https://api.anthropic.com"
     #: PostgreSQL server; used for storage when set and DATABASE_URL is not.
     postgres_url: SecretStr | None = None
     #: Storage database as a SQLAlchemy URL (sqlite:///... or postgresql://...); wins over
@@ -794,7 +927,16 @@ class Services(_Section):
 
     _strip = field_validator("*", mode="before")(_strip_secret)
 
-    @field_validator("ollama_url", "newsapi_url")
+    @field_validator(
+        "ollama_url",
+        "newsapi_url",
+        "cryptopanic_url",
+        "reddit_url",
+        "coingecko_url",
+        "fear_greed_url",
+        "openai_url",
+        "anthropic_url",
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -875,6 +1017,7 @@ class Settings(BaseSettings):
     profile: ProfileSettings = ProfileSettings()
     credentials: Credentials = Credentials()
     services: Services = Services()
+    research: ResearchSettings = ResearchSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -1042,6 +1185,12 @@ class Settings(BaseSettings):
         service_urls = (
             self.services.ollama_url,
             self.services.newsapi_url,
+            self.services.cryptopanic_url,
+            self.services.reddit_url,
+            self.services.coingecko_url,
+            self.services.fear_greed_url,
+            self.services.openai_url,
+            self.services.anthropic_url,
             self.safety.policy.opa_url,
             self.telegram.api_url,
         )

@@ -225,6 +225,16 @@ class StoredDecisionLog:
             )
         return False
 
+    def attach_llm(self, decision_id: str, annotation: Mapping[str, Any]) -> bool:
+        """Add the LLM's reasoning to a stored record as its ``llm`` entry (the decision's
+        numbers are untouched); ``False`` when no record has that id."""
+        with self._db.transaction() as session:
+            row = DecisionRepository(session).get(decision_id)
+            if row is None:
+                return False
+            row.record = {**row.record, "llm": dict(annotation)}
+            return True
+
     def get(self, decision_id: str) -> dict[str, Any] | None:
         """The stored record with ``decision_id``, or ``None``."""
         with self._db.session() as session:

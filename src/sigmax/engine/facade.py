@@ -19,7 +19,7 @@ import gc
 import logging
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 from sigmax.agents.base import AGENT_NAMES, PortfolioView
 from sigmax.agents.market_view import SymbolHistory
@@ -31,6 +31,8 @@ from sigmax.engine.adhoc import RunMoment, replay_moment
 from sigmax.engine.decision_log import StoredDecisionLog, canonical_symbol
 from sigmax.errors import InputError, SigmaxError
 from sigmax.logging_setup import configure_logging, shutdown_logging
+from sigmax.research.hub import research_from_settings
+from sigmax.research.llm.attach import annotate_and_attach, reasoner_from_settings
 from sigmax.storage import Database
 
 #: The runbook names this logger for the engine's start-up lines.
@@ -95,13 +97,15 @@ class SIGMAX:
         console_log: bool = True,
         log_json: bool = False,
         log_level: str | None = None,
+        research: Path | None = None,
     ) -> None:
         """Nothing is read or opened until :meth:`initialize`.
 
         ``mode`` is ``paper`` or ``live`` (live needs API_KEY and API_SECRET); ``profile``
         wins over SIGMAX_PROFILE; ``data`` is a candle file or folder (``None``: the bundled
         Binance data); ``home`` wins over SIGMAX_HOME. ``console_log`` also sends the log to
-        stderr; the file ``logs/sigmax.log`` is always written.
+        stderr; the file ``logs/sigmax.log`` is always written. ``research`` is a dated
+        research file the researcher reads (items published after a decision are never read).
         """
         cleaned = mode.strip().lower()
         if cleaned not in MODES:
@@ -113,6 +117,7 @@ class SIGMAX:
         self._console_log = console_log
         self._log_json = log_json
         self._log_level = log_level
+        self.research = research
         self._settings: Settings | None = None
         self._database: Database | None = None
         self._decisions: StoredDecisionLog | None = None
@@ -158,7 +163,14 @@ class SIGMAX:
             database, max_ad_hoc=settings.decision_history.max_entries
         )
         self._histories = HistoryCache(catalog, settings)
-        self._orchestrator = Orchestrator(settings, self._histories, self._decisions)
+        sources = (
+            None
+            if self.research is None
+            else research_from_settings(settings, research_file=self.research).researcher_sources()
+        )
+        self._orchestrator = Orchestrator(
+            settings, self._histories, self._decisions, sources=sources
+        )
         log.info(
             "SIGMAX starting in %s mode, profile %s, database %s, candle data from %s, log %s",
             settings.trading.mode,
@@ -173,6 +185,17 @@ class SIGMAX:
         # does not walk it in the middle of a decision.
         gc.collect()
         gc.freeze()
+
+    async def llm_reasoning(self, record: DecisionRecord) -> dict[str, Any] | None:
+        """The LLM's text for a recorded decision, attached to the stored record (None when
+        LLM_PROVIDER is not set). The decision was recorded before; it does not change."""
+        reasoner = reasoner_from_settings(self.settings)
+        if reasoner is None:
+            return None
+        try:
+            return await annotate_and_attach(reasoner, self.decisions, record.to_dict())
+        finally:
+            await reasoner.cache.close()
 
     @property
     def is_initialized(self) -> bool:

@@ -30,9 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sigmax.agents.batch import assess_history
-from sigmax.agents.news_source import news_source_from_settings
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
-from sigmax.agents.researcher import default_sources
 from sigmax.bus import EventBus, bus_from_settings
 from sigmax.config import Settings, load_settings
 from sigmax.config.settings import timeframe_overrides
@@ -41,6 +39,7 @@ from sigmax.data.feeds import CcxtFeed
 from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.ledger import Ledger
 from sigmax.engine.controls import ControlQueue
+from sigmax.engine.decision_log import StoredDecisionLog
 from sigmax.engine.engine import Engine, Feed, RunTotals
 from sigmax.engine.facade import log_agents_initialized
 from sigmax.engine.feeds import ReplayFeed
@@ -65,6 +64,8 @@ from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import bundled_market_specs
 from sigmax.execution.reconcile import pause_on_mismatch, reconcile
 from sigmax.logging_setup import configure_logging, shutdown_logging
+from sigmax.research.hub import research_file_digest, research_from_settings
+from sigmax.research.llm.attach import LlmAttacher, reasoner_from_settings
 from sigmax.safety.policy import PolicyEvaluator, policy_engine_from_settings
 from sigmax.safety.store import SafetyStore
 from sigmax.storage.check import mark_account, open_checked
@@ -118,6 +119,8 @@ class RunOptions:
     clock_sync_s: float = 30.0
     #: Start a new account although the home shows an earlier one and the store is empty.
     new_account: bool = False
+    #: A dated research file (``--research``): the researcher reads it instead of live feeds.
+    research: Path | None = None
     #: Live feed only: "now" in ms, and the wait between polls (tests pass fake ones).
     clock: Callable[[], int] = wall_clock_ms
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -289,6 +292,8 @@ async def _prepared_run(
         identity["until_ms"] = options.until_ms
     # The news source changes decisions: a run with it is another run than one without.
     identity["news"] = settings.credentials.newsapi_key is not None
+    if options.research is not None:
+        identity["research"] = research_file_digest(options.research)
     identity["fees"] = [str(fees.maker), str(fees.taker)]
     identity["slippage"] = repr(slippage)
     run_id = run_identity(identity)
@@ -448,21 +453,25 @@ async def _run_with(
     histories = {s: build_history(series[s], settings) for s in series}
     for history in histories.values():
         history.require_higher_timeframes()
-    news = news_source_from_settings(
-        settings, on_error=lambda failure: engine.record_api_error(failure.source, "fetch failed")
+    research = research_from_settings(
+        settings,
+        research_file=options.research,
+        on_error=lambda failure: engine.record_api_error(failure.source, "fetch failed"),
     )
     engine = Engine(
         orchestrator=Orchestrator(
-            settings, lambda symbol: engine.histories[symbol], sources=default_sources(news)
+            settings,
+            lambda symbol: engine.histories[symbol],
+            sources=research.researcher_sources(),
         ),
         histories=histories,
         trader=trader,
         store=store,
         persist_holds=exchange is not None or options.speed is not None,
     )
-    if exchange is None and news is None:
+    if exchange is None and not research.active:
         # A replay knows its whole history: candles that cannot act skip their assessment.
-        # (With a news source every candle's sentiment is observed, so all are assessed.)
+        # (With research every candle's sentiment is observed, so all are assessed.)
         engine.batch = {s: assess_history(h, settings) for s, h in histories.items()}
     engine.controls = ControlQueue(db)
     if exchange is not None:
@@ -501,14 +510,14 @@ async def _run_with(
             f" via {mask_url(url)}, set by {EXCHANGE_URL_VAR}" if url else "",
             settings.profile_name,
         )  # fmt: skip
-        live_news = news
+        live_research = research if research.live else None
         checks = None if venue is None else Reconciliation(
             venue, engine, settings.trading.reconcile_minutes * 60_000, options.clock
         )  # fmt: skip
 
         async def before_group(close_ms: int) -> None:
-            if live_news is not None:
-                await live_news.refresh(symbols, close_ms)
+            if live_research is not None:
+                await live_research.refresh(symbols, close_ms)
             if checks is not None:
                 await checks.due(close_ms)
 
@@ -521,11 +530,11 @@ async def _run_with(
             speed=options.speed,
             after_ms=cursor,
         )
-        if news is not None:
+        if research.live:
             # The whole window's news at once: decisions read only what was published by then.
             first = min(int(series[s].timestamp[0]) for s in series)
             last = max(series[s].last_ms for s in series) + timeframe.ms
-            await news.load(
+            await research.load(
                 symbols,
                 max(first, options.start_ms or first),
                 min(last, options.until_ms or last),
@@ -543,6 +552,11 @@ async def _run_with(
     await bus.start()  # fails closed: a configured NATS that does not answer stops the run
     engine.bus = bus
     stop_companions = None
+    # Optional LLM text, attached to records after they are committed, beside the engine.
+    reasoner = reasoner_from_settings(settings, research.cache)
+    attacher = None if reasoner is None else LlmAttacher(reasoner, StoredDecisionLog(db))
+    if attacher is not None:
+        attacher.start(bus)
     try:
         if options.companions is not None:
             stop_companions = await options.companions.start(
@@ -566,6 +580,9 @@ async def _run_with(
     finally:
         if stop_companions is not None:
             await stop_companions()
+        if attacher is not None:
+            await attacher.stop()
+        await research.close()
         await bus.close()  # flushes what is queued
     # A replay ends with its data; a live run only stops (at --until) and can be resumed.
     store.finish(RunStatus.INTERRUPTED if exchange is not None else RunStatus.COMPLETED)

@@ -1,0 +1,123 @@
+"""Builds the reasoner from the settings, and attaches its text to recorded decisions.
+
+In a run, :class:`LlmAttacher` follows the bus's decision events (published after each commit,
+so the deterministic record is already stored), reads each explained record back, asks the
+reasoner and writes the answer into the record's ``llm`` entry. It runs beside the engine in
+its own task: a slow, failing or budget-stopped LLM never delays or changes a decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sigmax.agents.privacy_agent import PrivacyAgent
+from sigmax.bus.events import EventType
+from sigmax.bus.protocol import EventBus
+from sigmax.config.settings import Settings
+from sigmax.engine.decision_log import StoredDecisionLog
+from sigmax.errors import ConfigError, ConfigProblem
+from sigmax.research.cache import ResearchCache, cache_from_url
+from sigmax.research.llm.providers import (
+    AnthropicProvider,
+    LlmProvider,
+    OllamaProvider,
+    OpenAIProvider,
+)
+from sigmax.research.llm.reasoner import LlmBudget, LlmReasoner, Prices
+from sigmax.safety.privacy import PrivacyScanner
+
+log = logging.getLogger(__name__)
+
+
+def reasoner_from_settings(
+    settings: Settings, cache: ResearchCache | None = None
+) -> LlmReasoner | None:
+    """The reasoner LLM_PROVIDER asks for, or None when none is set."""
+    llm = settings.research.llm
+    if llm.provider is None or llm.model is None:
+        return None
+    provider: LlmProvider
+    credentials, services = settings.credentials, settings.services
+    if llm.provider == "openai":
+        if credentials.openai_api_key is None:
+            raise ConfigError(
+                [ConfigProblem("OPENAI_API_KEY", "is required when LLM_PROVIDER=openai")]
+            )
+        provider = OpenAIProvider(
+            services.openai_url, credentials.openai_api_key, llm.model, llm.timeout_s
+        )
+    elif llm.provider == "anthropic":
+        if credentials.anthropic_api_key is None:
+            raise ConfigError(
+                [ConfigProblem("ANTHROPIC_API_KEY", "is required when LLM_PROVIDER=anthropic")]
+            )
+        provider = AnthropicProvider(
+            services.anthropic_url, credentials.anthropic_api_key, llm.model, llm.timeout_s
+        )
+    else:
+        if services.ollama_url is None:
+            raise ConfigError([ConfigProblem("OLLAMA_URL", "is required when LLM_PROVIDER=ollama")])
+        provider = OllamaProvider(services.ollama_url, llm.model, llm.timeout_s)
+    if cache is None:
+        redis = services.redis_url
+        cache = cache_from_url(None if redis is None else redis.get_secret_value())
+    price_in, price_out = llm.prices[llm.model]
+    return LlmReasoner(
+        provider,
+        Prices(price_in, price_out),
+        LlmBudget(cache, daily_usd=llm.daily_budget_usd, daily_tokens=llm.daily_token_budget),
+        cache,
+        PrivacyAgent(PrivacyScanner(settings.secret_values())),
+        max_output_tokens=llm.max_output_tokens,
+    )
+
+
+async def annotate_and_attach(
+    reasoner: LlmReasoner, decisions: StoredDecisionLog, record: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Ask the reasoner about a stored record and attach the answer (whatever its status)."""
+    annotation = await reasoner.annotate(record)
+    if annotation["status"] not in ("ok", "cached"):
+        log.warning(
+            "LLM reasoning for decision %s: %s (%s)",
+            record.get("id"),
+            annotation["status"],
+            annotation.get("reason", ""),
+        )
+    await asyncio.to_thread(decisions.attach_llm, str(record["id"]), annotation)
+    return annotation
+
+
+class LlmAttacher:
+    """Follows a run's decision events and attaches the LLM's text to explained records."""
+
+    def __init__(self, reasoner: LlmReasoner, decisions: StoredDecisionLog) -> None:
+        self.reasoner = reasoner
+        self.decisions = decisions
+        self.attached = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, bus: EventBus) -> None:
+        subscription = bus.subscribe([EventType.DECISION], name="llm-reasoning")
+
+        async def follow() -> None:
+            async for event in subscription:
+                decision_id = event.payload.get("id")
+                record = await asyncio.to_thread(self.decisions.get, str(decision_id))
+                if record is None or not record.get("reasoning"):
+                    continue  # stored as its numbers only: nothing to rewrite
+                await annotate_and_attach(self.reasoner, self.decisions, record)
+                self.attached += 1
+
+        self._task = asyncio.create_task(follow(), name="llm-reasoning")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
