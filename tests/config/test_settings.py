@@ -184,6 +184,38 @@ ENV_CASES: list[tuple[str, str, str, object]] = [
         "services.nats_url",
         "nats://bus:pw5678@127.0.0.1:4222",
     ),
+    ("CRYPTOPANIC_TOKEN", "cp-token-1234", "credentials.cryptopanic_token", "cp-token-1234"),
+    (
+        "CRYPTOPANIC_URL",
+        "http://127.0.0.1:8801/",
+        "services.cryptopanic_url",
+        "http://127.0.0.1:8801",
+    ),
+    ("REDDIT_URL", "http://127.0.0.1:8802/", "services.reddit_url", "http://127.0.0.1:8802"),
+    ("COINGECKO_URL", "http://127.0.0.1:8803/", "services.coingecko_url", "http://127.0.0.1:8803"),
+    (
+        "FEAR_GREED_URL",
+        "http://127.0.0.1:8804/",
+        "services.fear_greed_url",
+        "http://127.0.0.1:8804",
+    ),
+    ("OPENAI_URL", "http://127.0.0.1:8805/", "services.openai_url", "http://127.0.0.1:8805"),
+    ("ANTHROPIC_URL", "http://127.0.0.1:8806/", "services.anthropic_url", "http://127.0.0.1:8806"),
+    (
+        "RSS_FEEDS",
+        "https://www.coindesk.com/arc/outboundfeeds/rss/, https://cointelegraph.com/rss",
+        "research.rss_feeds",
+        ("https://www.coindesk.com/arc/outboundfeeds/rss/", "https://cointelegraph.com/rss"),
+    ),
+    (
+        "REDDIT_SUBREDDITS",
+        "Bitcoin,CryptoCurrency",
+        "research.reddit_subreddits",
+        ("Bitcoin", "CryptoCurrency"),
+    ),
+    ("LLM_PROVIDER", "openai", "research.llm.provider", "openai"),
+    ("LLM_MODEL", "gpt-4o-mini", "research.llm.model", "gpt-4o-mini"),
+    ("LLM_DAILY_BUDGET_USD", "2.50", "research.llm.daily_budget_usd", Decimal("2.50")),
     ("SIGMAX_PROFILE", "Aggressive", "profile_name", "aggressive"),
     ("LOG_LEVEL", "debug", "logging.level", "DEBUG"),
 ]
@@ -208,6 +240,8 @@ def test_each_variable_is_read_from_the_environment(
     env = {var: raw}
     if var == "TRADING_MODE":
         env |= {"API_KEY": "key-abcdef", "API_SECRET": "secret-abcdef"}
+    if var == "LLM_PROVIDER":
+        env |= {"LLM_MODEL": "gpt-4o-mini"}
     if var == "TELEGRAM_BOT_TOKEN":
         env |= {"TELEGRAM_ALLOWED_CHAT_IDS": "42"}
     loaded = load_settings_with_sources(home=home, config_dir=config_dir, env=env)
