@@ -147,6 +147,33 @@ ENV_CASES: list[tuple[str, str, str, object]] = [
     ("OLLAMA_URL", "http://127.0.0.1:11434/", "services.ollama_url", "http://127.0.0.1:11434"),
     ("OPA_URL", "http://127.0.0.1:8181/", "safety.policy.opa_url", "http://127.0.0.1:8181"),
     ("NEWSAPI_URL", "http://127.0.0.1:8765/", "services.newsapi_url", "http://127.0.0.1:8765"),
+    ("CRYPTOPANIC_TOKEN", "cp-1234", "credentials.cryptopanic_token", "cp-1234"),
+    (
+        "CRYPTOPANIC_URL",
+        "http://127.0.0.1:8766/",
+        "services.cryptopanic_url",
+        "http://127.0.0.1:8766",
+    ),
+    ("REDDIT_URL", "http://127.0.0.1:8767", "services.reddit_url", "http://127.0.0.1:8767"),
+    ("COINGECKO_URL", "http://127.0.0.1:8768/", "services.coingecko_url", "http://127.0.0.1:8768"),
+    ("FEAR_GREED_URL", "http://127.0.0.1:8769", "services.fear_greed_url", "http://127.0.0.1:8769"),
+    ("OPENAI_URL", "http://127.0.0.1:8770/v1", "services.openai_url", "http://127.0.0.1:8770/v1"),
+    ("ANTHROPIC_URL", "http://127.0.0.1:8771", "services.anthropic_url", "http://127.0.0.1:8771"),
+    (
+        "RSS_FEEDS",
+        "https://a.example/rss, https://b.example/feed",
+        "research.rss_feeds",
+        ("https://a.example/rss", "https://b.example/feed"),
+    ),
+    (
+        "REDDIT_SUBREDDITS",
+        "Bitcoin,ethereum",
+        "research.reddit_subreddits",
+        ("Bitcoin", "ethereum"),
+    ),
+    ("LLM_PROVIDER", "ollama", "research.llm.provider", "ollama"),
+    ("LLM_MODEL", "gpt-4o-mini", "research.llm.model", "gpt-4o-mini"),
+    ("LLM_DAILY_BUDGET_USD", "2.50", "research.llm.daily_budget_usd", Decimal("2.50")),
     (
         "POSTGRES_URL",
         "postgres://u:pw12@db:5432/sigmax",
@@ -194,6 +221,8 @@ def test_each_variable_is_read_from_the_environment(
     env = {var: raw}
     if var == "TRADING_MODE":
         env |= {"API_KEY": "key-abcdef", "API_SECRET": "secret-abcdef"}
+    if var == "LLM_PROVIDER":  # a provider needs its model
+        env |= {"LLM_MODEL": "gpt-4o-mini"}
     loaded = load_settings_with_sources(home=home, config_dir=config_dir, env=env)
     assert _get(loaded.settings, key) == expected
     assert loaded.source_of(key) == "env"
@@ -400,7 +429,8 @@ def test_yaml_range_error_names_profile_file(home: Path, config_dir: Path) -> No
         (
             "config.yaml",
             "safety:\n  max_consecutive_losses: 2\n",
-            "config.yaml: safety: unknown key (allowed: api, decision_history, logging, trading)",
+            "config.yaml: safety: unknown key "
+            "(allowed: api, decision_history, logging, research, trading)",
         ),
         (
             "safety.yaml",
@@ -437,7 +467,8 @@ def test_unknown_yaml_keys_are_rejected(
 def test_secrets_are_not_accepted_in_yaml(home: Path, config_dir: Path) -> None:
     append(config_dir / "config.yaml", "credentials:\n  api_key: abcdef\n")
     assert problems_of(home, config_dir) == [
-        "config.yaml: credentials: unknown key (allowed: api, decision_history, logging, trading)"
+        "config.yaml: credentials: unknown key "
+        "(allowed: api, decision_history, logging, research, trading)"
     ]
 
 

@@ -450,6 +450,8 @@ def _display_value(path: KeyPath, value: Any, secrets: list[str]) -> Any:
         return str(value)
     if isinstance(value, tuple | list):
         return [_display_value(path, v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _display_value(path, v, secrets) for k, v in value.items()}
     if isinstance(value, str):
         # A password can hide in an otherwise public value (a URL with credentials).
         for secret in secrets:
