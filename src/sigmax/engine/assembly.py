@@ -17,6 +17,7 @@ from sigmax.engine.trader import Trader
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import OrderRules
 from sigmax.execution.paper import PaperVenue, SnapshotError
+from sigmax.execution.venue import Venue
 
 
 def paper_trader(
@@ -35,10 +36,7 @@ def paper_trader(
         ledger = Ledger(settings.profile.starting_capital_usd)
         venue = PaperVenue(traded, fees, slippage, cash=ledger.cash)
     else:
-        try:
-            ledger = Ledger.restore(point.ledger)
-        except LedgerError as error:
-            raise ResumePointError(f"resume point ledger: {error}") from None
+        ledger = restored_ledger(point)
         venue = PaperVenue(traded, fees, slippage, cash=ledger.cash)
         if point.venue is None:
             raise ResumePointError("resume point venue: missing for the paper venue")
@@ -51,10 +49,32 @@ def paper_trader(
             venue.restore(point.venue, balances)
         except SnapshotError as error:
             raise ResumePointError(f"resume point venue: {error}") from None
+    return account_trader(settings, ledger, venue, traded, fees, gate, point)
+
+
+def restored_ledger(point: ResumePoint) -> Ledger:
+    """The ledger a resume point holds, or a :class:`ResumePointError` naming the problem."""
+    try:
+        return Ledger.restore(point.ledger)
+    except LedgerError as error:
+        raise ResumePointError(f"resume point ledger: {error}") from None
+
+
+def account_trader(
+    settings: Settings,
+    ledger: Ledger,
+    venue: Venue,
+    specs: Mapping[str, MarketSpec],
+    fees: FeeSchedule,
+    gate: OrderGate,
+    point: ResumePoint | None,
+) -> Trader:
+    """The trader over ``ledger`` and ``venue`` (paper or exchange), with what ``point``
+    left of the account's per-symbol state (cursor, marks, volumes, protection, trades)."""
     trader = Trader(
         ledger=ledger,
         venue=venue,
-        rules={s: OrderRules(spec) for s, spec in traded.items()},
+        rules={s: OrderRules(spec) for s, spec in specs.items()},
         gate=gate,
         fees=fees,
         max_slippage_pct=settings.safety.max_slippage_pct,

@@ -30,9 +30,9 @@ from decimal import Decimal
 from sigmax.config import Settings
 from sigmax.data.feeds import CcxtFeed
 from sigmax.domain.instruments import Symbol
-from sigmax.domain.ledger import Ledger, LedgerError
+from sigmax.domain.ledger import Ledger
 from sigmax.domain.market import MarketSpec
-from sigmax.engine.assembly import paper_trader
+from sigmax.engine.assembly import account_trader, paper_trader, restored_ledger
 from sigmax.engine.gate import OrderGate
 from sigmax.engine.resume import ResumePoint, ResumePointError
 from sigmax.engine.trader import Trader
@@ -40,7 +40,6 @@ from sigmax.errors import ConfigError, ConfigProblem, InputError
 from sigmax.execution.ccxt_session import CcxtSession
 from sigmax.execution.ccxt_venue import CcxtVenue
 from sigmax.execution.fill_model import FeeSchedule
-from sigmax.execution.instruments import OrderRules
 
 __all__ = [
     "ExchangeClock",
@@ -158,10 +157,7 @@ async def live_trader(
         ledger = Ledger(balances.get(quote, Decimal(0)))
         log.info("live account on %s starts with %s %s", venue.name, ledger.cash, quote)
     else:
-        try:
-            ledger = Ledger.restore(point.ledger)
-        except LedgerError as error:
-            raise ResumePointError(f"resume point ledger: {error}") from None
+        ledger = restored_ledger(point)
         if point.venue is None:
             raise ResumePointError(
                 "resume point venue: missing for the exchange venue (its stops and open orders)"
@@ -172,21 +168,7 @@ async def live_trader(
             if e.client_order_id is not None and e.fill_sequence is not None
         }
         await venue.resume(point.venue, seen)
-    trader = Trader(
-        ledger=ledger,
-        venue=venue,
-        rules={s: OrderRules(spec) for s, spec in specs.items()},
-        gate=gate,
-        fees=fees,
-        max_slippage_pct=settings.safety.max_slippage_pct,
-    )
-    if point is not None:
-        trader.cursor = dict(point.cursor)
-        trader.marks = dict(point.marks)
-        trader.volumes = dict(point.volumes)
-        trader.protection = dict(point.protection)
-        trader.trades = dict(point.trades)
-    return trader
+    return account_trader(settings, ledger, venue, specs, fees, gate, point)
 
 
 def _quote(symbols: Sequence[str]) -> str:
