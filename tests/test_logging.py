@@ -161,6 +161,30 @@ def test_secrets_are_masked_in_messages_args_extras_and_exceptions(settings: Set
     assert read_lines(path)[-1].endswith("abcdef")
 
 
+def test_a_signed_requests_signature_is_masked_in_an_exchange_errors_text(
+    settings: Settings,
+) -> None:
+    """ccxt quotes the request in its errors; the signature would authorise it again until its
+    recvWindow expires."""
+    path = configure_logging(settings, console=False)
+    signature = "9d1c4f0b6a7e2c3d8f5a1b0e4c7d2a9f6b3e8c1d0a5f7b2e9c4d6a8f1b3e5c7d"
+    log = logging.getLogger("sigmax.execution")
+    log.warning(
+        "create order: attempt 1/3 failed (ExchangeNotAvailable: binance POST "
+        "https://api.binance.com/api/v3/order 503 Service Unavailable symbol=BTCUSDT&side=BUY"
+        "&timestamp=1696338000000&recvWindow=5000&signature=%s)",
+        signature,
+    )
+    log.warning('echoed body {"symbol": "BTCUSDT", "signature": "%s"}', signature)
+    text = "\n".join(read_lines(path))
+    assert signature not in text
+    assert "recvWindow=5000&signature=**********)" in text
+    assert '"signature": "**********"' in text
+    # Ordinary words around it are untouched.
+    log.info("signature checks passed for 3 requests")
+    assert read_lines(path)[-1].endswith("signature checks passed for 3 requests")
+
+
 def test_secrets_are_masked_in_json_extras(settings: Settings) -> None:
     path = configure_logging(settings, json_lines=True, console=False)
     logging.getLogger("sigmax").info("call", extra={"headers": {"key": API_SECRET}})

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -38,6 +39,10 @@ from sigmax.config.settings import MASK, Settings
 
 #: Secrets shorter than this are not masked: they would blank out ordinary words and numbers.
 MIN_MASKED_LENGTH = 4
+#: A signed request's signature, as an exchange client's error text quotes the request (query
+#: string, form body or JSON). It is not the key, but it authorises that request again until
+#: its ``recvWindow`` expires, so it is masked like a secret.
+_REQUEST_SIGNATURE = re.compile(r"(\bsignature[\"']?\s*[=:]\s*[\"']?)[0-9A-Za-z+/=_-]{16,}", re.I)
 
 _HANDLER_MARK = "_sigmax_handler"
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -82,6 +87,8 @@ class SecretMasker:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
+        if "ignature" in text:
+            text = _REQUEST_SIGNATURE.sub(lambda found: found.group(1) + MASK, text)
         return text
 
     def mask_value(self, value: object) -> object:
