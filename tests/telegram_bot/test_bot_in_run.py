@@ -116,6 +116,14 @@ async def test_every_command_round_trips_through_a_running_engine(tmp_path: Path
                 f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"}
             ).text
             assert TOKEN not in metrics
+            # The bot's outbox is in /metrics: every answer above was sent through it.
+            sent = re.search(
+                r'^sigmax_telegram_messages_total\{outcome="sent"\} (\S+)$', metrics, re.M
+            )
+            assert sent is not None, metrics
+            assert float(sent.group(1)) >= 10
+            assert 'sigmax_telegram_messages_total{outcome="dropped_full"} 0.0' in metrics
+            assert "sigmax_telegram_outbox_queued " in metrics
         assert run.process.returncode is not None
     log = (tmp_path / "logs" / "sigmax.log").read_text(encoding="utf-8")
     assert TOKEN not in log

@@ -13,6 +13,9 @@ in the tests, never share or double-register a metric). What the metrics come fr
 * :meth:`ApiMetrics.record_venue_error`, which the process that embeds the API calls for each
   failed venue or feed request (single errors are not events: only a burst of them is, when it
   fires the ``api_error_burst`` trigger);
+* the Telegram bot's outbox, when ``sigmax run`` starts a bot beside the API
+  (:meth:`ApiMetrics.watch_telegram`): messages sent, dropped (outbox full, stale), refused by
+  the Bot API, retried and redacted, and the messages waiting, read at scrape time;
 * the process itself (CPU, memory, open files, garbage collection), from prometheus-client.
 
 Label values are bounded so a stray value cannot create new series without end: symbols are
@@ -25,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -40,7 +43,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import select
 
@@ -139,6 +142,47 @@ class _AccountCollector(Collector):
         )
         yield GaugeMetricFamily(
             "sigmax_daily_pnl_usd", "Profit and loss since the daily reset, USD.", value=daily_pnl
+        )
+
+
+#: The outbox's counters that count messages, by the outcome each is labelled with.
+TELEGRAM_OUTCOMES: Final = ("sent", "dropped_full", "dropped_stale", "refused")
+
+
+class _TelegramCollector(Collector):
+    """The bot's outbox figures, read when Prometheus scrapes (the bot counts on its own thread;
+    each figure is one int read, so a scrape never sees a torn value)."""
+
+    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        figures = self._read()
+        if not figures:
+            return  # the bot has not started yet: no sample rather than a false 0
+        messages = CounterMetricFamily(
+            "sigmax_telegram_messages",
+            "Telegram messages by outcome: sent, dropped because the outbox was full, dropped "
+            "as stale, refused for good by the Bot API.",
+            labels=["outcome"],
+        )
+        for outcome in TELEGRAM_OUTCOMES:
+            messages.add_metric([outcome], figures.get(outcome, 0))
+        yield messages
+        yield CounterMetricFamily(
+            "sigmax_telegram_retries",
+            "Bot API sends retried after an error, a timeout or a 429.",
+            value=figures.get("retries", 0),
+        )
+        yield CounterMetricFamily(
+            "sigmax_telegram_redacted",
+            "Telegram messages whose text the privacy screen redacted before sending.",
+            value=figures.get("redacted", 0),
+        )
+        yield GaugeMetricFamily(
+            "sigmax_telegram_outbox_queued",
+            "Telegram messages waiting in the outbox.",
+            value=figures.get("queued", 0),
         )
 
 
@@ -301,6 +345,12 @@ class ApiMetrics:
             # An equity event may have arrived during the read; it is at least as new.
             if row is not None and not self.equity_from_events:
                 self._account.values = (float(row.equity), float(row.daily_pnl))
+
+    def watch_telegram(self, read: Callable[[], Mapping[str, int]]) -> None:
+        """Report the bot's outbox: ``read`` returns its counters (``sent``, ``dropped_full``,
+        ``dropped_stale``, ``refused``, ``retries``, ``redacted``, ``queued``), or nothing before
+        the bot has started."""
+        self.registry.register(_TelegramCollector(read))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -74,6 +74,7 @@ class BesideEngine:
         """Start the API and the bot; the function that stops them both."""
         stops: list[Callable[[], Awaitable[None]]] = []
         try:
+            api = None
             if self._plan is not None:
                 api = await _start_api(settings, db, bus, engine, self._plan, data)
                 stops.append(api.stop)
@@ -82,6 +83,8 @@ class BesideEngine:
             )
             if bot is not None:
                 stops.append(bot.stop)
+                if api is not None:
+                    api.server.app.state.metrics.watch_telegram(bot.outbox_figures)
         except BaseException:
             for stop in reversed(stops):
                 await stop()

@@ -305,6 +305,23 @@ class EmbeddedBot:
         self.bot: TelegramBot | None = None
         self._thread = threading.Thread(target=self._main, name="sigmax-telegram", daemon=True)
 
+    def outbox_figures(self) -> dict[str, int]:
+        """The outbox's counters and the messages waiting, for ``/metrics`` (empty until the
+        bot has started)."""
+        bot = self.bot
+        if bot is None:
+            return {}
+        counters = bot.outbox.counters
+        return {
+            "sent": counters.sent,
+            "dropped_full": counters.dropped_full,
+            "dropped_stale": counters.dropped_stale,
+            "refused": counters.refused,
+            "retries": counters.retries,
+            "redacted": counters.redacted,
+            "queued": len(bot.outbox),
+        }
+
     async def start(self) -> None:
         """Start the thread and relay the engine's events to it (on the engine's loop)."""
         self._thread.start()
