@@ -22,7 +22,7 @@ import gzip
 import shutil
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -139,9 +139,13 @@ def replaying_run(
     speed: str = DEFAULT_SPEED,
     profile: str = "conservative",
     port: int | None = None,
+    extra: Sequence[str] = (),
 ) -> Iterator[RunProcess]:
-    """A real ``sigmax run`` replaying into ``home``, its API (and page) on 127.0.0.1."""
-    with sigmax_run(home, speed=speed, profile=profile, port=port or free_port(), data=None) as run:
+    """A real ``sigmax run`` replaying into ``home``, its API (and page) on 127.0.0.1; ``extra``
+    are more options of ``sigmax run``."""
+    with sigmax_run(
+        home, speed=speed, profile=profile, port=port or free_port(), data=None, extra=extra
+    ) as run:
         yield run
 
 

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -79,9 +79,16 @@ class RunProcess:
 
 @contextlib.contextmanager
 def sigmax_run(
-    home: Path, *, speed: str, profile: str, port: int, data: Path | None
+    home: Path,
+    *,
+    speed: str,
+    profile: str,
+    port: int,
+    data: Path | None,
+    extra: Sequence[str] = (),
 ) -> Iterator[RunProcess]:
-    """``sigmax run`` replaying in its own process with the API on ``port``, until SIGINT."""
+    """``sigmax run`` replaying in its own process with the API on ``port``, until SIGINT;
+    ``extra`` are more options of ``sigmax run`` (``--from``, ``--research``, ...)."""
     token = secrets.token_urlsafe(24)
     env = dict(os.environ)
     env.update(SIGMAX_HOME=str(home), SIGMAX_API_TOKEN=token)
@@ -93,6 +100,7 @@ def sigmax_run(
     ]  # fmt: skip
     if data is not None:
         command += ["--data", str(data)]
+    command += list(extra)
     stderr_path = home / "bench-run.stderr"
     with open(stderr_path, "wb") as stderr:
         process = subprocess.Popen(

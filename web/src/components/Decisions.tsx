@@ -113,6 +113,74 @@ function EvidenceList({ items }: { items: Evidence[] }) {
   );
 }
 
+/** One research item as the researcher recorded it (the items its reading counted). */
+interface ResearchItem {
+  title: string;
+  source: string;
+  published_at: string;
+  url: string | null;
+  score: number;
+  weight: number;
+}
+
+/** A link only to a web page: a feed's item may carry any text where its link should be. */
+function safeLink(url: string | null): string | null {
+  if (!url) return null;
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function Research({ record }: { record: DecisionRecord }) {
+  const researcher = agent(record, "researcher");
+  const details = researcher?.details ?? {};
+  const sources = (details.sources ?? {}) as Record<string, string>;
+  const items = (Array.isArray(details.items) ? details.items : []) as ResearchItem[];
+  return (
+    <div class="research" data-testid="research">
+      <h4>Research</h4>
+      <p>{record.reasoning.sentiment ?? researcher?.argument}</p>
+      {Object.keys(sources).length > 0 && (
+        <dl class="evidence">
+          {Object.entries(sources).map(([name, state]) => (
+            <div key={name}>
+              <dt>{name}</dt>
+              <dd class={state === "available" ? "" : "muted"}>{state}</dd>
+            </div>
+          ))}
+        </dl>
+      )}
+      {items.length > 0 && (
+        <ul class="items" data-testid="research-items">
+          {items.map((item, i) => {
+            const href = safeLink(item.url);
+            return (
+              <li key={`${item.published_at}-${i}`}>
+                <span class={item.score > 0 ? "up" : item.score < 0 ? "down" : "muted"}>
+                  {num(item.score, 2)}
+                </span>{" "}
+                {href ? (
+                  <a href={href} rel="noopener noreferrer nofollow" target="_blank">
+                    {item.title}
+                  </a>
+                ) : (
+                  item.title
+                )}{" "}
+                <span class="muted">
+                  {item.source} · {utc(item.published_at)} · weight {num(item.weight, 2)}
+                </span>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </div>
+  );
+}
+
 function agent(record: DecisionRecord, name: string): AgentReport | undefined {
   return record.agents.find((a) => a.name === name);
 }
@@ -167,6 +235,7 @@ export function DecisionDetail({ record }: { record: DecisionRecord }) {
           </div>
         ))}
       </dl>
+      <Research record={record} />
       <h4>Risk</h4>
       <p>{record.reasoning.risk_assessment}</p>
       <EvidenceList items={risk?.evidence ?? []} />
