@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,9 @@ from sqlalchemy import create_engine, text
 
 from conftest import CONFIG_VARIABLES
 from sigmax.bus import Event, EventType
+from sigmax.engine.account import open_account_home
+from sigmax.engine.safety_service import CommandResult, request_command
+from sigmax.storage.models import ControlKind, ControlStatus
 from storage.conftest import throwaway_postgres_database
 
 SIGMAX = str(Path(sys.executable).with_name("sigmax"))
@@ -182,35 +186,69 @@ def test_resume_is_refused_while_a_trigger_holds_and_a_forced_resume_is_audited(
 
 
 def _panic_while_running(home: Path, env: dict[str, str], url: str) -> None:
+    """Panic a running engine while it holds a position.
+
+    Seen held in the database, a position can be gone by the time a command arrives: a
+    ``sigmax`` command takes seconds to start on a loaded machine, tens of candles at 20
+    candles/s. So the pause is sent from this process through the same control queue (the
+    engine applies it at its next step), which stops the run's signal exits, and the panic, sent
+    by ``sigmax panic``, comes once a position is held under that pause. A pause that found
+    nothing held is lifted and the run waits for the next entry.
+    """
     process = subprocess.Popen(
-        [SIGMAX, *_run_args("2022-11-05T00:00:00Z", speed="20")], env=env,
+        [SIGMAX, *_run_args("2022-12-01T00:00:00Z", speed="20")], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        held: list[tuple[Any, ...]] = []
+        while time.monotonic() < deadline and not held:
+            while time.monotonic() < deadline and not _held(url):
+                assert process.poll() is None, process.communicate()[1][-2000:]
+                time.sleep(0.05)
+            paused = _command(
+                env, ControlKind.PAUSE, duration_ms=6 * 3_600_000, reason="paused by the operator"
+            )
+            assert paused.status is ControlStatus.APPLIED, paused
             held = _held(url)
-            if held:
-                break
-            time.sleep(0.05)
-        assert held, "the run never opened a position"
+            if not held:
+                assert (
+                    _command(env, ControlKind.RESUME, force=False).status is ControlStatus.APPLIED
+                )
+        assert held, "the run never held a position under a pause"
         panic = _sigmax(env, "panic", "--yes", "--json")
         assert panic.returncode == 0, panic.stderr
         result = json.loads(panic.stdout)
         assert (result["status"], result["applied_by"]) == ("applied", "engine"), result
-        assert "positions closing at market" in result["message"]
+        closing = re.search(r"(\d+) positions closing at market", result["message"])
+        assert closing is not None, result
+        process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=120)
-        assert process.returncode == 0, errors[-2000:]
+        assert process.returncode == 130, errors[-2000:]
     finally:
         if process.poll() is None:
             process.kill()
     assert _held(url) == []
     assert _query(url, "SELECT client_order_id FROM orders WHERE status = 'open'") == []
-    closing = _query(url, "SELECT status FROM orders WHERE client_order_id LIKE 'sgx-panic-%'")
-    assert closing
-    assert {status for (status,) in closing} == {"filled"}
+    # One filled close-out per position the panic found (a stop-loss or take-profit may have
+    # closed one after the pause, and it is then not counted).
+    panic_orders = _query(url, "SELECT status FROM orders WHERE purpose = 'panic'")
+    assert len(panic_orders) == int(closing.group(1))
+    assert {status for (status,) in panic_orders} <= {"filled"}
     assert _safety(env)["paused"]
     assert "ALERT PANIC at" in (home / "logs" / "sigmax.log").read_text(encoding="utf-8")
+
+
+def _command(env: dict[str, str], kind: ControlKind, **arguments: Any) -> CommandResult:
+    """``kind`` through the control queue of the home ``env`` names, from this process."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name not in env:
+                patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        with open_account_home() as home:
+            return request_command(home, kind, {**arguments, "reason": "paused by the operator"})
 
 
 def _held(url: str) -> list[tuple[Any, ...]]:
