@@ -26,7 +26,7 @@ from sigmax.safety.policy import (
     PolicyVerdict,
 )
 from sigmax.safety.policy_selfcheck import PROBES, REQUIRED_RULES
-from sigmax.safety.policy_term import set_input_document
+from sigmax.safety.policy_term import set_input_document, set_order_input
 from sigmax.safety.policy_types import verdict_from_document
 
 ENGINE = PolicyEngine.load(source_config_dir() / "policies")
@@ -196,3 +196,23 @@ def test_generated_orders_get_the_verdict_of_the_plain_evaluation(
     order_input: OrderPolicyInput,
 ) -> None:
     assert ENGINE.evaluate(order_input) == _plain(order_input.to_document())
+
+
+@given(order_inputs())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_the_typed_path_gives_rego_the_term_of_the_document(
+    order_input: OrderPolicyInput,
+) -> None:
+    """set_order_input (every order's path) builds the same term as the document's walk."""
+    typed = _rendered_input(lambda i: set_order_input(i._impl, order_input))
+    walked = _rendered_input(lambda i: set_input_document(i._impl, order_input.to_document()))
+    assert typed == walked
+
+
+def test_the_typed_path_refuses_a_count_it_cannot_hand_over() -> None:
+    probe = PROBES[0].request
+    account = PolicyAccount(Decimal(1), Decimal(1), open_positions=2**63)
+    request = OrderPolicyInput(probe.order, account, probe.limits)
+    interpreter = regopy.Interpreter()
+    with pytest.raises(PolicyInputError, match="does not fit in 64 bits"):
+        set_order_input(interpreter._impl, request)

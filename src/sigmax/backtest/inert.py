@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
+from typing import Any
 
 from sigmax.backtest.timeline import EQUITY_UNIT, Timeline
 from sigmax.domain.ledger import Ledger
@@ -72,6 +73,23 @@ def _units(value: Decimal, places: int) -> int:
     return int(scaled)
 
 
+def _fills(
+    watch: list[tuple[int, int, float]],
+    ats: list[Any],
+    lows: list[Any],
+    highs: list[Any],
+    g: int,
+) -> bool:
+    """Whether a watched order may fill on group ``g``."""
+    for k, kind, level in watch:
+        i = ats[k][g]
+        if i >= 0 and (
+            kind == 0 or (kind == 1 and lows[k][i] <= level) or (kind == 2 and highs[k][i] >= level)
+        ):
+            return True
+    return False
+
+
 def scan(
     timeline: Timeline,
     start: int,
@@ -86,12 +104,12 @@ def scan(
     ``breaches`` False: the enforcer's triggers are off, so no daily loss or drawdown ends it.
     """
     lanes = timeline.lanes
+    closes, acts = timeline.closes, timeline.acts
+    last = len(closes) - 1
+    if start > last or acts[start] or start == last:
+        # The very next group is an event: nothing to pass, and nothing to work out.
+        return Span(start, start)
     index_of = {lane.symbol: k for k, lane in enumerate(lanes)}
-    cash = _units(ledger.cash, EQUITY_PLACES)
-    held = [
-        (index_of[symbol], _units(position.qty, PLACES))
-        for symbol, position in ledger.open_positions().items()
-    ]
     # Resting orders: (lane, kind, level); kind 0 fills on the next candle, 1 when the low
     # reaches the level, 2 when the high does.
     watch: list[tuple[int, int, float]] = []
@@ -106,6 +124,17 @@ def scan(
             watch.append((k, 2 if buy else 1, level))
         else:
             watch.append((k, 1 if buy else 2, level))
+    ats = [lane.at for lane in lanes]
+    lows = [lane.low for lane in lanes]
+    highs = [lane.high for lane in lanes]
+    if _fills(watch, ats, lows, highs, start):
+        # An order may fill on the next group (a market order always does): it is stepped.
+        return Span(start, start)
+    cash = _units(ledger.cash, EQUITY_PLACES)
+    held = [
+        (index_of[symbol], _units(position.qty, PLACES))
+        for symbol, position in ledger.open_positions().items()
+    ]
     state = safety.state
     current = ledger.current_day
     day = None if current is None else current.toordinal() - _EPOCH_ORDINAL
@@ -124,28 +153,14 @@ def scan(
     peak = None if state.equity_peak is None else _units(state.equity_peak, EQUITY_PLACES)
     units = [lane.units for lane in lanes]
     marks = [lane.mark for lane in lanes]
-    ats = [lane.at for lane in lanes]
-    lows = [lane.low for lane in lanes]
-    highs = [lane.high for lane in lanes]
-    closes, days, first, acts = timeline.closes, timeline.days, timeline.first, timeline.acts
+    days, first = timeline.days, timeline.first
     span = Span(start, start, held=tuple(k for k, _ in held))
-    last = len(closes) - 1
     equity_points = span.equity
     g = start
     while g <= last:
         if acts[g] or g == last:
             break
-        fills = False
-        for k, kind, level in watch:
-            i = ats[k][g]
-            if i >= 0 and (
-                kind == 0
-                or (kind == 1 and lows[k][i] <= level)
-                or (kind == 2 and highs[k][i] >= level)
-            ):
-                fills = True
-                break
-        if fills:
+        if watch and _fills(watch, ats, lows, highs, g):
             break
         equity = cash
         for k, qty in held:

@@ -5,24 +5,69 @@ asyncio fan-out in one process) and :class:`NatsJetStreamBus` (used when ``NATS_
 shared between processes through a JetStream stream). :func:`bus_from_settings` picks one.
 Publishing never waits for a subscriber: each subscriber has a bounded queue that drops its
 oldest events when full and counts them (:attr:`Subscription.dropped`).
+
+Names are imported from their module when first used (PEP 562): a process that only needs the
+protocol or the in-process bus, a backtest among them, does not import the NATS client.
 """
 
-from sigmax.bus.errors import (
-    BusConfigError,
-    BusConnectionError,
-    BusError,
-    BusOverflowError,
-    BusStateError,
-    EventError,
-    EventFormatError,
-    EventPayloadError,
-)
-from sigmax.bus.events import WIRE_VERSION, Event, EventType, new_event_id
-from sigmax.bus.factory import bus_from_settings
-from sigmax.bus.jetstream import NatsJetStreamBus, redact_nats_url
-from sigmax.bus.memory import InProcessBus
-from sigmax.bus.protocol import EventBus
-from sigmax.bus.subscription import DEFAULT_MAX_QUEUE, Subscription
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sigmax.bus.errors import (
+        BusConfigError,
+        BusConnectionError,
+        BusError,
+        BusOverflowError,
+        BusStateError,
+        EventError,
+        EventFormatError,
+        EventPayloadError,
+    )
+    from sigmax.bus.events import WIRE_VERSION, Event, EventType, new_event_id
+    from sigmax.bus.factory import bus_from_settings
+    from sigmax.bus.jetstream import NatsJetStreamBus, redact_nats_url
+    from sigmax.bus.memory import InProcessBus
+    from sigmax.bus.protocol import EventBus
+    from sigmax.bus.subscription import DEFAULT_MAX_QUEUE, Subscription
+
+_HOMES = {
+    "BusConfigError": "errors",
+    "BusConnectionError": "errors",
+    "BusError": "errors",
+    "BusOverflowError": "errors",
+    "BusStateError": "errors",
+    "EventError": "errors",
+    "EventFormatError": "errors",
+    "EventPayloadError": "errors",
+    "WIRE_VERSION": "events",
+    "Event": "events",
+    "EventType": "events",
+    "new_event_id": "events",
+    "bus_from_settings": "factory",
+    "NatsJetStreamBus": "jetstream",
+    "redact_nats_url": "jetstream",
+    "InProcessBus": "memory",
+    "EventBus": "protocol",
+    "DEFAULT_MAX_QUEUE": "subscription",
+    "Subscription": "subscription",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # the next lookup is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "DEFAULT_MAX_QUEUE",

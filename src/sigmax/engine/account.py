@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -37,8 +37,6 @@ from sigmax.errors import SigmaxError
 from sigmax.execution.fill_model import FeeSchedule
 from sigmax.execution.instruments import bundled_market_specs
 from sigmax.execution.paper import PaperVenue
-from sigmax.storage.check import open_checked
-from sigmax.storage.database import Database
 from sigmax.storage.models import (
     DecisionRow,
     EngineStateRow,
@@ -49,6 +47,10 @@ from sigmax.storage.models import (
     RunStatus,
 )
 from sigmax.storage.repositories import EngineStateRepository, RunRepository
+
+if TYPE_CHECKING:
+    # Only named in signatures: a backtest imports this module and never opens a database.
+    from sigmax.storage.database import Database
 
 _ZERO: Final = Decimal(0)
 #: The status shown for a run stored as running whose engine stopped renewing its lease.
@@ -266,6 +268,9 @@ def open_account_home(home: Path | None = None) -> Iterator[AccountHome]:
     """Load the configuration of ``home`` (default: SIGMAX_HOME) and open its database,
     checked (see :func:`~sigmax.storage.check.open_checked`): a damaged store is refused
     rather than shown as if it were sound."""
+    # Imported here: the database layer (and Alembic) is only needed when a home is opened.
+    from sigmax.storage.check import open_checked
+
     settings = load_settings(home=home)
     # An empty store is a home without a run yet here: only ``sigmax run`` refuses it.
     db = open_checked(settings.effective_database_url(), settings.home, new_account=True)

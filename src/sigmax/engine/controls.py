@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -22,8 +22,11 @@ from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.errors import InputError
 from sigmax.safety.state import Hold
 from sigmax.safety.triggers import until_text
-from sigmax.storage.database import Database
 from sigmax.storage.models import ControlCommandRow, ControlKind, ControlStatus
+
+if TYPE_CHECKING:
+    # Only named in signatures: the database layer (and Alembic) is not imported for it.
+    from sigmax.storage.database import Database
 
 #: At full replay speed the queue is read at most this often (wall-clock seconds).
 POLL_INTERVAL_S = 0.25

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -31,9 +31,13 @@ from sigmax.domain.candles import ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
 from sigmax.domain.instruments import Symbol
 from sigmax.errors import InputError
-from sigmax.storage import Database, DuplicateRecordError
+from sigmax.storage.errors import DuplicateRecordError
 from sigmax.storage.models import DecisionAction, DecisionRow
 from sigmax.storage.repositories import DecisionRepository
+
+if TYPE_CHECKING:
+    # Only named in signatures: the database layer (and Alembic) is not imported for it.
+    from sigmax.storage.database import Database
 
 log = logging.getLogger(__name__)
 

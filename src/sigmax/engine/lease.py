@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
@@ -29,9 +29,12 @@ from sqlalchemy.orm import Session
 from sigmax.domain.candles import ms_to_iso
 from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.errors import InputError, SigmaxError
-from sigmax.storage.database import Database
 from sigmax.storage.errors import DuplicateRecordError
 from sigmax.storage.models import EngineLeaseRow
+
+if TYPE_CHECKING:
+    # Only named in signatures: the database layer (and Alembic) is not imported for it.
+    from sigmax.storage.database import Database
 
 log = logging.getLogger("sigmax.engine")
 

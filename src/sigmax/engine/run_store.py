@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 from sqlalchemy import update as sql_update
@@ -27,7 +27,6 @@ from sigmax.domain.orders import Fill, Order, OrderStatus
 from sigmax.engine.decision_log import CompactDecision, usd_cents, wall_clock_ms
 from sigmax.safety.state import SafetyEvent, SafetyState
 from sigmax.safety.store import SafetyStore
-from sigmax.storage.database import Database
 from sigmax.storage.models import (
     ControlCommandRow,
     ControlStatus,
@@ -45,6 +44,10 @@ from sigmax.storage.repositories import (
     PositionRepository,
     RunRepository,
 )
+
+if TYPE_CHECKING:
+    # Only named in signatures: the database layer (and Alembic) is not imported for it.
+    from sigmax.storage.database import Database
 
 STATE_KEY = "run:{run_id}"
 

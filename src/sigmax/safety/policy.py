@@ -32,7 +32,7 @@ from sigmax.safety.policy_input import (
     PolicyOrder,
 )
 from sigmax.safety.policy_selfcheck import REQUIRED_RULES, self_check
-from sigmax.safety.policy_term import set_input_document
+from sigmax.safety.policy_term import set_order_input
 from sigmax.safety.policy_types import (
     POLICY_PACKAGE,
     EvaluatorName,
@@ -146,12 +146,12 @@ class PolicyEngine:
 
     def evaluate(self, request: OrderPolicyInput) -> PolicyVerdict:
         """The verdict for one order."""
-        # Handing the values over one by one is four times as fast as JSON text and twice as
-        # fast as regopy.Input; it is exact because OrderPolicyInput caps every whole number
-        # far below 2**63 (and policy_term refuses anything it could not hand over exactly).
-        document = request.to_document()
+        # Handing the values over one by one from the request's fields is several times as
+        # fast as JSON text or regopy.Input; it is exact because OrderPolicyInput caps every
+        # whole number far below 2**63 (and policy_term refuses anything it could not hand
+        # over exactly).
         result = self._query(
-            self._verdict_bundle, lambda: set_input_document(self._runner._impl, document)
+            self._verdict_bundle, lambda: set_order_input(self._runner._impl, request)
         )
         return verdict_from_document(result, "embedded")
 

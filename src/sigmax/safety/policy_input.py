@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,8 +42,10 @@ OrderSource = Literal["engine", "manual"]
 MAX_USD = Decimal(100_000_000)
 MAX_QTY = Decimal(10_000_000_000)
 MAX_LEVERAGE = Decimal(1000)
-_USD_DIGITS = 6
-_QTY_DIGITS = 8
+USD_DIGITS = 6
+QTY_DIGITS = 8
+_USD_DIGITS = USD_DIGITS
+_QTY_DIGITS = QTY_DIGITS
 _MARKET_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _ASSET_RE = re.compile(r"^[A-Z0-9]{2,15}$")
 
@@ -63,11 +65,28 @@ def _decimal(value: object, name: str, *, positive: bool, limit: Decimal) -> Dec
     return number
 
 
+#: A wide context: scaleb() must not round before the rounding chosen here. Passed to each
+#: call rather than entered with localcontext(), which costs more than the arithmetic.
+_WIDE = Context(prec=60)
+
+
 def _whole(value: Decimal, digits: int, rounding: str) -> int:
-    # A wide context: scaleb() must not round before the rounding chosen here.
-    with localcontext() as context:
-        context.prec = 60
-        return int(value.scaleb(digits).to_integral_value(rounding=rounding))
+    return int(value.scaleb(digits, _WIDE).to_integral_value(rounding, _WIDE))
+
+
+def whole_ceiling(value: Decimal, digits: int) -> int:
+    """``value`` in whole units of ``10**-digits``, rounded up (amounts on the risk side)."""
+    return int(value.scaleb(digits, _WIDE).to_integral_value(ROUND_CEILING, _WIDE))
+
+
+def whole_floor(value: Decimal, digits: int) -> int:
+    """``value`` in whole units of ``10**-digits``, rounded down (limits, equity, cash)."""
+    return int(value.scaleb(digits, _WIDE).to_integral_value(ROUND_FLOOR, _WIDE))
+
+
+def whole_half_even(value: Decimal, digits: int) -> int:
+    """``value`` in whole units of ``10**-digits``, rounded half-even (quantities, prices)."""
+    return int(value.scaleb(digits, _WIDE).to_integral_value(ROUND_HALF_EVEN, _WIDE))
 
 
 def _symbol(text: object, name: str) -> str:
@@ -162,6 +181,24 @@ class PolicyAccount:
                 f"account.open_positions must be >= 0 (got {self.open_positions})"
             )
 
+    @property
+    def equity_micro_usd(self) -> int:
+        return whole_floor(self.equity_usd, USD_DIGITS)
+
+    @property
+    def cash_micro_usd(self) -> int:
+        return whole_floor(self.cash_usd, USD_DIGITS)
+
+    @property
+    def positions_micro_usd(self) -> list[tuple[str, int]]:
+        """Each position's value in micro-USD, rounded up, by symbol in order."""
+        return [(s, whole_ceiling(v, USD_DIGITS)) for s, v in sorted(self.positions_usd.items())]
+
+    @property
+    def holdings_e8(self) -> list[tuple[str, int]]:
+        """Each quantity held in units of 1e-8, rounded half-even, by symbol in order."""
+        return [(s, whole_half_even(v, QTY_DIGITS)) for s, v in sorted(self.positions_qty.items())]
+
 
 @dataclass(frozen=True, slots=True)
 class PolicyLimits:
@@ -209,6 +246,23 @@ class PolicyLimits:
         object.__setattr__(self, "quote_asset", _asset(self.quote_asset, "limits.quote_asset"))
         entries = tuple(_blacklist_entry(e) for e in self.blacklist)
         object.__setattr__(self, "blacklist", entries)
+
+    def to_document(self) -> dict[str, Any]:
+        """The ``limits`` part of the Rego input document."""
+        return {
+            "max_position_size_micro_usd": _whole(
+                self.max_position_size_usd, _USD_DIGITS, ROUND_FLOOR
+            ),
+            "max_exposure_micro_usd": _whole(self.max_exposure_usd, _USD_DIGITS, ROUND_FLOOR),
+            "max_position_pct_of_equity_bp": _whole(
+                self.max_position_pct_of_equity, 2, ROUND_FLOOR
+            ),
+            "max_open_positions": self.max_open_positions,
+            "allowed_assets": list(self.allowed_assets),
+            "quote_asset": self.quote_asset,
+            "blacklist": list(self.blacklist),
+            "max_leverage_milli": _whole(self.max_leverage, 3, ROUND_FLOOR),
+        }
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicyLimits:
@@ -266,18 +320,5 @@ class OrderPolicyInput:
                 },
                 "open_positions": account.open_positions,
             },
-            "limits": {
-                "max_position_size_micro_usd": _whole(
-                    limits.max_position_size_usd, _USD_DIGITS, ROUND_FLOOR
-                ),
-                "max_exposure_micro_usd": _whole(limits.max_exposure_usd, _USD_DIGITS, ROUND_FLOOR),
-                "max_position_pct_of_equity_bp": _whole(
-                    limits.max_position_pct_of_equity, 2, ROUND_FLOOR
-                ),
-                "max_open_positions": limits.max_open_positions,
-                "allowed_assets": list(limits.allowed_assets),
-                "quote_asset": limits.quote_asset,
-                "blacklist": list(limits.blacklist),
-                "max_leverage_milli": _whole(limits.max_leverage, 3, ROUND_FLOOR),
-            },
+            "limits": limits.to_document(),
         }

@@ -10,15 +10,18 @@ with the step that caused them: after a crash the state and the journal never di
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from sqlalchemy.orm import Session
 
 from sigmax.safety.errors import InvalidSafetyInputError
 from sigmax.safety.state import SafetyEvent, SafetyState
-from sigmax.storage.database import Database
 from sigmax.storage.models import SafetyEventRow
 from sigmax.storage.repositories import EngineStateRepository, SafetyEventRepository
+
+if TYPE_CHECKING:
+    # Only named in signatures: the database layer (and Alembic) is not imported for it.
+    from sigmax.storage.database import Database
 
 DEFAULT_STATE_KEY: Final = "safety"
 

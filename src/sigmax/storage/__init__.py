@@ -2,17 +2,53 @@
 
 SQLite (a file in SIGMAX_HOME) is the default; PostgreSQL is used when DATABASE_URL or
 POSTGRES_URL is set. :meth:`Database.open` migrates the schema to the newest revision.
+
+Names are imported from their module when first used (PEP 562): importing a submodule such as
+``sigmax.storage.models`` (a backtest reads its enums) does not import the database layer and
+Alembic with it.
 """
 
-from sigmax.storage.database import Database, normalise_database_url, resolve_database_url
-from sigmax.storage.errors import (
-    DatabaseUnreachableError,
-    DuplicateRecordError,
-    IntegrityViolationError,
-    InvalidDatabaseUrlError,
-    MigrationError,
-    ReadOnlySessionError,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sigmax.storage.database import Database, normalise_database_url, resolve_database_url
+    from sigmax.storage.errors import (
+        DatabaseUnreachableError,
+        DuplicateRecordError,
+        IntegrityViolationError,
+        InvalidDatabaseUrlError,
+        MigrationError,
+        ReadOnlySessionError,
+    )
+
+_HOMES = {
+    "Database": "database",
+    "normalise_database_url": "database",
+    "resolve_database_url": "database",
+    "DatabaseUnreachableError": "errors",
+    "DuplicateRecordError": "errors",
+    "IntegrityViolationError": "errors",
+    "InvalidDatabaseUrlError": "errors",
+    "MigrationError": "errors",
+    "ReadOnlySessionError": "errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # the next lookup is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "Database",
