@@ -14,7 +14,7 @@ order (fail closed) and the caller pauses trading.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -64,17 +64,38 @@ class AccountView:
     positions_qty: Mapping[str, Decimal]
 
     @classmethod
-    def of(cls, ledger: Ledger, marks: Mapping[str, Decimal]) -> AccountView:
-        """The ledger's account at ``marks`` (a position without a mark at its average price)."""
+    def of(
+        cls, ledger: Ledger, marks: Mapping[str, Decimal], resting: Iterable[Order] = ()
+    ) -> AccountView:
+        """The ledger's account at ``marks`` (a position without a mark at its average price),
+        with the ``resting`` buy orders counted as if filled at their reference price.
+
+        A buy waiting for the next open is already committed: without it, two buys of one
+        candle close each saw the same room and together broke the profile's limits on open
+        positions and exposure, and both counted on the same cash.
+        """
         positions = ledger.open_positions()
+        value = {
+            symbol: position.qty * marks.get(symbol, position.avg_price)
+            for symbol, position in positions.items()
+        }
+        qty = {symbol: position.qty for symbol, position in positions.items()}
+        cash = ledger.cash
+        for order in resting:
+            if order.side is not OrderSide.BUY:
+                continue  # a stop-loss or take-profit sells what is already held
+            price = order.reference_price or order.price or marks.get(order.symbol)
+            if price is None:
+                continue
+            symbol = order.symbol
+            value[symbol] = value.get(symbol, Decimal(0)) + order.qty * price
+            qty[symbol] = qty.get(symbol, Decimal(0)) + order.qty
+            cash -= order.spend if order.spend is not None else order.qty * price
         return cls(
             equity_usd=ledger.equity(marks),
-            cash_usd=ledger.cash,
-            positions_usd={
-                symbol: position.qty * marks.get(symbol, position.avg_price)
-                for symbol, position in positions.items()
-            },
-            positions_qty={symbol: position.qty for symbol, position in positions.items()},
+            cash_usd=cash,
+            positions_usd=value,
+            positions_qty=qty,
         )
 
     def policy_account(self) -> PolicyAccount:

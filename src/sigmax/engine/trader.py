@@ -137,7 +137,9 @@ class Trader:
     # -- views --------------------------------------------------------------------------------
 
     def account(self) -> AccountView:
-        return AccountView.of(self.ledger, self.marks)
+        """The account the risk agent sizes against and the policies check: the ledger at the
+        marks, with the buys resting at the venue counted as committed."""
+        return AccountView.of(self.ledger, self.marks, self.venue.open_orders())
 
     def portfolio(self) -> PortfolioView:
         account = self.account()
