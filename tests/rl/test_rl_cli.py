@@ -168,7 +168,9 @@ def test_a_model_that_does_not_beat_its_baselines_is_not_promoted(
     own = validation["metrics"]["sharpe"]
     hold = validation["baselines"]["buy_and_hold"]["sharpe"]
     # This seeded 256-step policy trails buy-and-hold on its validation window.
-    assert own is not None and hold is not None and own < hold
+    assert own is not None
+    assert hold is not None
+    assert own < hold
     refused = _invoke(home, "rl", "promote", model["id"])
     assert refused.exit_code == 1
     assert f"{hold - own:.4f} short of buy-and-hold's {hold:.4f}" in refused.output
@@ -200,9 +202,12 @@ def test_a_model_that_beats_its_baselines_is_promoted_and_votes(
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["weight"] == 0.3
     voter = voter_in(tmp_path)
-    assert voter is not None and voter.weight == 0.3 and voter.model == model["id"]
+    assert voter is not None
+    assert voter.weight == 0.3
+    assert voter.model == model["id"]
     rows = json.loads(_invoke(tmp_path, "rl", "list", "--json").stdout)
-    assert rows[0]["promoted"] is True and rows[0]["weight"] == 0.3
+    assert rows[0]["promoted"] is True
+    assert rows[0]["weight"] == 0.3
     # A changed model file is refused before it can vote.
     (stored.folder / "policy.npz").write_bytes(b"changed")
     with pytest.raises(Exception, match="sha256"):
