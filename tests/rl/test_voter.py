@@ -75,3 +75,22 @@ async def test_the_vote_is_in_the_assessment_the_record_and_the_batch(history) -
 
 def test_no_promotion_means_no_voter(tmp_path: Path) -> None:
     assert voter_in(tmp_path) is None
+
+
+async def test_why_shows_the_policys_action_and_probability(history) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    from sigmax.cli.analyze_cmd import render_decision
+
+    settings, symbol_history = history
+    voter = NetworkVoter(_network(), "0123456789abcdef", "f" * 64, 0.4)
+    orchestrator = Orchestrator(settings, lambda _: symbol_history, voter=voter)
+    snapshot = symbol_history.snapshot(int(symbol_history.decision_moments()[-1]))
+    record = await orchestrator.decide(snapshot, PortfolioView.starting(Decimal("1000")))
+    console = Console(record=True, width=200)
+    render_decision(record.to_dict(), console)
+    text = console.export_text()
+    vote = voter.vote(snapshot)
+    assert "Learned policy" in text
+    assert f"would be {vote.action} with probability = " in text
+    assert "model 0123456789abcdef" in text

@@ -5,9 +5,10 @@ into :class:`PolicyNetwork`, written as a deterministic ``.npz`` (fixed entry or
 timestamps, so the same weights give the same file and the same sha256). Decisions read it here:
 the engine never imports torch, and a decision costs microseconds.
 
-Each dense layer is computed as a sum over its inputs *in order*, element-wise across rows, so a
-row computed alone (a live decision) equals that row of a whole-history matrix (a backtest) bit
-for bit, whatever the BLAS library would have done with a matrix product.
+Each dense layer is an element-wise product summed over each output's contiguous inputs, one
+reduction per row and output, so a row computed alone (a live decision) equals that row of a
+whole-history matrix (a backtest) bit for bit; a BLAS matrix product may pick another kernel, and
+so another summation order, for one row than for many.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from sigmax.errors import InputError
 Matrix = np.ndarray[tuple[int, int], np.dtype[np.float64]]
 Vector = np.ndarray[tuple[int], np.dtype[np.float64]]
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+#: Rows per block of a whole-history forward pass (bounds the temporary products' memory).
+_BLOCK = 256
 
 
 class PolicyFileError(InputError):
@@ -89,9 +92,7 @@ class PolicyNetwork:
         x: Matrix = observations.astype(np.float64)
         last = len(self.weights) - 1
         for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            out = np.broadcast_to(b, (len(x), len(b))).copy()
-            for column in range(w.shape[1]):
-                out += x[:, column : column + 1] * w[:, column]
+            out = _dense(x, w, b)
             x = out if k == last else np.tanh(out)
         if self.kind == "discrete":
             # softmax of two logits: P(long) = 1 / (1 + exp(flat - long))
@@ -131,3 +132,13 @@ class PolicyNetwork:
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
             raise PolicyFileError(f"{path}: not a policy file ({error})") from None
         return cls(weights, biases, kind)
+
+
+def _dense(x: Matrix, w: Matrix, b: Vector) -> Matrix:
+    """``x @ w.T + b``, each output summed over its own contiguous products (see the module)."""
+    out: Matrix = np.empty((len(x), len(w)))
+    for start in range(0, len(x), _BLOCK):
+        block = x[start : start + _BLOCK]
+        out[start : start + _BLOCK] = (block[:, None, :] * w[None, :, :]).sum(axis=2)
+    out += b
+    return out
