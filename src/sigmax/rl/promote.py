@@ -17,6 +17,8 @@ from sigmax.rl.registry import PROMOTED, StoredModel, load_model, models_dir, wr
 
 #: The baselines a model must beat, as named in an evaluation's ``baselines``.
 MUST_BEAT = ("buy_and_hold", "agents")
+#: How a refusal names each baseline's Sharpe.
+_WHOSE = {"buy_and_hold": "buy-and-hold's", "agents": "the agents'"}
 DEFAULT_WEIGHT = 0.2
 
 
@@ -40,14 +42,19 @@ def shortfalls(stored: StoredModel) -> tuple[float | None, dict[str, float | Non
     theirs = {name: _sharpe(baselines.get(name)) for name in MUST_BEAT}
     reasons = []
     if own is None:
-        reasons.append("its validation Sharpe is undefined (its equity never varied)")
+        known = ", ".join(
+            f"{_WHOSE[name]} {value:.4f}" for name, value in theirs.items() if value is not None
+        )
+        reasons.append(
+            "its validation Sharpe is undefined (its equity never varied: it never held a "
+            f"position){'; to beat: ' + known if known else ''}"
+        )
     for name, other in theirs.items():
-        label = name.replace("_", "-")
         if other is None:
             continue  # an undefined baseline (flat equity) is beaten by any defined Sharpe > 0
         if own is not None and own <= other:
             reasons.append(
-                f"its validation Sharpe {own:.4f} is {other - own:.4f} short of {label}'s "
+                f"its validation Sharpe {own:.4f} is {other - own:.4f} short of {_WHOSE[name]} "
                 f"{other:.4f}"
             )
     if own is not None and own <= 0 and all(v is None for v in theirs.values()):
