@@ -15,14 +15,23 @@ is clipped to ``[-CLIP, CLIP]`` so one extreme candle cannot dominate the networ
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
 from sigmax.agents.market_view import HistoryLayer, MarketSnapshot, SymbolHistory
-from sigmax.agents.scoring import COMPONENTS
+from sigmax.agents.scoring import COMPONENTS, LayerScores
 
 ObservationMatrix = np.ndarray[tuple[int, int], np.dtype[np.float32]]
 IndexArray = np.ndarray[tuple[int], np.dtype[np.int64]]
 
+#: Stacked layer features kept (a live run builds a new history each candle: keep the newest).
+_STACKS_KEPT = 32
+_STACKS_LOCK = threading.Lock()
+_STACKS: OrderedDict[int, tuple[LayerScores, np.ndarray[tuple[int, int], np.dtype[np.float64]]]] = (
+    OrderedDict()
+)
 #: Every observation value lies in [-CLIP, CLIP].
 CLIP = 5.0
 #: Per timeframe: the timeframe score, then each component, then the regime.
@@ -30,6 +39,7 @@ LAYER_FEATURES = ("timeframe_score", *COMPONENTS, "regime")
 #: Primary timeframe only: log returns over these many candles (scaled by RETURN_SCALE).
 RETURN_LAGS = (1, 4, 24)
 RETURN_SCALE = 20.0
+_LAGS = np.array(RETURN_LAGS, dtype=np.int64)
 PRICE_FEATURES = (
     *(f"return_{lag}" for lag in RETURN_LAGS),
     "rsi",
@@ -77,38 +87,51 @@ def snapshot_observation(snapshot: MarketSnapshot, layers: int) -> ObservationMa
 def _matrix(visible: list[tuple[HistoryLayer | None, IndexArray]]) -> ObservationMatrix:
     primary, index = visible[0]
     assert primary is not None
-    columns: list[np.ndarray[tuple[int], np.dtype[np.float64]]] = []
+    blocks: list[np.ndarray[tuple[int, int], np.dtype[np.float64]]] = []
     for layer, at_index in visible:
-        here = at_index >= 0
-        at = np.maximum(at_index, 0)
-        for name in LAYER_FEATURES:
-            if layer is None:
-                columns.append(np.full(len(at), np.nan))
-                continue
-            values = getattr(layer.scores, name)[at]
-            columns.append(np.where(here, values, np.nan))
+        if layer is None:
+            blocks.append(np.full((len(at_index), len(LAYER_FEATURES)), np.nan))
+            continue
+        rows = _layer_stack(layer)[np.maximum(at_index, 0)]
+        blocks.append(np.where((at_index >= 0)[:, None], rows, np.nan))
     close = primary.series.close
     price = close[index]
-    for lag in RETURN_LAGS:
-        before = index - lag
-        earlier = close[np.maximum(before, 0)]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            change = np.log(price / earlier) * RETURN_SCALE
-        columns.append(np.where(before >= 0, change, np.nan))
+    before = index[:, None] - _LAGS
     ind = primary.columns
     atr = ind.atr[index]
     with np.errstate(divide="ignore", invalid="ignore"):
-        columns.append((ind.rsi[index] - 50.0) / 25.0)
-        columns.append(ind.macd_hist[index] / atr)
-        columns.append(atr / price * 100.0)
+        change = np.log(price[:, None] / close[np.maximum(before, 0)]) * RETURN_SCALE
+        blocks.append(np.where(before >= 0, change, np.nan))
         half_width = (ind.bb_upper[index] - ind.bb_lower[index]) / 2.0
-        columns.append((price - ind.bb_middle[index]) / half_width)
-    columns.append(ind.volume_zscore[index] / 2.0)
-    columns.append(ind.adx[index] / 25.0 - 1.0)
-    matrix = np.column_stack(columns)
+        columns = [
+            (ind.rsi[index] - 50.0) / 25.0,
+            ind.macd_hist[index] / atr,
+            atr / price * 100.0,
+            (price - ind.bb_middle[index]) / half_width,
+            ind.volume_zscore[index] / 2.0,
+            ind.adx[index] / 25.0 - 1.0,
+        ]
+    matrix = np.concatenate([*blocks, np.column_stack(columns)], axis=1)
     matrix = np.where(np.isfinite(matrix), matrix, 0.0)
     clipped: ObservationMatrix = np.clip(matrix, -CLIP, CLIP).astype(np.float32)
     return clipped
+
+
+def _layer_stack(layer: HistoryLayer) -> np.ndarray[tuple[int, int], np.dtype[np.float64]]:
+    """The layer's LAYER_FEATURES side by side (one row per candle), built once per layer: a
+    decision then reads its row with one index instead of one per feature."""
+    scores = layer.scores
+    with _STACKS_LOCK:  # the engine's and the API's threads may both decide
+        cached = _STACKS.get(id(scores))
+        if cached is None or cached[0] is not scores:
+            stack = np.column_stack([getattr(scores, name) for name in LAYER_FEATURES])
+            cached = (scores, stack)
+            _STACKS[id(scores)] = cached
+            while len(_STACKS) > _STACKS_KEPT:
+                _STACKS.popitem(last=False)
+        else:
+            _STACKS.move_to_end(id(scores))
+        return cached[1]
 
 
 def layer_count(features: int) -> int:
