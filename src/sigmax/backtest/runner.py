@@ -51,6 +51,7 @@ from sigmax.rl.voter import promoted_voter
 from sigmax.safety.state import SafetyEvent, SafetyState
 
 STRATEGIES = ("agents", "sma_cross")
+SLIPPAGE_MODELS = ("default", "none")
 
 
 class ReferenceStrategy(DecisionSource, Protocol):
@@ -63,9 +64,6 @@ class ReferenceStrategy(DecisionSource, Protocol):
     def batch(self, series: CandleSeries) -> BatchAssessment: ...
 
     def describe(self) -> dict[str, Any]: ...
-
-
-SLIPPAGE_MODELS = ("default", "none")
 
 
 @dataclass(frozen=True, slots=True)
