@@ -60,6 +60,9 @@ def test_a_promoted_policy_votes_in_analyses_and_backtests(tmp_path: Path) -> No
     plain_home.mkdir()
     policy_home.mkdir()
     model = _promoted_home(policy_home)
+    listed = runner.invoke(app, ["rl", "list"], env=_env(policy_home))
+    assert listed.exit_code == 0, listed.output
+    assert model[:8] in listed.output
     at = ["BTC/USDT", "--at", "2022-11-05T12:00:00Z", "--json"]
     with_policy = runner.invoke(app, ["analyze", *at], env=_env(policy_home))
     assert with_policy.exit_code == 0, with_policy.output

@@ -187,7 +187,9 @@ def list_command(as_json: JsonOption = False) -> None:
         Console().print("No models yet: run 'sigmax rl train'.")
         return
     table = Table(title="RL models")
-    for column in ("id", "created", "symbols", "train", "validation", "steps", "seed", "Sharpe"):
+    # The id is what the other commands take: never cut.
+    table.add_column("id", no_wrap=True, min_width=16)
+    for column in ("created", "symbols", "train", "validation", "steps", "seed", "Sharpe"):
         table.add_column(column)
     table.add_column("weight")
     for row in rows:
@@ -195,16 +197,18 @@ def list_command(as_json: JsonOption = False) -> None:
             row["id"],
             row["created"],
             ", ".join(row["symbols"]),
-            f"{row['train_window']['from'][:10]}..{row['train_window']['to'][:10]}",
-            "-"
-            if row["validation_window"] is None
-            else f"{row['validation_window']['from'][:10]}..{row['validation_window']['to'][:10]}",
-            f"{row['timesteps']:,}",
+            _span(row["train_window"]),
+            _span(row["validation_window"]),
+            "-" if row["timesteps"] is None else f"{row['timesteps']:,}",
             str(row["seed"]),
             "n/a" if row["validation_sharpe"] is None else f"{row['validation_sharpe']:.4f}",
             "-" if row["weight"] is None else str(row["weight"]),
         )
     Console().print(table)
+
+
+def _span(window: dict[str, str] | None) -> str:
+    return "-" if not window else f"{window['from'][:10]}..{window['to'][:10]}"
 
 
 def _row(card: dict[str, Any], chosen: dict[str, Any] | None) -> dict[str, Any]:
@@ -216,12 +220,12 @@ def _row(card: dict[str, Any], chosen: dict[str, Any] | None) -> dict[str, Any]:
         "id": card["id"],
         "sha256": card["sha256"],
         "created": card.get("created", ""),
-        "symbols": config["symbols"],
-        "timeframe": config["timeframe"],
-        "train_window": config["train_window"],
-        "validation_window": config["validation_window"],
-        "timesteps": config["timesteps"],
-        "seed": config["seed"],
+        "symbols": config.get("symbols", []),
+        "timeframe": config.get("timeframe"),
+        "train_window": config.get("train_window"),
+        "validation_window": config.get("validation_window"),
+        "timesteps": config.get("timesteps"),
+        "seed": config.get("seed"),
         "parent": config.get("parent"),
         "validation_sharpe": sharpe,
         "promoted": promoted_here,
