@@ -24,6 +24,7 @@ import numpy as np
 from sigmax.agents.analyzer import TIMEFRAME_WEIGHTS
 from sigmax.agents.debate import REBUTTAL_DISCOUNT, SCORE_GAIN
 from sigmax.agents.market_view import SymbolHistory
+from sigmax.agents.policy_vote import PolicyVoter
 from sigmax.agents.scoring import HIGH_VOLATILITY_RATIO, LayerScores
 from sigmax.config.settings import Settings
 from sigmax.domain.candles import FloatArray
@@ -59,8 +60,11 @@ def _add(total: FloatArray, term: FloatArray, present: BoolArray) -> FloatArray:
     return summed
 
 
-def assess_history(history: SymbolHistory, settings: Settings) -> BatchAssessment:
-    """The combined score and confidence at the close of every candle of ``history``."""
+def assess_history(
+    history: SymbolHistory, settings: Settings, voter: PolicyVoter | None = None
+) -> BatchAssessment:
+    """The combined score and confidence at the close of every candle of ``history``;
+    ``voter``: a promoted learned policy voting last, as :class:`Orchestrator` has it."""
     layers = history.layers()
     primary = layers[0]
     n = len(primary.series)
@@ -131,12 +135,16 @@ def assess_history(history: SymbolHistory, settings: Settings) -> BatchAssessmen
 
     # -- the optimizer -------------------------------------------------------------------
     voting = settings.agents.voting_weights()
-    votes = (
+    votes: tuple[tuple[str, BoolArray, FloatArray, FloatArray], ...] = (
         ("researcher", available, research_score, research_confidence),
         ("bull", np.ones(n, dtype=bool), bull_score, bull_confidence),
         ("bear", np.ones(n, dtype=bool), bear_score, bear_confidence),
         ("analyzer", np.ones(n, dtype=bool), analyzer_score, analyzer_confidence),
     )
+    if voter is not None:
+        policy = voter.votes(history)
+        voting = {**voting, voter.name: voter.weight}
+        votes += ((voter.name, np.ones(n, dtype=bool), policy.score, policy.confidence),)
     counted = [
         (ok & (confidence > 0), voting[name] * confidence, score)
         for name, ok, score, confidence in votes

@@ -38,13 +38,21 @@ from sigmax.agents.base import AnalysisContext, PortfolioView, timed
 from sigmax.agents.debate import debate_numbers, run_debate
 from sigmax.agents.market_view import MarketSnapshot, SymbolHistory
 from sigmax.agents.optimizer import OptimizerAgent, Vote, choose, combine
+from sigmax.agents.policy_vote import PolicyVote, PolicyVoter
 from sigmax.agents.privacy_agent import PrivacyAgent
 from sigmax.agents.researcher import ResearcherAgent, ResearchSource, sentiment_summary
 from sigmax.agents.risk import RiskAgent
 from sigmax.config.settings import Settings
 from sigmax.data.indicators import IndicatorSpec
 from sigmax.domain.candles import CandleSeries, ms_to_iso
-from sigmax.domain.decisions import Action, AgentReport, DebateRound, DecisionRecord
+from sigmax.domain.decisions import (
+    Action,
+    AgentReport,
+    Claim,
+    DebateRound,
+    DecisionRecord,
+    Evidence,
+)
 from sigmax.errors import InputError
 from sigmax.safety.privacy import PrivacyScanner
 
@@ -115,8 +123,10 @@ class Orchestrator:
         history: Callable[[str], SymbolHistory],
         sink: DecisionSink | None = None,
         sources: Sequence[ResearchSource] | None = None,
+        voter: PolicyVoter | None = None,
     ) -> None:
-        """``sources``: the researcher's sources (default: those available offline)."""
+        """``sources``: the researcher's sources (default: those available offline).
+        ``voter``: a promoted learned policy, one more vote (none: the agents alone)."""
         self.settings = settings
         self._history = history
         self._sink = sink
@@ -127,6 +137,11 @@ class Orchestrator:
         self.privacy = PrivacyAgent(PrivacyScanner(settings.secret_values()))
         self.digest = config_digest(settings)
         self._voting_weights = settings.agents.voting_weights()
+        # -- the policy's vote: nothing changes without one --------------------------------
+        self.voter = voter
+        if voter is not None:
+            self.digest = policy_digest(self.digest, voter)
+            self._voting_weights = {**self._voting_weights, voter.name: voter.weight}
 
     def decision_id(self, snapshot: MarketSnapshot) -> str:
         return decision_id(
@@ -146,12 +161,15 @@ class Orchestrator:
         if research.available:
             weights += research.claim_weights()
         debate = debate_numbers(weights, settings.agents.debate_rounds)
-        votes = (
+        votes: tuple[Vote, ...] = (
             Vote("researcher", research.available, research.score, research.confidence),
             Vote("bull", True, debate.bull.score, debate.bull.confidence),
             Vote("bear", True, debate.bear.score, debate.bear.confidence),
             Vote("analyzer", True, analyzer.score, analyzer.confidence),
         )
+        if self.voter is not None:
+            policy = self.voter.vote(snapshot)
+            votes += (Vote(self.voter.name, True, policy.score, policy.confidence),)
         combined = combine(votes, self._voting_weights, settings.profile)
         position = portfolio.positions_usd.get(snapshot.symbol, Decimal(0))
         sized: list[risk_numbers.RiskNumbers] = []
@@ -222,10 +240,14 @@ class Orchestrator:
         risk = await timed(lambda: self.risk.analyze(context))
         position = portfolio.positions_usd.get(snapshot.symbol, Decimal(0))
 
+        voters = {"researcher": researcher, "bull": bull, "bear": bear, "analyzer": analyzer}
+        policy = None if self.voter is None else await timed(lambda: self._policy_report(snapshot))
+        if policy is not None:
+            voters[policy.name] = policy
         optimizer_started = time.perf_counter()
         verdict = self.optimizer.decide(
-            {"researcher": researcher, "bull": bull, "bear": bear, "analyzer": analyzer},
-            settings.agents.voting_weights(),
+            voters,
+            self._voting_weights,
             settings.profile,
             risk,
             position,
@@ -234,7 +256,7 @@ class Orchestrator:
             verdict.report, latency_ms=(time.perf_counter() - optimizer_started) * 1000.0
         )
 
-        reports = {r.name: r for r in (researcher, bull, bear, analyzer, risk, optimizer)}
+        reports = {r.name: r for r in (*voters.values(), risk, optimizer)}
         reasoning = {
             "bull_argument": bull.argument,
             "bear_argument": bear.argument,
@@ -255,6 +277,7 @@ class Orchestrator:
             reports["bull"],
             reports["bear"],
             reports["analyzer"],
+            *([reports[policy.name]] if policy is not None else []),
             reports["risk"],
             privacy,
             reports["optimizer"],
@@ -282,6 +305,12 @@ class Orchestrator:
             latency_ms=(time.perf_counter() - started) * 1000.0,
         )
         return record
+
+    async def _policy_report(self, snapshot: MarketSnapshot) -> AgentReport:
+        """The policy's vote as a report: its action and that action's probability."""
+        assert self.voter is not None
+        vote = self.voter.vote(snapshot)
+        return policy_report(self.voter, vote)
 
     def _screen(
         self,
@@ -343,6 +372,40 @@ class Orchestrator:
             {k: clean[f"reasoning.{k}"] for k in reasoning},
             screening.report,
         )
+
+
+def policy_digest(digest: str, voter: PolicyVoter) -> str:
+    """The configuration digest with the policy's model and weight: its decisions differ."""
+    return hashlib.sha256(f"{digest}|{voter.identity}".encode()).hexdigest()[:16]
+
+
+def policy_report(voter: PolicyVoter, vote: PolicyVote) -> AgentReport:
+    """The policy's vote in the record: action, probability, model, weight."""
+    claim = Claim(
+        (
+            f"The learned policy (model {vote.model}) would be {vote.action} with ",
+            Evidence("policy_probability", "probability", vote.probability),
+            "; as a vote: ",
+            Evidence("policy_score", "score", vote.score),
+            ", ",
+            Evidence("policy_weight", "weight", voter.weight),
+            ".",
+        ),
+        weight=vote.score,
+    )
+    return AgentReport.from_claims(
+        voter.name,
+        vote.score,
+        vote.confidence,
+        [claim],
+        details={
+            "action": vote.action,
+            "probability": round(vote.probability, 6),
+            "long_probability": round(vote.long_probability, 6),
+            "model": vote.model,
+            "weight": voter.weight,
+        },
+    )
 
 
 def _research_items(report: AgentReport | None) -> list[dict[str, Any]]:

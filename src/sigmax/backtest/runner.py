@@ -23,11 +23,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from sigmax.agents.batch import assess_history
+from sigmax.agents.batch import BatchAssessment, assess_history
+from sigmax.agents.market_view import SymbolHistory
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
 from sigmax.backtest.feed import BacktestFeed, PassedCurve
 from sigmax.backtest.safety_off import SAFETY_SWITCHES, SafetySwitch, backtest_gate
@@ -46,10 +47,23 @@ from sigmax.errors import InputError
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import bundled_market_specs
 from sigmax.research.hub import research_file_digest, research_from_settings
+from sigmax.rl.voter import promoted_voter
 from sigmax.safety.state import SafetyEvent, SafetyState
 
 STRATEGIES = ("agents", "sma_cross")
 SLIPPAGE_MODELS = ("default", "none")
+
+
+class ReferenceStrategy(DecisionSource, Protocol):
+    """A decision source that reads its own history and batch (``sma_cross``, a policy)."""
+
+    sleeve_cash: Callable[[str], Decimal] | None
+
+    def history(self, series: CandleSeries) -> SymbolHistory: ...
+
+    def batch(self, series: CandleSeries) -> BatchAssessment: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +99,11 @@ class BacktestOptions:
     #: A dated research file (``--research``): the researcher reads it, each decision only the
     #: items published by its moment. Without one a backtest reads no research (no network).
     research: Path | None = None
+    #: A decision source of the caller's instead of ``strategy`` (``sigmax rl evaluate``'s
+    #: policy), built from the settings and the number of symbols.
+    source: Callable[[Settings, int], ReferenceStrategy] | None = None
+    #: Whether a promoted learned policy votes with the agents (False: the agents alone).
+    policy_vote: bool = True
 
 
 @dataclass
@@ -223,8 +242,10 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         raise InputError(f"--symbols: no trading rules are known for {', '.join(missing)}")
     rate = settings.trading.paper_fee_rate
     fees = FeeSchedule(maker=rate, taker=rate)
-    strategy: SmaCrossStrategy | None = None
-    if options.strategy == "sma_cross":
+    strategy: SmaCrossStrategy | ReferenceStrategy | None = None
+    if options.source is not None:
+        strategy = options.source(settings, len(symbols))
+    elif options.strategy == "sma_cross":
         strategy = SmaCrossStrategy(settings, options.fast, options.slow, len(symbols))
     config: dict[str, Any] = {
         "strategy": options.strategy,
@@ -243,11 +264,18 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         "capital": str(settings.profile.starting_capital_usd),
         "data": {s: item.sha256 for s, item in loaded.items()},
     }
-    if strategy is not None:
+    if isinstance(strategy, SmaCrossStrategy):
         config["sma"] = {"fast": strategy.fast, "slow": strategy.slow}
         if strategy.cash_sleeves > 1:
             # Only several symbols say so: a one-symbol run's configuration and id are as before.
             config["sma"]["sleeves"] = strategy.cash_sleeves
+    elif strategy is not None:
+        config["strategy"] = "source"
+        config["source"] = strategy.describe()
+    voter = promoted_voter(settings) if strategy is None and options.policy_vote else None
+    if voter is not None:
+        # Only a run with a promoted policy says so: other runs keep their ids.
+        config["rl"] = voter.identity
     if options.research is not None:
         config["research"] = research_file_digest(options.research)
     if options.safety == "off":
@@ -263,12 +291,15 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         for history in histories.values():
             history.require_higher_timeframes()
         if options.research is None:
-            source = Orchestrator(settings, lambda symbol: histories[symbol])
-            batch = {s: assess_history(h, settings) for s, h in histories.items()}
+            source = Orchestrator(settings, lambda symbol: histories[symbol], voter=voter)
+            batch = {s: assess_history(h, settings, voter) for s, h in histories.items()}
         else:
             research = research_from_settings(settings, research_file=options.research)
             source = Orchestrator(
-                settings, lambda symbol: histories[symbol], sources=research.researcher_sources()
+                settings,
+                lambda symbol: histories[symbol],
+                sources=research.researcher_sources(),
+                voter=voter,
             )
             # Research can move any candle's decision: every candle is a candidate.
             batch = {}

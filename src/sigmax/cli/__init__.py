@@ -24,6 +24,7 @@ from sigmax.cli.data_cmd import data_app
 from sigmax.cli.ops_cmd import register as register_ops
 from sigmax.cli.reconcile_cmd import reconcile_command
 from sigmax.cli.research_cmd import research_app
+from sigmax.cli.rl_cmd import rl_app
 from sigmax.cli.run_cmd import run_command
 from sigmax.cli.safety_cmd import panic_command, pause_command, resume_command, safety_command
 from sigmax.cli.serve_cmd import serve_command
@@ -42,6 +43,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(bench_app, name="bench")
 app.add_typer(arbitrage_app, name="arbitrage")
 app.add_typer(research_app, name="research")
+app.add_typer(rl_app, name="rl")
 app.command("analyze")(analyze_command)
 app.command("why")(why_command)
 app.command("history")(history_command)

@@ -367,6 +367,7 @@ def render_decision(
         ("Risk assessment", reasoning.get("risk_assessment")),
         ("Technical analysis", reasoning.get("technical_analysis")),
         ("Sentiment", reasoning.get("sentiment")),
+        ("Learned policy", _policy_argument(document)),
     ):
         if text:
             console.print(_text_panel(heading, text))
@@ -488,6 +489,14 @@ def _agents_table(agents: Sequence[Mapping[str, Any]]) -> Table:
             _number(agent.get("latency_ms"), 3),
         )
     return table
+
+
+def _policy_argument(document: Mapping[str, Any]) -> str | None:
+    """The promoted RL policy's vote (its action and probability), when it voted."""
+    for agent in document.get("agents") or []:
+        if agent.get("name") == "rl":
+            return str(agent.get("argument", ""))
+    return None
 
 
 def _research_items(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:

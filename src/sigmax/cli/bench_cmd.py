@@ -175,3 +175,26 @@ def bench_dashboard(
     with exit_on_error():
         result = run_dashboard_bench(repeat=repeat, speed=speed, profile=profile)
     _emit(result, as_json)
+
+
+@bench_app.command("rl")
+def bench_rl(
+    env_steps: Annotated[
+        int, typer.Option("--env-steps", min=1000, help="Environment steps timed.")
+    ] = 500_000,
+    train_steps: Annotated[
+        int, typer.Option("--train-steps", min=256, help="PPO steps timed.")
+    ] = 8_192,
+    decisions: Annotated[
+        int, typer.Option("--decisions", min=10, help="Decisions timed with the policy.")
+    ] = 500,
+    as_json: JsonOption = False,
+) -> None:
+    """The RL environment's steps/s (target: >= 50,000), PPO's training steps/s, the policy's
+    inference per decision and the decision p99 with it voting (target: <= 5 ms)."""
+    from sigmax.bench.rl_bench import run_rl_bench
+    from sigmax.cli.analyze_cmd import exit_on_error
+
+    with exit_on_error():
+        result = run_rl_bench(env_steps=env_steps, train_steps=train_steps, decisions=decisions)
+    _emit(result, as_json)

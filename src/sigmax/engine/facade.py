@@ -33,6 +33,7 @@ from sigmax.errors import InputError, SigmaxError
 from sigmax.logging_setup import configure_logging, shutdown_logging
 from sigmax.research.hub import research_from_settings
 from sigmax.research.llm.attach import annotate_and_attach, reasoner_from_settings
+from sigmax.rl.voter import promoted_voter
 from sigmax.storage import Database
 
 #: The runbook names this logger for the engine's start-up lines.
@@ -169,7 +170,11 @@ class SIGMAX:
             else research_from_settings(settings, research_file=self.research).researcher_sources()
         )
         self._orchestrator = Orchestrator(
-            settings, self._histories, self._decisions, sources=sources
+            settings,
+            self._histories,
+            self._decisions,
+            sources=sources,
+            voter=promoted_voter(settings),
         )
         log.info(
             "SIGMAX starting in %s mode, profile %s, database %s, candle data from %s, log %s",

@@ -66,6 +66,7 @@ from sigmax.execution.reconcile import pause_on_mismatch, reconcile
 from sigmax.logging_setup import configure_logging, shutdown_logging
 from sigmax.research.hub import research_file_digest, research_from_settings
 from sigmax.research.llm.attach import LlmAttacher, reasoner_from_settings
+from sigmax.rl.voter import promoted_voter
 from sigmax.safety.policy import PolicyEvaluator, policy_engine_from_settings
 from sigmax.safety.store import SafetyStore
 from sigmax.storage.check import mark_account, open_checked
@@ -296,6 +297,10 @@ async def _prepared_run(
         identity["research"] = research_file_digest(options.research)
     identity["fees"] = [str(fees.maker), str(fees.taker)]
     identity["slippage"] = repr(slippage)
+    voter = promoted_voter(settings)
+    if voter is not None:
+        # A promoted policy changes decisions; without one the identity is what it was.
+        identity["rl"] = voter.identity
     run_id = run_identity(identity)
     # Fail closed: no policies, no trading (a load error names the file and the problem).
     policy = policy_engine_from_settings(settings)
@@ -449,6 +454,9 @@ async def _run_with(
             ", ".join(f"{s} {ms_to_iso(ms)}" for s, ms in sorted(cursor.items())),
         )
     log_agents_initialized(settings)
+    voter = promoted_voter(settings)
+    if identity.get("rl") != (None if voter is None else voter.identity):
+        raise InputError("the promoted RL model changed while the run started; start it again")
     # A live run builds each history from the candles its first event brings.
     histories = {s: build_history(series[s], settings) for s in series}
     for history in histories.values():
@@ -463,6 +471,7 @@ async def _run_with(
             settings,
             lambda symbol: engine.histories[symbol],
             sources=research.researcher_sources(),
+            voter=voter,
         ),
         histories=histories,
         trader=trader,
@@ -472,7 +481,7 @@ async def _run_with(
     if exchange is None and not research.active:
         # A replay knows its whole history: candles that cannot act skip their assessment.
         # (With research every candle's sentiment is observed, so all are assessed.)
-        engine.batch = {s: assess_history(h, settings) for s, h in histories.items()}
+        engine.batch = {s: assess_history(h, settings, voter) for s, h in histories.items()}
     engine.controls = ControlQueue(db)
     if exchange is not None:
         # Errors happen in wall time, whatever candle the engine is on.

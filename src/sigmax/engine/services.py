@@ -24,6 +24,7 @@ from sigmax.engine.manual_order import QueuedOrder
 from sigmax.engine.safety_service import CommandResult, request_command
 from sigmax.engine.safety_service import submit_manual_order as submit_through_engine
 from sigmax.errors import InputError
+from sigmax.rl.voter import promoted_voter
 from sigmax.storage.models import ControlKind
 
 #: How long a face's request waits for a running engine to apply a pause, resume or panic
@@ -61,7 +62,9 @@ class Decider:
         decisions = StoredDecisionLog(
             home.db, max_ad_hoc=home.settings.decision_history.max_entries
         )
-        self._orchestrator = Orchestrator(home.settings, self._histories, decisions)
+        self._orchestrator = Orchestrator(
+            home.settings, self._histories, decisions, voter=promoted_voter(home.settings)
+        )
         # One decision at a time: the history cache is filled from a worker thread.
         self._lock = asyncio.Lock()
 

@@ -190,6 +190,7 @@ export function DecisionDetail({ record }: { record: DecisionRecord }) {
   const bear = agent(record, "bear");
   const analyzer = agent(record, "analyzer");
   const risk = agent(record, "risk");
+  const policy = agent(record, "rl");
   const slowest = Math.max(0.001, ...record.agents.map((a) => a.latency_ms));
   const verdict = record.compliance;
   return (
@@ -236,6 +237,17 @@ export function DecisionDetail({ record }: { record: DecisionRecord }) {
         ))}
       </dl>
       <Research record={record} />
+      {policy && (
+        <div data-testid="policy-vote">
+          <h4>Learned policy</h4>
+          <p>
+            {String(policy.details.action)} with probability {num(Number(policy.details.probability), 3)}
+            , weight {num(Number(policy.details.weight), 2)}, model{" "}
+            <code>{String(policy.details.model)}</code>
+          </p>
+          <p class="muted">{policy.argument}</p>
+        </div>
+      )}
       <h4>Risk</h4>
       <p>{record.reasoning.risk_assessment}</p>
       <EvidenceList items={risk?.evidence ?? []} />
