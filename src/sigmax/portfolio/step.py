@@ -1,0 +1,171 @@
+"""The allocation step: between the per-symbol decisions of one candle close and their orders.
+
+The BUYs of one close want in together; each was sized alone by the risk agent (volatility
+sizing under the per-symbol caps), so together they may ask for more than the profile's room:
+the exposure left under ``max_exposure``, the cash, and the positions left under
+``max_open_positions``. The step states that as one mean-variance problem
+(:mod:`sigmax.portfolio.estimates`), solves it exactly (:mod:`sigmax.portfolio.classical`) and
+gives each BUY its weight times equity, rounded down to the cent, never more than the risk
+agent's size. It changes sizes, never a direction: a BUY stays a BUY (a zero weight means no
+order, with the reason in the record), a SELL and a HOLD never reach it. When the quantum module
+is on, the same problem's selection QUBO goes to the :class:`QuantumAdvisor` after the answer is
+given; the engine does not wait for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import numpy as np
+
+from sigmax.agents.base import PortfolioView
+from sigmax.config.settings import Settings
+from sigmax.domain.candles import CandleSeries, ms_to_iso
+from sigmax.domain.decisions import Action, DecisionRecord
+from sigmax.portfolio.classical import solve_classical
+from sigmax.portfolio.estimates import Candidate, aligned_returns, covariance, expected_returns
+from sigmax.portfolio.problem import Problem, Solution
+from sigmax.portfolio.worker import QuantumAdvisor
+
+CENT = Decimal("0.01")
+_ZERO = Decimal(0)
+
+
+def room(portfolio: PortfolioView, settings: Settings) -> tuple[Decimal, int]:
+    """What the BUYs of one close may share: USD (exposure left under ``max_exposure``, and
+    the cash) and positions (left under ``max_open_positions``)."""
+    profile = settings.profile
+    exposure_left = profile.max_exposure - portfolio.exposure_usd
+    usd = max(_ZERO, min(exposure_left, portfolio.cash_usd))
+    held = sum(1 for value in portfolio.positions_usd.values() if value > 0)
+    return usd, max(0, profile.max_open_positions - held)
+
+
+def build_problem(
+    candidates: Sequence[Candidate],
+    series: Callable[[str], CandleSeries],
+    until_open_ms: int,
+    budget: float,
+    max_assets: int,
+    settings: Settings,
+) -> Problem:
+    """The allocation problem of ``candidates`` at the candle opening at ``until_open_ms``."""
+    section = settings.allocation
+    symbols = [c.symbol for c in candidates]
+    returns = aligned_returns(
+        {s: series(s) for s in symbols}, symbols, until_open_ms, section.window
+    )
+    cov = covariance(returns, section.shrinkage)
+    return Problem(
+        symbols=tuple(symbols),
+        mu=expected_returns(candidates, cov, section.information_coefficient),
+        cov=cov,
+        upper=np.array([c.cap for c in candidates], dtype=np.float64),
+        budget=budget,
+        max_assets=max_assets,
+        risk_aversion=section.risk_aversion,
+    )
+
+
+class AllocationStep:
+    """Sizes the BUYs of one candle close together (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        series: Callable[[str], CandleSeries],
+        advisor: QuantumAdvisor | None = None,
+    ) -> None:
+        """``series``: a symbol's candles (the engine's histories); ``advisor``: the quantum
+        solver beside the classical one (None in backtests: no wall clock in a result)."""
+        self.settings = settings
+        self.series = series
+        self.advisor = advisor
+        self.timeframe = settings.agents.analyzer.timeframes.primary
+
+    def allocate(
+        self, records: Sequence[DecisionRecord], portfolio: PortfolioView, close_ms: int
+    ) -> list[DecisionRecord]:
+        """The BUY ``records`` of the close at ``close_ms`` with their allocated sizes and
+        their ``allocation`` part, in the same order."""
+        for record in records:
+            if record.decision is not Action.BUY:
+                raise ValueError(f"the allocation step sizes BUYs only (got {record.decision})")
+        equity = portfolio.equity_usd
+        usd, slots = room(portfolio, self.settings)
+        if not records:
+            return []
+        started = time.perf_counter()
+        if equity <= 0:
+            solution = Solution("classical", {r.symbol: 0.0 for r in records}, (), 0.0, 0.0)
+            problem = None
+        else:
+            candidates = [
+                Candidate(
+                    r.symbol,
+                    r.score,
+                    r.confidence,
+                    float(Decimal(repr(r.size_usd)) / equity),
+                )
+                for r in records
+            ]
+            problem = build_problem(
+                candidates,
+                self.series,
+                close_ms - self.timeframe.ms,
+                float(usd / equity),
+                slots,
+                self.settings,
+            )
+            solution = solve_classical(problem)
+        seconds = time.perf_counter() - started
+        quantum = "off"
+        if self.advisor is not None and problem is not None and problem.picks > 0:
+            label = f"{', '.join(problem.symbols)} at {ms_to_iso(close_ms)}"
+            quantum = self.advisor.submit(problem, label)
+        return [
+            self._sized(record, solution, equity, usd, slots, seconds, quantum)
+            for record in records
+        ]
+
+    def _sized(
+        self,
+        record: DecisionRecord,
+        solution: Solution,
+        equity: Decimal,
+        usd: Decimal,
+        slots: int,
+        seconds: float,
+        quantum: str,
+    ) -> DecisionRecord:
+        proposed = Decimal(repr(record.size_usd)).quantize(CENT, ROUND_DOWN)
+        weight = solution.weights.get(record.symbol, 0.0)
+        size = min(proposed, (Decimal(repr(weight)) * equity).quantize(CENT, ROUND_DOWN))
+        size = max(_ZERO, size)
+        part: dict[str, Any] = {
+            "method": solution.method,
+            "weights": {s: round(w, 10) for s, w in solution.weights.items()},
+            "selected": list(solution.selected),
+            "objective": solution.objective,
+            "solver_seconds": round(seconds, 6),
+            "room_usd": str(usd),
+            "positions_left": slots,
+            "proposed_size_usd": str(proposed),
+            "size_usd": str(size),
+            "quantum": quantum,
+        }
+        if size <= 0:
+            part["reason"] = f"the allocation gives {record.symbol} no weight: " + (
+                "no room left under the profile's limits"
+                if usd <= 0 or slots == 0
+                else "the other candidates use the room better"
+            )
+        return replace(record, size_usd=float(size), allocation=part)
+
+    def close(self) -> None:
+        if self.advisor is not None:
+            self.advisor.close()
