@@ -165,7 +165,9 @@ def _run(
 
     rng = np.random.default_rng(seed)
     sampler = SamplerV2(seed=seed, default_shots=shots)
-    passes = generate_preset_pass_manager(optimization_level=1, backend=AerSimulator())
+    passes = generate_preset_pass_manager(
+        optimization_level=1, backend=AerSimulator(), seed_transpiler=seed
+    )
     optimizer = COBYLA(maxiter=max_iterations)
     solver: QAOA | SamplingVQE
     if method == "qaoa":

@@ -127,25 +127,23 @@ class AllocationStep:
         if self.advisor is not None and problem is not None and problem.picks > 0:
             label = f"{', '.join(problem.symbols)} at {ms_to_iso(close_ms)}"
             quantum = self.advisor.submit(problem, label)
+        sizes = _sizes(records, solution, equity, usd)
         return [
-            self._sized(record, solution, equity, usd, slots, seconds, quantum)
-            for record in records
+            self._sized(record, size, solution, usd, slots, seconds, quantum)
+            for record, size in zip(records, sizes, strict=True)
         ]
 
     def _sized(
         self,
         record: DecisionRecord,
+        size: Decimal,
         solution: Solution,
-        equity: Decimal,
         usd: Decimal,
         slots: int,
         seconds: float,
         quantum: str,
     ) -> DecisionRecord:
-        proposed = Decimal(repr(record.size_usd)).quantize(CENT, ROUND_DOWN)
-        weight = solution.weights.get(record.symbol, 0.0)
-        size = min(proposed, (Decimal(repr(weight)) * equity).quantize(CENT, ROUND_DOWN))
-        size = max(_ZERO, size)
+        proposed = _proposed(record)
         part: dict[str, Any] = {
             "method": solution.method,
             "weights": {s: round(w, 10) for s, w in solution.weights.items()},
@@ -169,3 +167,33 @@ class AllocationStep:
     def close(self) -> None:
         if self.advisor is not None:
             self.advisor.close()
+
+
+def _proposed(record: DecisionRecord) -> Decimal:
+    """The risk agent's size, to the cent."""
+    return Decimal(repr(record.size_usd)).quantize(CENT, ROUND_DOWN)
+
+
+def _sizes(
+    records: Sequence[DecisionRecord], solution: Solution, equity: Decimal, usd: Decimal
+) -> list[Decimal]:
+    """Each weight times equity to the nearest cent (a weight at its cap is the risk agent's
+    size exactly, not a cent under it by floating point), never above the risk agent's size;
+    should rounding up take the total over the room, the cents come off the largest sizes."""
+    sizes = [
+        max(
+            _ZERO,
+            min(
+                _proposed(r),
+                (Decimal(repr(solution.weights.get(r.symbol, 0.0))) * equity).quantize(CENT),
+            ),
+        )
+        for r in records
+    ]
+    excess = sum(sizes, _ZERO) - usd
+    while excess > 0:
+        largest = max(range(len(sizes)), key=lambda i: sizes[i])
+        cut = min(excess, sizes[largest])
+        sizes[largest] -= cut
+        excess -= cut
+    return sizes

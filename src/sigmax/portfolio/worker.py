@@ -2,7 +2,8 @@
 
 The engine hands each allocation's selection problem to :class:`QuantumAdvisor` and goes on at
 once: the solve runs in a separate process (spawned, so qiskit's Python work never competes with
-the engine for the interpreter lock), one at a time; a problem arriving while one is being
+the engine for the interpreter lock; at the lowest CPU priority, so it takes only the CPU the
+engine leaves), one at a time; a problem arriving while one is being
 solved is dropped and counted. Each solve has the time budget of ``quantum.time_budget_s``; its
 answer is compared with the exact optimum of the same QUBO (every selection enumerated in the
 worker): within ``quantum.tolerance`` it agrees, otherwise the gap is logged. In both cases the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -78,6 +80,14 @@ def solve_in_worker(problem: Problem, settings: QuantumSettings) -> list[Verdict
     return judge(problem, solutions, settings.tolerance)
 
 
+def _lowest_priority() -> None:
+    """The worker process yields the CPU to the engine: its answers are never waited for."""
+    try:
+        os.nice(19)
+    except OSError:  # not permitted here: the worker still runs, at normal priority
+        log.debug("could not lower the quantum worker's priority")
+
+
 class QuantumAdvisor:
     """Solves allocations' selection QUBOs in a worker process (see the module docstring)."""
 
@@ -108,7 +118,9 @@ class QuantumAdvisor:
                 return "dropped (the worker is busy with an earlier allocation)"
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_lowest_priority,
                 )
             future = self._pool.submit(solve_in_worker, problem, self.settings)
             self._busy = future
