@@ -61,7 +61,7 @@ def step_for(profile: ProfileSettings) -> AllocationStep:
 
 def test_two_buys_wanting_more_than_the_room_share_it_without_exceeding_it() -> None:
     profile = ProfileSettings(
-        max_position_size=Decimal(50), max_exposure=Decimal(60), max_open_positions=3
+        max_position_size=Decimal(50), max_exposure=Decimal(80), max_open_positions=3
     )
     at = close_at(15_000)
     records = [buy("BTC/USDT", 50.0, 0.6, 0.8, at), buy("SOL/USDT", 50.0, 0.5, 0.7, at)]
@@ -70,18 +70,39 @@ def test_two_buys_wanting_more_than_the_room_share_it_without_exceeding_it() -> 
     assert [r.symbol for r in sized] == ["BTC/USDT", "SOL/USDT"]
     assert all(r.decision is Action.BUY for r in sized)
     total = sum(Decimal(repr(r.size_usd)) for r in sized)
-    assert total <= Decimal(60)
-    # The room is worth using: both want more than it, and the optimum spends all of it.
-    assert total >= Decimal("59.98")
+    assert total <= Decimal(80)
+    # The room is worth using: both want more than it, and the optimum spends all of it,
+    # SOL (the stronger expected return per unit of risk here) at its cap.
+    assert total == Decimal(80)
+    assert sized[1].size_usd == 50.0
     part = sized[0].allocation
     assert part is not None
     assert part["method"] == "classical"
     assert part["proposed_size_usd"] == "50.00"
-    assert part["room_usd"] == "60"
+    assert part["room_usd"] == "80"
     assert part["quantum"] == "off"
     assert set(part["weights"]) == {"BTC/USDT", "SOL/USDT"}
     assert part["solver_seconds"] >= 0
     assert sized[0].to_dict()["allocation"] == dict(part)
+
+
+def test_a_weight_worth_less_than_an_order_is_dropped_and_says_so() -> None:
+    # 60 USD of room: BTC's share comes out under allocation.min_order_usd (10 USD).
+    profile = ProfileSettings(
+        max_position_size=Decimal(50), max_exposure=Decimal(60), max_open_positions=3
+    )
+    at = close_at(15_000)
+    records = [buy("BTC/USDT", 50.0, 0.6, 0.8, at), buy("SOL/USDT", 50.0, 0.5, 0.7, at)]
+    account = PortfolioView(Decimal(1000), Decimal(1000), {})
+    btc, sol = step_for(profile).allocate(records, account, at)
+    assert (btc.decision, btc.size_usd) == (Action.BUY, 0.0)
+    assert btc.allocation is not None
+    assert btc.allocation["dropped_below_min_order"] == ["BTC/USDT"]
+    assert btc.allocation["reason"] == (
+        "the allocation gives BTC/USDT no weight: its weight is worth less than "
+        "allocation.min_order_usd (10 USD)"
+    )
+    assert sol.size_usd == 50.0
 
 
 def test_no_position_left_means_no_weight_with_the_reason() -> None:

@@ -633,6 +633,9 @@ class AllocationSettings(_Section):
     risk_aversion: float = Field(default=2.5, gt=0, le=1_000_000)
     #: Expected return of a candidate per candle = this x score x confidence x its volatility.
     information_coefficient: float = Field(default=0.05, gt=0, le=1)
+    #: A weight worth less than this (USD) is no order: the symbol is dropped and the others
+    #: solved again (the bundled markets refuse orders under 5-10 USD of notional).
+    min_order_usd: Decimal = Field(default=Decimal(10), ge=0)
 
 
 class QuantumSettings(_Section):

@@ -100,28 +100,7 @@ class AllocationStep:
         if not records:
             return []
         started = time.perf_counter()
-        if equity <= 0:
-            solution = Solution("classical", {r.symbol: 0.0 for r in records}, (), 0.0, 0.0)
-            problem = None
-        else:
-            candidates = [
-                Candidate(
-                    r.symbol,
-                    r.score,
-                    r.confidence,
-                    float(Decimal(repr(r.size_usd)) / equity),
-                )
-                for r in records
-            ]
-            problem = build_problem(
-                candidates,
-                self.series,
-                close_ms - self.timeframe.ms,
-                float(usd / equity),
-                slots,
-                self.settings,
-            )
-            solution = solve_classical(problem)
+        problem, solution, dropped = self._solve(records, equity, usd, slots, close_ms)
         seconds = time.perf_counter() - started
         quantum = "off"
         if self.advisor is not None and problem is not None and problem.picks > 0:
@@ -129,9 +108,55 @@ class AllocationStep:
             quantum = self.advisor.submit(problem, label)
         sizes = _sizes(records, solution, equity, usd)
         return [
-            self._sized(record, size, solution, usd, slots, seconds, quantum)
+            self._sized(record, size, solution, usd, slots, seconds, quantum, dropped)
             for record, size in zip(records, sizes, strict=True)
         ]
+
+    def _solve(
+        self,
+        records: Sequence[DecisionRecord],
+        equity: Decimal,
+        usd: Decimal,
+        slots: int,
+        close_ms: int,
+    ) -> tuple[Problem | None, Solution, list[str]]:
+        """The optimum; a symbol whose weight is worth less than ``min_order_usd`` is dropped
+        and the others solved again (an order that small is refused by the market, or not
+        worth its fee), until every weight left is worth an order."""
+        weights = {r.symbol: 0.0 for r in records}
+        if equity <= 0:
+            return None, Solution("classical", weights, (), 0.0, 0.0), []
+        minimum = float(self.settings.allocation.min_order_usd)
+        active = [
+            Candidate(r.symbol, r.score, r.confidence, float(Decimal(repr(r.size_usd)) / equity))
+            for r in records
+        ]
+        dropped: list[str] = []
+        problem: Problem | None = None
+        objective = 0.0
+        while active:
+            problem = build_problem(
+                active,
+                self.series,
+                close_ms - self.timeframe.ms,
+                float(usd / equity),
+                slots,
+                self.settings,
+            )
+            solution = solve_classical(problem)
+            small = [
+                c.symbol
+                for c in active
+                if 0.0 < solution.weights[c.symbol] * float(equity) < minimum
+            ]
+            if not small:
+                weights.update(solution.weights)
+                objective = solution.objective or 0.0
+                break
+            dropped += small
+            active = [c for c in active if c.symbol not in small]
+        selected = tuple(s for s, w in weights.items() if w > 0.0)
+        return problem, Solution("classical", weights, selected, objective, 0.0), dropped
 
     def _sized(
         self,
@@ -142,6 +167,7 @@ class AllocationStep:
         slots: int,
         seconds: float,
         quantum: str,
+        dropped: list[str],
     ) -> DecisionRecord:
         proposed = _proposed(record)
         part: dict[str, Any] = {
@@ -156,12 +182,19 @@ class AllocationStep:
             "size_usd": str(size),
             "quantum": quantum,
         }
+        if dropped:
+            part["dropped_below_min_order"] = dropped
         if size <= 0:
-            part["reason"] = f"the allocation gives {record.symbol} no weight: " + (
-                "no room left under the profile's limits"
-                if usd <= 0 or slots == 0
-                else "the other candidates use the room better"
-            )
+            if record.symbol in dropped:
+                why = (
+                    "its weight is worth less than allocation.min_order_usd "
+                    f"({self.settings.allocation.min_order_usd} USD)"
+                )
+            elif usd <= 0 or slots == 0:
+                why = "no room left under the profile's limits"
+            else:
+                why = "the other candidates use the room better"
+            part["reason"] = f"the allocation gives {record.symbol} no weight: {why}"
         return replace(record, size_usd=float(size), allocation=part)
 
     def close(self) -> None:
