@@ -261,3 +261,122 @@ async def _latency(
         "quantum_solves_meanwhile": solved,
         "allocation_step": summary(step_ms),
     }
+
+
+#: Safety that lets a backtest trade throughout, as ``sigmax bench backtest``'s second
+#: configuration: the loss-streak and daily-loss pauses would stop most runs within weeks.
+TRADING_THROUGHOUT = {
+    "safety.max_consecutive_losses": 1000,
+    "safety.max_daily_loss_usd": 100000,
+}
+
+
+def run_allocation_effect(
+    profiles: Sequence[str] = ("conservative", "balanced", "aggressive"),
+    *,
+    start_ms: int | None = None,
+    until_ms: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """The agents' backtest of the four bundled markets with the allocation step off and on,
+    per profile: the result's metrics and how far the account went past the profile's limits
+    (the most positions open at once, the largest cost of the open positions)."""
+    from sigmax.backtest.result import build_result
+    from sigmax.backtest.runner import BacktestOptions, simulate
+    from sigmax.data.catalog import DatasetCatalog
+
+    catalog = DatasetCatalog.bundled()
+    symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT"]
+    runs: dict[str, Any] = {}
+    total = 2 * len(profiles)
+    done = 0
+    for profile in profiles:
+        per: dict[str, Any] = {}
+        for enabled in (False, True):
+            if progress is not None:
+                progress(f"{profile} allocation {'on' if enabled else 'off'}", done, total)
+            started = time.perf_counter()
+            run = asyncio.run(
+                simulate(
+                    BacktestOptions(
+                        profile=profile,
+                        symbols=symbols,
+                        start_ms=start_ms,
+                        until_ms=until_ms,
+                        catalog=catalog,
+                        overrides={**TRADING_THROUGHOUT, "allocation.enabled": enabled},
+                    )
+                )
+            )
+            seconds = time.perf_counter() - started
+            metrics = build_result(run).to_dict()["metrics"]
+            allocated = [r for r in run.sink.decisions.values() if r.allocation is not None]
+            per["on" if enabled else "off"] = {
+                **{
+                    key: metrics[key]
+                    for key in (
+                        "total_return",
+                        "sharpe",
+                        "max_drawdown",
+                        "win_rate",
+                        "trades",
+                        "exposure",
+                        "fees_paid",
+                        "final_equity",
+                    )
+                },
+                **_limits(run),
+                "allocated_decisions": len(allocated),
+                "allocated_to_zero": sum(1 for r in allocated if r.size_usd == 0),
+                "allocated_smaller": sum(1 for r in allocated if _smaller(r)),
+                "seconds": round(seconds, 2),
+            }
+            done += 1
+        runs[profile] = per
+    limits = {name: load_settings(profile=name).profile for name in profiles}
+    return {
+        "benchmark": "allocation",
+        "symbols": symbols,
+        "safety": TRADING_THROUGHOUT,
+        "profiles": {
+            name: {
+                "max_open_positions": limits[name].max_open_positions,
+                "max_exposure": str(limits[name].max_exposure),
+                **runs[name],
+            }
+            for name in profiles
+        },
+        "machine": machine_info("numpy", "scipy", "scikit-learn"),
+    }
+
+
+def _smaller(record: Any) -> bool:
+    """The step gave a BUY less than the risk agent proposed, and not nothing."""
+    proposed = float(record.allocation["proposed_size_usd"])
+    return bool(0 < record.size_usd < proposed)
+
+
+def _limits(run: Any) -> dict[str, Any]:
+    """The most positions open at once and the largest total entry cost of open positions,
+    from the fills in order."""
+    from decimal import Decimal
+
+    qty: dict[str, Decimal] = {}
+    cost: dict[str, Decimal] = {}
+    most_open = 0
+    most_cost = Decimal(0)
+    for item in run.sink.fills:
+        fill = item.fill
+        held = qty.get(fill.symbol, Decimal(0))
+        if fill.side.value == "buy":
+            qty[fill.symbol] = held + fill.qty
+            cost[fill.symbol] = cost.get(fill.symbol, Decimal(0)) + fill.qty * fill.price
+        else:
+            left = held - fill.qty
+            cost[fill.symbol] = (
+                cost.get(fill.symbol, Decimal(0)) * left / held if held > 0 else Decimal(0)
+            )
+            qty[fill.symbol] = left
+        most_open = max(most_open, sum(1 for q in qty.values() if q > 0))
+        most_cost = max(most_cost, sum(cost.values(), Decimal(0)))
+    return {"most_positions_open": most_open, "most_entry_cost_open": str(round(most_cost, 2))}

@@ -219,3 +219,38 @@ def bench_portfolio(
         typer.echo(json.dumps(result, sort_keys=True))
         return
     _emit(result, as_json)
+
+
+@bench_app.command("allocation")
+def bench_allocation(
+    profiles: Annotated[
+        str, typer.Option("--profiles", help="Comma-separated risk profiles.")
+    ] = "conservative,balanced,aggressive",
+    as_json: JsonOption = False,
+) -> None:
+    """The agents' backtest of the four bundled markets, whole span, allocation step off and
+    on, per profile: metrics and the most positions and exposure held at once."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from sigmax.bench.portfolio_bench import run_allocation_effect
+
+    console = Console(stderr=True)
+    chosen = [p.strip() for p in profiles.split(",") if p.strip()]
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("allocation", total=None)
+
+        def advance(label: str, done: int, total: int) -> None:
+            progress.update(task, description=label, completed=done, total=total)
+
+        result = run_allocation_effect(chosen, progress=advance)
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True))
+        return
+    _emit(result, as_json)
