@@ -66,7 +66,7 @@ def test_every_allocated_group_keeps_its_directions_and_the_profile_limits() -> 
             assert part["method"] == "classical"
             assert part["quantum"] == "off"  # a backtest never consults the quantum solver
             if size > 0:
-                assert size >= Decimal(10)  # allocation.min_order_usd
+                assert size >= Decimal(5)  # allocation.min_order_usd
                 order = entries[record.id]
                 assert order.qty * order.reference_price <= size  # type: ignore[operator]
             else:

@@ -54,8 +54,9 @@ def buy(symbol: str, size: float, score: float, confidence: float, at_ms: int) -
     )
 
 
-def step_for(profile: ProfileSettings) -> AllocationStep:
-    chosen = Settings(profile=profile, allocation=AllocationSettings(enabled=True))
+def step_for(profile: ProfileSettings, min_order_usd: int = 5) -> AllocationStep:
+    section = AllocationSettings(enabled=True, min_order_usd=Decimal(min_order_usd))
+    chosen = Settings(profile=profile, allocation=section)
     return AllocationStep(chosen, series)
 
 
@@ -87,14 +88,14 @@ def test_two_buys_wanting_more_than_the_room_share_it_without_exceeding_it() -> 
 
 
 def test_a_weight_worth_less_than_an_order_is_dropped_and_says_so() -> None:
-    # 60 USD of room: BTC's share comes out under allocation.min_order_usd (10 USD).
+    # 60 USD of room: BTC's share comes out just under 10 USD, here the least order.
     profile = ProfileSettings(
         max_position_size=Decimal(50), max_exposure=Decimal(60), max_open_positions=3
     )
     at = close_at(15_000)
     records = [buy("BTC/USDT", 50.0, 0.6, 0.8, at), buy("SOL/USDT", 50.0, 0.5, 0.7, at)]
     account = PortfolioView(Decimal(1000), Decimal(1000), {})
-    btc, sol = step_for(profile).allocate(records, account, at)
+    btc, sol = step_for(profile, min_order_usd=10).allocate(records, account, at)
     assert (btc.decision, btc.size_usd) == (Action.BUY, 0.0)
     assert btc.allocation is not None
     assert btc.allocation["dropped_below_min_order"] == ["BTC/USDT"]

@@ -634,8 +634,8 @@ class AllocationSettings(_Section):
     #: Expected return of a candidate per candle = this x score x confidence x its volatility.
     information_coefficient: float = Field(default=0.05, gt=0, le=1)
     #: A weight worth less than this (USD) is no order: the symbol is dropped and the others
-    #: solved again (the bundled markets refuse orders under 5-10 USD of notional).
-    min_order_usd: Decimal = Field(default=Decimal(10), ge=0)
+    #: solved again (the bundled markets refuse orders under 5 USDT of notional).
+    min_order_usd: Decimal = Field(default=Decimal(5), ge=0)
 
 
 class QuantumSettings(_Section):
