@@ -30,6 +30,8 @@ from sigmax.config import Settings, load_settings
 from sigmax.errors import InputError
 
 SEED_BASE = 1
+#: Closes per block of decisions timed alone, then beside the busy quantum worker.
+BLOCK_CLOSES = 20
 #: Ends of the windows (rows of the week's hourly closes) the problems are taken at.
 INSTANCE_ENDS = (167, 143, 119, 95)
 
@@ -80,7 +82,7 @@ def _solvers(
     # First calls import qiskit and build its caches: not part of any solve's time.
     warm: tuple[Method, ...] = ("exact", "qaoa", "vqe")
     for first in warm:
-        solve_selection(real_problem(2), first, max_iterations=2)
+        solve_selection(real_problem(2), first, max_iterations=10)
     sizes = list(range(2, max_n + 1))
     total = len(sizes) * instances * (2 + 2 * seeds)
     done = 0
@@ -180,20 +182,17 @@ async def _latency(
     moments = [int(m) for m in histories(symbols[0]).decision_moments()][-count:]
     timeframe = settings.agents.analyzer.timeframes.primary
 
-    async def decide_all(label: str) -> list[float]:
+    async def decide(chunk: Sequence[int]) -> list[float]:
         latencies: list[float] = []
-        for index, moment in enumerate(moments):
+        for moment in chunk:
             for symbol in symbols:
                 started = time.perf_counter()
                 await orchestrator.analyze_symbol(symbol, at_ms=moment)
                 latencies.append((time.perf_counter() - started) * 1000.0)
-            if progress is not None:
-                progress(label, index + 1, len(moments))
         return latencies
 
-    await decide_all("warm-up")
+    await decide(moments)  # warm-up: first-call costs are not a decision's
     gc.collect()
-    alone = await decide_all("decisions alone")
 
     profile = settings.profile
     cap = float(
@@ -219,27 +218,51 @@ async def _latency(
         solve_classical(problem)
         step_ms.append((time.perf_counter() - started) * 1000.0)
 
+    # Decisions alone and beside the busy worker, in alternating blocks over the same closes,
+    # so that the shared machine's load drifts into both alike.
     advisor = QuantumAdvisor(settings.quantum)
+    alone: list[float] = []
     beside: list[float] = []
-    solved = 0
-    if advisor.unavailable is None:
-        busy = real_problem(4)
-        stop = False
+    feeding = threading.Event()
+    stop = threading.Event()
+    busy_problem = real_problem(4)
 
-        def keep_busy() -> None:
-            # Resubmit as soon as the worker is free, so it is solving throughout.
-            while not stop:
-                advisor.submit(busy, "benchmark")
-                time.sleep(0.05)
+    def keep_busy() -> None:
+        # Resubmit as soon as the worker is free, so it is solving throughout a block.
+        while not stop.is_set():
+            if feeding.is_set():
+                advisor.submit(busy_problem, "benchmark")
+            time.sleep(0.02)
 
-        feeder = threading.Thread(target=keep_busy, daemon=True)
-        feeder.start()
-        # Let the worker process start and import qiskit before timing.
-        await asyncio.sleep(8.0)
-        beside = await decide_all("decisions beside the quantum worker")
-        stop = True
-        feeder.join()
-        solved = advisor.counts.agreed + advisor.counts.off + advisor.counts.failed
+    async def until(condition: Callable[[], bool], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    feeder = threading.Thread(target=keep_busy, daemon=True)
+    rounds = max(1, len(moments) // BLOCK_CLOSES)
+    try:
+        if advisor.unavailable is None:
+            feeder.start()
+            feeding.set()
+            # The worker process starts and imports qiskit: wait for its first answer.
+            await until(lambda: advisor.answers() > 0, 300.0)
+        for index in range(rounds):
+            chunk = moments[index * BLOCK_CLOSES : (index + 1) * BLOCK_CLOSES]
+            feeding.clear()
+            await until(lambda: not advisor.busy(), 60.0)
+            alone += await decide(chunk)
+            if advisor.unavailable is None:
+                feeding.set()
+                await until(advisor.busy, 60.0)
+                beside += await decide(chunk)
+            if progress is not None:
+                progress("decisions alone / beside the quantum worker", index + 1, rounds)
+    finally:
+        stop.set()
+        if feeder.is_alive():
+            feeder.join()
+        solved = advisor.answers()
         advisor.close()
 
     def summary(values: Sequence[float]) -> dict[str, Any]:

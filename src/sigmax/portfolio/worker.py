@@ -103,6 +103,15 @@ class QuantumAdvisor:
                 "quantum solver unavailable (%s): the classical answer stands", self.unavailable
             )
 
+    def busy(self) -> bool:
+        """A solve is running (or waiting for the worker process to start)."""
+        with self._lock:
+            return self._busy is not None and not self._busy.done()
+
+    def answers(self) -> int:
+        """Solves that came back (agreeing, off the optimum, or failed)."""
+        return self.counts.agreed + self.counts.off + self.counts.failed
+
     def state(self) -> str:
         if self.unavailable is not None:
             return f"unavailable ({self.unavailable})"
