@@ -121,7 +121,7 @@ def feasible_problems(draw: st.DrawFn) -> Problem:
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(feasible_problems(), st.integers(0, 2**32 - 1))
 def test_every_constraint_holds_and_no_feasible_point_does_better(
     problem_: Problem, seed: int

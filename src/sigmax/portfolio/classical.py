@@ -19,6 +19,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from sigmax.portfolio.problem import (
+    WEIGHT_EPSILON,
     FloatArray,
     PortfolioInputError,
     Problem,
@@ -52,6 +53,9 @@ def solve_classical(problem: Problem) -> Solution:
             value = problem.objective(weights)
             if value > best_value + 1e-15:
                 best, best_value = weights, value
+    # Solver noise (a weight of 1e-12) is no position: the answer reports exactly what it holds.
+    best = np.where(best > WEIGHT_EPSILON, best, 0.0)
+    best_value = problem.objective(best)
     return Solution(
         method="classical",
         weights=weights_of(problem, best),
