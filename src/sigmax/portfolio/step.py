@@ -14,6 +14,7 @@ given; the engine does not wait for it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -30,6 +31,8 @@ from sigmax.portfolio.classical import solve_classical
 from sigmax.portfolio.estimates import Candidate, aligned_returns, covariance, expected_returns
 from sigmax.portfolio.problem import Problem, Solution
 from sigmax.portfolio.worker import QuantumAdvisor
+
+log = logging.getLogger("sigmax.portfolio")
 
 CENT = Decimal("0.01")
 _ZERO = Decimal(0)
@@ -107,6 +110,18 @@ class AllocationStep:
             label = f"{', '.join(problem.symbols)} at {ms_to_iso(close_ms)}"
             quantum = self.advisor.submit(problem, label)
         sizes = _sizes(records, solution, equity, usd)
+        log.info(
+            "ALLOCATION at %s: %s (room %s USD, %d positions left; %s in %.1f ms)",
+            ms_to_iso(close_ms),
+            ", ".join(
+                f"{r.symbol} {_proposed(r)} -> {size} USD"
+                for r, size in zip(records, sizes, strict=True)
+            ),
+            usd,
+            slots,
+            solution.method,
+            seconds * 1000.0,
+        )
         return [
             self._sized(record, size, solution, usd, slots, seconds, quantum, dropped)
             for record, size in zip(records, sizes, strict=True)
