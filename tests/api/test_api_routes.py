@@ -18,12 +18,13 @@ from sqlalchemy import func, select
 from api.api_harness import LiveApi, copy_home, serving
 from engine.account_runs import clean_home, stop_run_when_protected
 from sigmax.agents.base import AGENT_NAMES
-from sigmax.config.settings import MASK
+from sigmax.config.settings import MASK, QuantumSettings
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.domain.candles import ms_to_iso
 from sigmax.engine.account import read_portfolio, read_trades
 from sigmax.engine.decision_log import StoredDecisionLog
 from sigmax.engine.safety_service import safety_report
+from sigmax.portfolio.quantum import quantum_status
 from sigmax.storage.models import DecisionRow, EquitySnapshotRow, OrderRow
 
 
@@ -75,7 +76,10 @@ def test_status_says_what_runs_and_how(api: LiveApi) -> None:
         "news": "unavailable",
         "policy_evaluator": "embedded",
         "candle_data": "bundled data",
+        "quantum": quantum_status(QuantumSettings()),
     }
+    # The real state: qiskit is installed with the quantum extra, and the module is off.
+    assert body["modules"]["quantum"].startswith("off (QUANTUM_ENABLED=false; qiskit ")
 
 
 def test_health_is_degraded_while_paused_and_no_run_is_running(api: LiveApi) -> None:

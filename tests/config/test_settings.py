@@ -213,6 +213,8 @@ ENV_CASES: list[tuple[str, str, str, object]] = [
     ),
     ("SIGMAX_PROFILE", "Aggressive", "profile_name", "aggressive"),
     ("LOG_LEVEL", "debug", "logging.level", "DEBUG"),
+    ("QUANTUM_ENABLED", "true", "quantum.enabled", True),
+    ("QUANTUM_SHOTS", "2048", "quantum.shots", 2048),
 ]
 
 
@@ -473,7 +475,8 @@ def test_yaml_range_error_names_profile_file(home: Path, config_dir: Path) -> No
             "config.yaml",
             "safety:\n  max_consecutive_losses: 2\n",
             "config.yaml: safety: unknown key "
-            "(allowed: api, arbitrage, decision_history, logging, research, telegram, trading)",
+            "(allowed: allocation, api, arbitrage, decision_history, logging, quantum, research, "
+            "telegram, trading)",
         ),
         (
             "safety.yaml",
@@ -511,7 +514,8 @@ def test_secrets_are_not_accepted_in_yaml(home: Path, config_dir: Path) -> None:
     append(config_dir / "config.yaml", "credentials:\n  api_key: abcdef\n")
     assert problems_of(home, config_dir) == [
         "config.yaml: credentials: unknown key "
-        "(allowed: api, arbitrage, decision_history, logging, research, telegram, trading)"
+        "(allowed: allocation, api, arbitrage, decision_history, logging, quantum, research, "
+        "telegram, trading)"
     ]
 
 

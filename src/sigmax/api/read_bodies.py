@@ -33,6 +33,7 @@ from sigmax.engine.account import (
     read_status,
 )
 from sigmax.engine.safety_service import safety_report
+from sigmax.portfolio.quantum import quantum_status
 
 _PCT_QUANTUM: Final = Decimal("0.0001")
 _HUNDRED: Final = Decimal(100)
@@ -73,6 +74,7 @@ def status_response(ctx: ApiContext) -> StatusResponse:
             news=("newsapi" if settings.credentials.newsapi_key is not None else "unavailable"),
             policy_evaluator="opa" if settings.safety.policy.opa_url else "embedded",
             candle_data=ctx.catalog.source,
+            quantum=quantum_status(settings.quantum),
         ),
         performance=performance(ctx.home),
     )

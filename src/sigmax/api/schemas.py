@@ -114,6 +114,11 @@ class ModulesOut(_Response):
     news: Literal["newsapi", "unavailable"]
     policy_evaluator: Literal["embedded", "opa"]
     candle_data: str = Field(description="Where /api/candles and /api/analyze read candles.")
+    quantum: str = Field(
+        description="The quantum allocation solver: 'unavailable (reason)' when qiskit cannot "
+        "be imported, 'off (...)' when QUANTUM_ENABLED is false, 'on (...)' with its methods, "
+        "shots and budget."
+    )
 
 
 class StatusResponse(_Response):

@@ -278,6 +278,10 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         config["rl"] = voter.identity
     if options.research is not None:
         config["research"] = research_file_digest(options.research)
+    allocating = settings.allocation.enabled and strategy is None
+    if allocating:
+        # Only a run with the allocation step says so: a default run's id stays what it was.
+        config["allocation"] = settings.allocation.model_dump(mode="json")
     if options.safety == "off":
         # Only a run with the switch off says so: a default run's configuration, and so its
         # id, stay what they were.
@@ -325,6 +329,12 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         history_for=strategy.history if strategy is not None else None,
     )
     engine.batch = batch
+    if allocating:
+        # The classical answer only: a backtest's result must not depend on a wall clock,
+        # so no quantum solver runs beside it (docs/PORTFOLIO.md).
+        from sigmax.portfolio.step import AllocationStep
+
+        engine.allocation = AllocationStep(settings, lambda symbol: histories[symbol].series)
 
     feed = BacktestFeed(
         series,

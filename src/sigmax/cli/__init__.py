@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sigmax import __version__
-from sigmax.cli.account_cmd import portfolio_command, status_command, trade_command, trades_command
+from sigmax.cli.account_cmd import status_command, trade_command, trades_command
 from sigmax.cli.analyze_cmd import analyze_command, history_command, why_command
 from sigmax.cli.arbitrage_cmd import arbitrage_app
 from sigmax.cli.backtest_cmd import backtest_command
@@ -22,6 +22,7 @@ from sigmax.cli.bench_cmd import bench_app
 from sigmax.cli.config_cmd import config_app
 from sigmax.cli.data_cmd import data_app
 from sigmax.cli.ops_cmd import register as register_ops
+from sigmax.cli.portfolio_cmd import portfolio_app
 from sigmax.cli.reconcile_cmd import reconcile_command
 from sigmax.cli.research_cmd import research_app
 from sigmax.cli.rl_cmd import rl_app
@@ -48,7 +49,7 @@ app.command("analyze")(analyze_command)
 app.command("why")(why_command)
 app.command("history")(history_command)
 app.command("run")(run_command)
-app.command("portfolio")(portfolio_command)
+app.add_typer(portfolio_app, name="portfolio")
 app.command("trades")(trades_command)
 app.command("status")(status_command)
 app.command("pause")(pause_command)

@@ -198,3 +198,82 @@ def bench_rl(
     with exit_on_error():
         result = run_rl_bench(env_steps=env_steps, train_steps=train_steps, decisions=decisions)
     _emit(result, as_json)
+
+
+@bench_app.command("portfolio")
+def bench_portfolio(
+    max_n: Annotated[
+        int, typer.Option("--max-n", min=2, max=8, help="Largest QUBO size (symbols).")
+    ] = 8,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="QAOA / VQE runs per problem.")] = 5,
+    instances: Annotated[
+        int, typer.Option("--instances", min=1, max=4, help="Problems (windows) per size.")
+    ] = 2,
+    decisions: Annotated[
+        int, typer.Option("--decisions", min=10, help="Closes of decision latency timed.")
+    ] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """QAOA and VQE against the exact optimum on real-data QUBOs (n <= 8): success rate,
+    approximation ratio, seconds per n; decision p99 beside the quantum worker; the allocation
+    step's time."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from sigmax.bench.portfolio_bench import run_portfolio_bench
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("portfolio", total=None)
+
+        def advance(label: str, done: int, total: int) -> None:
+            progress.update(task, description=label, completed=done, total=total)
+
+        result = run_portfolio_bench(
+            max_n=max_n, seeds=seeds, instances=instances, decisions=decisions, progress=advance
+        )
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True))
+        return
+    _emit(result, as_json)
+
+
+@bench_app.command("allocation")
+def bench_allocation(
+    profiles: Annotated[
+        str, typer.Option("--profiles", help="Comma-separated risk profiles.")
+    ] = "conservative,balanced,aggressive",
+    as_json: JsonOption = False,
+) -> None:
+    """The agents' backtest of the four bundled markets, whole span, allocation step off and
+    on, per profile: metrics and the most positions and exposure held at once."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from sigmax.bench.portfolio_bench import run_allocation_effect
+
+    console = Console(stderr=True)
+    chosen = [p.strip() for p in profiles.split(",") if p.strip()]
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("allocation", total=None)
+
+        def advance(label: str, done: int, total: int) -> None:
+            progress.update(task, description=label, completed=done, total=total)
+
+        result = run_allocation_effect(chosen, progress=advance)
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True))
+        return
+    _emit(result, as_json)

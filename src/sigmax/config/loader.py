@@ -72,6 +72,8 @@ CONFIG_YAML_SECTIONS = (
     "decision_history",
     "arbitrage",
     "research",
+    "allocation",
+    "quantum",
 )
 
 

@@ -617,6 +617,64 @@ class ArbitrageSettings(_Section):
         return {name.strip().lower(): rate for name, rate in value.items()}
 
 
+class AllocationSettings(_Section):
+    """The allocation step (``config.yaml: allocation``): how the BUYs of one candle close share
+    the profile's exposure (see ``docs/PORTFOLIO.md``). Off by default: each BUY keeps the risk
+    agent's size, as before."""
+
+    #: Run the allocation step between the per-symbol decisions and their orders.
+    enabled: bool = False
+    #: Candles of returns (up to the decision's close) the covariance is estimated from.
+    window: int = Field(default=168, ge=10, le=10_000)
+    #: ``ledoit_wolf``: the covariance shrunk towards a scaled identity (Ledoit & Wolf 2004);
+    #: ``none``: the sample covariance.
+    shrinkage: Literal["ledoit_wolf", "none"] = "ledoit_wolf"
+    #: lambda of the mean-variance utility ``mu'w - lambda/2 w'Sigma w`` (w: fraction of equity).
+    risk_aversion: float = Field(default=2.5, gt=0, le=1_000_000)
+    #: Expected return of a candidate per candle = this x score x confidence x its volatility.
+    information_coefficient: float = Field(default=0.05, gt=0, le=1)
+    #: A weight worth less than this (USD) is no order: the symbol is dropped and the others
+    #: solved again (the bundled markets refuse orders under 5 USDT of notional).
+    min_order_usd: Decimal = Field(default=Decimal(5), ge=0)
+
+
+class QuantumSettings(_Section):
+    """The quantum asset-selection solver beside the classical one (``config.yaml: quantum``).
+
+    It runs off the decision's critical path and never changes an order (docs/PORTFOLIO.md).
+    """
+
+    #: Solve each allocation's selection QUBO with QAOA / SamplingVQE on Aer (QUANTUM_ENABLED).
+    enabled: bool = False
+    #: Shots per circuit evaluation on the Aer sampler (QUANTUM_SHOTS).
+    shots: int = Field(default=1024, ge=16, le=1_000_000)
+    #: Wall time one solve may take; a solve still running then is abandoned and logged.
+    time_budget_s: float = Field(default=2.0, gt=0, le=600)
+    #: Which variational solvers run in a run (each in turn, within the time budget).
+    methods: tuple[Literal["qaoa", "vqe"], ...] = ("qaoa",)
+    #: A quantum answer counts only when its objective is within this relative gap of the
+    #: exact optimum's.
+    tolerance: float = Field(default=1e-9, ge=0, le=1)
+    #: QAOA layers (p) and VQE ansatz repetitions; the seed of the sampler and the optimizer's
+    #: starting point.
+    reps: int = Field(default=2, ge=1, le=10)
+    seed: int = Field(default=7, ge=0, le=2**31 - 1)
+    #: COBYLA iterations per solve.
+    max_iterations: int = Field(default=100, ge=1, le=100_000)
+    #: The variational solvers minimise the mean of this best share of sampled energies
+    #: (CVaR; 1.0: the plain expectation).
+    cvar_alpha: float = Field(default=0.25, gt=0, le=1)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must name at least one method (qaoa, vqe)")
+        if len(set(value)) != len(value):
+            raise ValueError("must not repeat a method")
+        return value
+
+
 class ProfileSettings(_Section):
     """A risk profile (``profiles/NAME.yaml``). The defaults are the conservative profile."""
 
@@ -1012,6 +1070,8 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     decision_history: DecisionHistorySettings = DecisionHistorySettings()
     arbitrage: ArbitrageSettings = ArbitrageSettings()
+    allocation: AllocationSettings = AllocationSettings()
+    quantum: QuantumSettings = QuantumSettings()
     safety: SafetySettings = SafetySettings()
     agents: AgentsSettings = AgentsSettings()
     profile: ProfileSettings = ProfileSettings()

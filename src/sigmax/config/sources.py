@@ -66,6 +66,8 @@ ENV_VARS: dict[str, KeyPath] = {
     "OPA_URL": ("safety", "policy", "opa_url"),
     "SIGMAX_PROFILE": ("profile_name",),
     "LOG_LEVEL": ("logging", "level"),
+    "QUANTUM_ENABLED": ("quantum", "enabled"),
+    "QUANTUM_SHOTS": ("quantum", "shots"),
 }
 #: Variables that choose where configuration is read from rather than set a value.
 HOME_VAR = "SIGMAX_HOME"

@@ -196,10 +196,13 @@ class DecisionRecord:
     #: ``run``: made by a run's engine; ``ad_hoc``: an analysis an operator asked for, which
     #: acts on nothing (``sigmax analyze``, ``POST /api/analyze``).
     source: str = "run"
+    #: The allocation step's part (``docs/PORTFOLIO.md``): method, weights, objective, solver
+    #: time, and the size the risk agent proposed; None when the step did not run.
+    allocation: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready data (the shape of ``--json`` and the API)."""
-        return {
+        document: dict[str, Any] = {
             "id": self.id,
             "symbol": self.symbol,
             "timestamp": ms_to_iso(self.timestamp_ms),
@@ -223,6 +226,11 @@ class DecisionRecord:
             "compliance": None if self.compliance is None else dict(self.compliance),
             "source": self.source,
         }
+        if self.allocation is not None:
+            # Only a decision the allocation step sized says so: every other record's document
+            # is what it was.
+            document["allocation"] = dict(self.allocation)
+        return document
 
 
 def _json_float(value: float | None) -> float | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -71,6 +71,16 @@ class DecisionSource(Protocol):
     async def decide(
         self, snapshot: MarketSnapshot, portfolio: PortfolioView
     ) -> DecisionRecord: ...
+
+
+class Allocator(Protocol):
+    """The allocation step (:class:`sigmax.portfolio.step.AllocationStep`): the BUYs of one
+    candle close sized together, in the same order, each with its ``allocation`` part; a size
+    of 0 means no order (the part's ``reason`` says why)."""
+
+    def allocate(
+        self, records: Sequence[DecisionRecord], portfolio: PortfolioView, close_ms: int
+    ) -> list[DecisionRecord]: ...
 
 
 class StepSink(Protocol):
@@ -168,6 +178,10 @@ class Engine:
         self.wall_clock: Callable[[], int] = wall_clock_ms
         self._pending = StepWrite()
         self._pending_steps = 0
+        #: The allocation step; None (the default): each BUY keeps the risk agent's size.
+        self.allocation: Allocator | None = None
+        #: The BUYs of the group being stepped that wait for the allocation step.
+        self._deferred: list[DecisionRecord] | None = None
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -240,6 +254,8 @@ class Engine:
         been applied, so it sees the very state (marks, ledger, safety clock) it would have
         seen after stepping them one by one.
         """
+        if self.allocation is not None:
+            self._deferred = []
         inert: list[CandleClosed] = []
         for event in group:
             if event.inert and self._holds_unassessed(event):
@@ -252,6 +268,9 @@ class Engine:
             self._pending_steps += 1
         if inert:
             self._pass_inert(inert)
+        if self._deferred:
+            await self._allocate(self._deferred, group[-1].close_ms)
+        self._deferred = None
 
     def _pass_inert(self, events: list[CandleClosed]) -> None:
         """Apply candles of one group that the feed flagged inert (no resting order of theirs
@@ -352,6 +371,11 @@ class Engine:
                 record.size_usd,
                 record.latency_ms,
             )
+            if self._deferred is not None and self._allocated(record):
+                # Sized with the other BUYs of this close by the allocation step, then ordered.
+                self._deferred.append(record)
+                self._finish_step(event, write)
+                return write
             acted, compliance = await self.trader.act(
                 record,
                 event.close_ms,
@@ -368,6 +392,37 @@ class Engine:
             write.compact.append(self._compact(assessment, history))
         self._finish_step(event, write)
         return write
+
+    # -- the allocation step (sigmax.portfolio) ----------------------------------------------
+
+    def _allocated(self, record: DecisionRecord) -> bool:
+        """A BUY that orders goes through the allocation step; a strategy that spends its
+        cash sleeve sizes itself."""
+        return (
+            record.decision is Action.BUY
+            and not self.orchestrator.spends_cash
+            and self.trader.would_order(record.symbol, record.decision)
+        )
+
+    async def _allocate(self, records: list[DecisionRecord], close_ms: int) -> None:
+        """The BUYs of the close at ``close_ms`` sized together, then ordered in turn."""
+        assert self.allocation is not None
+        write = StepWrite()
+        for record in self.allocation.allocate(records, self.trader.portfolio(), close_ms):
+            compliance: Mapping[str, Any] | None
+            if record.size_usd > 0:
+                _, compliance = await self.trader.act(
+                    record,
+                    close_ms,
+                    write,
+                    protects_entries=self.orchestrator.protects_entries,
+                    spends_cash=False,
+                )
+            else:
+                reason = (record.allocation or {}).get("reason", "the allocation gave no weight")
+                compliance = {"allowed": False, "reason": reason}
+            write.decisions.append(replace(record, compliance=compliance))
+        self._pending.merge(write)
 
     def _compact(self, assessment: Assessment, history: SymbolHistory) -> CompactDecision:
         """A decision that is not explained, as its numbers."""

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sigmax.agents.batch import assess_history
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
@@ -73,6 +73,9 @@ from sigmax.storage.check import mark_account, open_checked
 from sigmax.storage.database import Database
 from sigmax.storage.models import RunMode, RunStatus
 from sigmax.url_secrets import mask_url
+
+if TYPE_CHECKING:
+    from sigmax.portfolio.step import AllocationStep
 
 log = logging.getLogger("sigmax.engine")
 
@@ -295,6 +298,9 @@ async def _prepared_run(
     identity["news"] = settings.credentials.newsapi_key is not None
     if options.research is not None:
         identity["research"] = research_file_digest(options.research)
+    if settings.allocation.enabled:
+        # Only a run with the allocation step says so: a default run's id stays what it was.
+        identity["allocation"] = settings.allocation.model_dump(mode="json")
     identity["fees"] = [str(fees.maker), str(fees.taker)]
     identity["slippage"] = repr(slippage)
     voter = promoted_voter(settings)
@@ -483,6 +489,7 @@ async def _run_with(
         # (With research every candle's sentiment is observed, so all are assessed.)
         engine.batch = {s: assess_history(h, settings, voter) for s, h in histories.items()}
     engine.controls = ControlQueue(db)
+    allocation = _allocation_step(settings, engine)
     if exchange is not None:
         # Errors happen in wall time, whatever candle the engine is on.
         exchange.on_failure = lambda kind: engine.record_api_error(
@@ -593,9 +600,25 @@ async def _run_with(
             await attacher.stop()
         await research.close()
         await bus.close()  # flushes what is queued
+        if allocation is not None:
+            allocation.close()
     # A replay ends with its data; a live run only stops (at --until) and can be resumed.
     store.finish(RunStatus.INTERRUPTED if exchange is not None else RunStatus.COMPLETED)
     return RunReport(run_id, state is not None, False, totals, account(ledger, trader.marks))
+
+
+def _allocation_step(settings: Settings, engine: Engine) -> AllocationStep | None:
+    """The allocation step when ``allocation.enabled``, with the quantum solver beside it when
+    ``quantum.enabled`` (imported only then: scipy, scikit-learn and qiskit are not small)."""
+    if not settings.allocation.enabled:
+        return None
+    from sigmax.portfolio.step import AllocationStep
+    from sigmax.portfolio.worker import QuantumAdvisor
+
+    advisor = QuantumAdvisor(settings.quantum) if settings.quantum.enabled else None
+    step = AllocationStep(settings, lambda symbol: engine.histories[symbol].series, advisor)
+    engine.allocation = step
+    return step
 
 
 def _finish_unless_lost(store: RunStore, lease: EngineLease, status: RunStatus) -> None:
