@@ -488,15 +488,6 @@ async def _run_with(
     feed: Feed
     checks: Reconciliation | None = None
     if exchange is not None:
-        feed = LiveFeed(
-            exchange,
-            symbols,
-            timeframe,
-            clock=options.clock,
-            sleep=options.sleep,
-            after_ms=cursor,
-            until_ms=options.until_ms,
-        )
         url = _exchange_url()
         log.info(
             "LIVE %s on %s %s candles from %s (%s%s), profile %s",
@@ -511,9 +502,25 @@ async def _run_with(
             settings.profile_name,
         )  # fmt: skip
         live_research = research if research.live else None
+        # A resumed run's first group redoes the step a crash may have cut short (its orders
+        # are looked up on the exchange by client id and adopted): it is reconciled after it.
+        redo_close = (
+            min(cursor.values()) + 2 * timeframe.ms if state is not None and cursor else None
+        )
         checks = None if venue is None else Reconciliation(
-            venue, engine, settings.trading.reconcile_minutes * 60_000, options.clock
+            venue, engine, settings.trading.reconcile_minutes * 60_000, options.clock,
+            after_close_ms=redo_close, step_ms=timeframe.ms,
         )  # fmt: skip
+        feed = LiveFeed(
+            exchange,
+            symbols,
+            timeframe,
+            clock=options.clock,
+            # Waits for a close apply the operator's commands and due reconciliations.
+            sleep=BetweenCandles(engine, checks, options.sleep).sleep,
+            after_ms=cursor,
+            until_ms=options.until_ms,
+        )
 
         async def before_group(close_ms: int) -> None:
             if live_research is not None:
@@ -563,8 +570,9 @@ async def _run_with(
                 settings, db, bus, engine, options.data if exchange is None else None
             )
         if checks is not None:
-            # What the exchange did while no engine ran, then the start's reconciliation.
-            await checks.run(engine.clock_ms())
+            # What the exchange did while no engine ran, then the start's reconciliation
+            # (a resumed run's after the redone step).
+            await checks.start(engine.clock_ms())
         # Commands queued while no engine ran (a panic's close-out) come first.
         await engine.apply_controls(engine.clock_ms())
         if engine.pending_changes:
@@ -606,24 +614,62 @@ class Reconciliation:
     compared with the ledger; any mismatch pauses trading with the report."""
 
     def __init__(
-        self, venue: CcxtVenue, engine: Engine, every_ms: int, clock: Callable[[], int]
+        self,
+        venue: CcxtVenue,
+        engine: Engine,
+        every_ms: int,
+        clock: Callable[[], int],
+        *,
+        after_close_ms: int | None = None,
+        step_ms: int = 0,
     ) -> None:
         self.venue = venue
         self.engine = engine
         self.every_ms = every_ms
         self.clock = clock
         self.last_ms: int | None = None
-        #: Trades before the run's first start are not SIGMAX's.
-        entries = [e.timestamp_ms for e in engine.trader.ledger.entries]
-        self.since_ms = min(entries) if entries else clock()
+        #: A resumed run: the first reconciliation waits until the group closing then (the
+        #: step a crash may have cut short, ``step_ms`` long) is redone, or the run waits for
+        #: a candle.
+        self.after_close_ms = after_close_ms
+        #: Trades before the run's first start are not SIGMAX's; those after the close of
+        #: the last step it committed may be (the step a crash cut short).
+        times = [e.timestamp_ms for e in engine.trader.ledger.entries]
+        if after_close_ms is not None:
+            times.append(after_close_ms - step_ms)
+        self.since_ms = min(times) if times else clock()
 
-    async def due(self, now_ms: int) -> None:
-        if self.last_ms is None or self.clock() - self.last_ms >= self.every_ms:
+    async def start(self, now_ms: int) -> None:
+        """At the run's start: the events of the orders it follows, then the reconciliation
+        unless the run is resumed (then after its redone step, see :meth:`due`)."""
+        if self.after_close_ms is None:
+            await self.run(now_ms)
+            return
+        await self._catch_up(now_ms)
+        self.engine.commit(now_ms)
+        log.info(
+            "reconciliation with %s after the step closing at %s is redone (a stop may have "
+            "cut it short after its orders reached the exchange)",
+            self.venue.name,
+            ms_to_iso(self.after_close_ms),
+        )
+
+    async def due(self, now_ms: int, *, caught_up: bool = False) -> None:
+        """Reconcile when ``every_ms`` has passed, or for the first time. ``caught_up``: the
+        run waits for a candle to close (every step is done)."""
+        if self.last_ms is None:
+            if self.after_close_ms is not None and now_ms <= self.after_close_ms and not caught_up:
+                return
+            await self.run(now_ms)
+        elif self.clock() - self.last_ms >= self.every_ms:
             await self.run(now_ms)
 
-    async def run(self, now_ms: int) -> None:
+    async def _catch_up(self, now_ms: int) -> None:
         for symbol in self.venue.symbols:
             await self.engine.apply_venue_events(await self.venue.catch_up(symbol), now_ms)
+
+    async def run(self, now_ms: int) -> None:
+        await self._catch_up(now_ms)
         self.last_ms = self.clock()
         report = await reconcile(
             self.venue, self.engine.trader.ledger, since_ms=self.since_ms, at_ms=now_ms,
@@ -637,6 +683,48 @@ class Reconciliation:
         # The safety events (a pause) and what the catch-up applied, committed now.
         await self.engine.apply_venue_events([], now_ms)
         self.engine.commit(now_ms)
+
+
+class BetweenCandles:
+    """What a run on live candles does while it waits for the next close: the operator's
+    commands (a panic cannot wait an hour for the next candle) and a due reconciliation, at
+    least every ``poll_s`` seconds, around the feed's own wait."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        checks: Reconciliation | None,
+        sleep: Callable[[float], Awaitable[None]],
+        *,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.checks = checks
+        self._sleep = sleep
+        self.poll_s = poll_s
+
+    async def sleep(self, seconds: float) -> None:
+        waiting = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            while True:
+                await self.work()
+                if waiting.done():
+                    break
+                await asyncio.wait({waiting}, timeout=self.poll_s)
+            waiting.result()
+        finally:
+            waiting.cancel()
+
+    async def work(self) -> None:
+        """Every step is done: apply the queued commands and reconcile when due, committed."""
+        engine = self.engine
+        now_ms = engine.clock_ms()
+        if engine.controls is not None:
+            await engine.apply_controls(now_ms)
+        if self.checks is not None:
+            await self.checks.due(now_ms, caught_up=True)
+        if engine.pending_changes:
+            engine.commit(now_ms)
 
 
 def symbols_quote(symbols: Sequence[str]) -> str:

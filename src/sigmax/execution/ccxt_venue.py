@@ -49,7 +49,7 @@ from sigmax.domain.orders import (
 from sigmax.execution.ccxt_session import CcxtSession
 from sigmax.execution.exchange_errors import ErrorAction, VenueError
 from sigmax.execution.order_manager import OrderManager, Placement, exact
-from sigmax.execution.venue import VenueEvent
+from sigmax.execution.venue import Holdings, VenueEvent
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class CcxtVenue:
         try:
             # A take-profit sells the position, whose size a fee paid in the base asset left
             # off the amount step: it is cut down to the step (the rest stays as dust).
-            placement = await self._placement(order, cut=order.type is OrderType.TAKE_PROFIT)
+            placement = await self._placement(order, cut=_sells_a_position(order))
         except _RefusedError as refused:
             return VenueEvent(order, OrderStatus.REJECTED, reason=str(refused))
         return await self.orders.place(order, placement)
@@ -272,6 +272,15 @@ class CcxtVenue:
             if remaining > 0 and not any(b == base for b, _, _ in left_held):
                 left_held.append((base, remaining, "still held after the market sell"))
         return PanicReport(tuple(cancelled), tuple(sold), tuple(left_open), tuple(left_held))
+
+    async def holdings(self) -> Holdings:
+        """The open orders of the venue's symbols and the balances, asked of the exchange."""
+        still: list[str] = []
+        for symbol in self.symbols:
+            still += [
+                r.get("clientOrderId") or str(r["id"]) for r in await self._open_on_exchange(symbol)
+            ]
+        return Holdings(tuple(still), await self.balances())
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -427,6 +436,16 @@ class CcxtVenue:
             await self.orders.place(stop, placement)
             events += self.orders.take_pending(symbol)
         return events
+
+
+def _sells_a_position(order: Order) -> bool:
+    """An order that sells what a position holds (a take-profit, a signal exit, a panic's
+    close): a fee paid in the base asset leaves the position off the amount step, so it is
+    cut down to the step (the rest stays as dust)."""
+    return order.side is OrderSide.SELL and (
+        order.type is OrderType.TAKE_PROFIT
+        or order.purpose in (OrderPurpose.EXIT, OrderPurpose.PANIC)
+    )
 
 
 class VenueStateError(ValueError):
