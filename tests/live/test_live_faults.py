@@ -4,6 +4,7 @@ no order reaches the exchange while the pause holds."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -47,7 +48,11 @@ async def test_a_burst_of_5xx_during_a_live_run_pauses_it_with_the_runbook_line(
             ).scalar_one()
     finally:
         engine.dispose()
-    assert [(e[0], e[1]) for e in events][:1] == [("pause", "api_error_burst")], events
+    assert [(e[0], e[1]) for e in events][:1] == [("trigger", "api_error_burst")], events
     assert refused > 0  # the candles decided to buy; the pause refused every entry
     logged = (home / "logs" / "sigmax.log").read_text()
     assert "PAUSE: API error burst detected (7 errors in 60s)" in logged
+    # The retried requests are logged without their signature (nor the key or secret).
+    assert "fetch_open_orders: attempt 1/4 failed" in logged
+    assert re.search(r"signature=[0-9a-f]{64}", logged) is None
+    assert spot.api_secret not in logged

@@ -201,6 +201,7 @@ async def call_exchange(
             retry_after_s=_retry_after_of,
             describe=f"{exchange} {call}",
             on_failure=failed,
+            shown=mask.summary,
             **extra,  # type: ignore[arg-type]
         )
     except RetriesExhaustedError as exhausted:
