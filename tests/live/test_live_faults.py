@@ -1,9 +1,11 @@
-"""A live run through real ccxt when the exchange answers 5xx in a burst: every failed call
-counts towards the API-error-burst trigger, which pauses trading with the runbook's line, and
-no order reaches the exchange while the pause holds."""
+"""A live account through real ccxt: a burst of 5xx during a run (every failed call counts
+towards the API-error-burst trigger, which pauses trading with the runbook's line, and no
+order reaches the exchange while the pause holds), and a panic with no engine running."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +15,11 @@ from sqlalchemy import create_engine, text
 
 from engine.account_runs import clean_home
 from live.test_live_run import live_env, options
+from sigmax.engine.account import open_account_home
 from sigmax.engine.runner import run_paper
+from sigmax.engine.safety_service import CommandResult, request_command
+from sigmax.storage.models import ControlKind, ControlStatus
+from support.binance_server import SYMBOLS as RULES
 from support.binance_server import FaultKind
 from support.binance_spot import BinanceSpotStandIn
 
@@ -56,3 +62,53 @@ async def test_a_burst_of_5xx_during_a_live_run_pauses_it_with_the_runbook_line(
     assert "fetch_open_orders: attempt 1/4 failed" in logged
     assert re.search(r"signature=[0-9a-f]{64}", logged) is None
     assert spot.api_secret not in logged
+
+
+async def test_a_panic_with_no_engine_running_closes_the_live_account_on_the_exchange(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sigmax panic` (the service every face calls) when the live run is not running: it
+    connects with the configured keys, cancels and sells on the exchange through the run's
+    trader, and records what the exchange reports."""
+    home = tmp_path / "live"
+    home.mkdir()
+    async with BinanceSpotStandIn(balances={"USDT": Decimal("1000")}) as spot:
+        with clean_home(home), live_env(monkeypatch, spot):
+            await run_paper(options(home, spot, mode="live", closes=4))
+            assert spot.open_orders_now()  # the take-profits rest on the exchange
+            assert spot.total("BTC") > 0
+            assert spot.total("ETH") > 0
+            # No engine: the CLI connects on the exchange's clock, which flows from now on.
+            spot.run_clock()
+
+            def panic() -> CommandResult:
+                with open_account_home(home) as account:
+                    return request_command(account, ControlKind.PANIC, {"reason": "offline"})
+
+            result = await asyncio.to_thread(panic)
+        assert result.status is ControlStatus.APPLIED, result.message
+        assert result.applied_by == "cli"
+        assert "binance now reports open orders: none" in result.message, result.message
+        assert "on the exchange with the configured keys" in result.message
+        assert "NOT FLAT" not in result.message
+        assert spot.open_orders_now() == []
+        for base in ("BTC", "ETH"):
+            step = RULES[f"{base}USDT"].step_size
+            assert spot.total(base) < step, (base, spot.total(base))
+        assert spot.api_secret not in result.message
+    engine = create_engine(f"sqlite:///{home / 'sigmax.db'}")
+    try:
+        with engine.connect() as connection:
+            panics = connection.execute(
+                text("SELECT status FROM orders WHERE purpose = 'panic'")
+            ).all()
+            (state,) = connection.execute(
+                text("SELECT value FROM engine_state WHERE key LIKE 'run:%'")
+            ).one()
+    finally:
+        engine.dispose()
+    assert [p[0] for p in panics] == ["filled", "filled"]
+    point = json.loads(state) if isinstance(state, str) else state
+    assert Decimal(point["ledger"]["cash"]) == spot.total("USDT")
+    assert point["venue"]["open"] == []
+    assert point["venue"]["stops"] == []

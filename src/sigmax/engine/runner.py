@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -47,7 +46,9 @@ from sigmax.engine.gate import OrderGate
 from sigmax.engine.kernel import (
     EXCHANGE_URL_VAR,
     ExchangeClock,
+    exchange_feed,
     exchange_rules,
+    exchange_url,
     live_trader,
     open_exchange_venue,
     paper_trader,
@@ -58,7 +59,7 @@ from sigmax.engine.preflight import check_home_writable, check_live, check_mode,
 from sigmax.engine.resume import ResumePoint
 from sigmax.engine.run_store import RunStore, run_identity
 from sigmax.engine.symbols import parse_symbols
-from sigmax.errors import ConfigError, ConfigProblem, InputError, SigmaxError
+from sigmax.errors import InputError, SigmaxError
 from sigmax.execution.ccxt_venue import CcxtVenue
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import bundled_market_specs
@@ -329,24 +330,11 @@ async def _prepared_run(
 
 
 def _exchange_url() -> str | None:
-    """``SIGMAX_EXCHANGE_URL`` from the environment; empty counts as not set."""
-    return os.environ.get(EXCHANGE_URL_VAR, "").strip() or None
+    return exchange_url()
 
 
 def _exchange_feed(settings: Settings, *, testnet: bool) -> CcxtFeed:
-    """Public market data of ``trading.exchange`` (its testnet's for a testnet live run), at
-    ``SIGMAX_EXCHANGE_URL`` when it is set."""
-    url = _exchange_url()
-    try:
-        return CcxtFeed(settings.trading.exchange, api_base_url=url, testnet=testnet)
-    except ConfigError as error:
-        # The feed names its own parameter; the operator set an environment variable.
-        raise ConfigError(
-            [
-                ConfigProblem(EXCHANGE_URL_VAR, p.rule, p.value) if p.key == "api_base_url" else p
-                for p in error.problems
-            ]
-        ) from None
+    return exchange_feed(settings, testnet=testnet)
 
 
 async def _run(

@@ -175,7 +175,9 @@ def _panic_here(
         return CommandResult(command_id, kind, ControlStatus.APPLIED, message, "cli")
     found = outcome(home.db, command_id)
     message = (found.result or "") + "; no engine is running: applied to the stored account"
-    if applied.waiting:
+    if applied.on_exchange:
+        message += ", on the exchange with the configured keys"
+    elif applied.waiting:
         message += (
             f", the close-out of {', '.join(applied.waiting)} waits for the run's next candle "
             "(no last volume stored to price it)"

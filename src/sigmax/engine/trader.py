@@ -496,6 +496,18 @@ class Trader:
         log.critical("ALERT %s", message)
         return message
 
+    async def catch_up(self, now_ms: int, write: StepWrite) -> None:
+        """Apply what an exchange venue reports of each market's orders now (fills, cancels):
+        what commands sent outside a candle did. Nothing for a simulated venue, whose fills
+        come with candles (:meth:`fill_at_marks`)."""
+        if self._exchange is not None:
+            await self._catch_up(self._exchange, now_ms, write)
+
+    @property
+    def on_exchange(self) -> bool:
+        """Whether the account lives on an exchange (its venue is an exchange venue)."""
+        return self._exchange is not None
+
     async def _catch_up(self, exchange: ExchangeVenue, now_ms: int, write: StepWrite) -> None:
         """Apply what the exchange reports of each market's orders now (fills, cancels)."""
         for symbol in exchange.symbols:
