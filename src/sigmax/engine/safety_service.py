@@ -110,7 +110,10 @@ def submit_manual_order(
     wanted, order_side, order_qty = parse_symbol(symbol), parse_side(side), parse_qty(qty)
     _, running = _clock(home)
     if not running:
-        return queue_manual_order(home, wanted, order_side.value, str(order_qty))
+        try:
+            return queue_manual_order(home, wanted, order_side.value, str(order_qty))
+        except LeaseHeldError:
+            pass  # an engine started meanwhile: it applies the command from the queue
     command_id = request(
         home.db,
         ControlKind.ORDER,

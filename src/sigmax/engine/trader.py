@@ -390,7 +390,9 @@ class Trader:
             purpose=OrderPurpose.MANUAL,
         )
         # Selling the whole position replaces its stop-loss and take-profit.
-        await self._cancel(cancelled, now_ms, write, "replaced by a manual sell")
+        await self._cancel(
+            cancelled, now_ms, write, f"replaced by manual order {order.client_order_id}"
+        )
         verdict = await self.send(order, mark, now_ms, write, "manual")
         if not verdict.allowed:
             return ControlStatus.REFUSED, verdict.reason
