@@ -115,6 +115,7 @@ async def _apply_live(home: AccountHome, run: RunRecord, at_ms: int) -> OfflineO
         venue = open_exchange_venue(
             settings, run.symbols, base_url=exchange_url(), clock=clock.now, on_api_error=None
         )
+        venue.session.resync = clock.sync
         try:
             await venue.start()
             point = ResumePoint.from_json(run.state) if run.state is not None else None

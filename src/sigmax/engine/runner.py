@@ -374,6 +374,7 @@ async def _run(
     gate = OrderGate.from_settings(settings, SafetyStore(db).load(), policy)
     venue: CcxtVenue | None = None
     clock = options.clock
+    exchange_clock: ExchangeClock | None = None
     if mode == "live":
         assert exchange is not None
         if clock is wall_clock_ms:
@@ -388,6 +389,9 @@ async def _run(
             clock=clock,
             on_api_error=None,  # the engine's, once it exists
         )
+        if exchange_clock is not None:
+            # A timestamp refused as outside recvWindow: the clock is measured again.
+            venue.session.resync = exchange_clock.sync
     try:
         return await _run_with(
             options, settings, db, store, lease, run_id, identity, symbols, series, exchange,

@@ -51,6 +51,8 @@ from sigmax.execution.exchange_errors import (
     VenueError,
     VenueUnavailableError,
     classify,
+    exchange_code,
+    is_clock_error,
     is_lost_answer,
     venue_error,
 )
@@ -208,6 +210,7 @@ class OrderManager:
             return self._adopt(order, existing)
         policy = self._session.retry
         attempt = 0
+        resynced = False
         while True:
             attempt += 1
             try:
@@ -227,6 +230,14 @@ class OrderManager:
                     ).reason
                     return self._reject(order, reason)
                 self._session.report_error("create_order", error)
+                if (
+                    is_clock_error(error)
+                    and not resynced
+                    and await self._session.clock_refused(exchange_code(error))
+                ):
+                    # Refused before execution: sent once more on the clock measured again.
+                    resynced = True
+                    continue
                 if action is ErrorAction.PAUSE:
                     raise venue_error(
                         self._session.exchange_id, "create_order", error, self._session.mask
