@@ -85,6 +85,16 @@ async def test_a_panic_with_no_engine_running_closes_the_live_account_on_the_exc
                 with open_account_home(home) as account:
                     return request_command(account, ControlKind.PANIC, {"reason": "offline"})
 
+            # The exchange fails while the panic lists the open orders: trading is paused and
+            # the message says the close-out is not confirmed.
+            spot.fail_next("/api/v3/openOrders", FaultKind.UNAVAILABLE, 4)  # every attempt
+            failed = await asyncio.to_thread(panic)
+            assert failed.status is ControlStatus.APPLIED, failed.message
+            assert "failed before confirming the close-out" in failed.message
+            assert "NOT FLAT" in failed.message
+            assert spot.open_orders_now()
+            assert spot.pending_faults("/api/v3/openOrders") == 0
+            # Asked again once the exchange answers, the panic closes everything.
             result = await asyncio.to_thread(panic)
         assert result.status is ControlStatus.APPLIED, result.message
         assert result.applied_by == "cli"

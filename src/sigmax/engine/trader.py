@@ -41,6 +41,7 @@ from sigmax.engine.manual_checks import ManualRequest, check_cash, check_positio
 from sigmax.engine.resume import ResumePoint
 from sigmax.engine.run_store import EquityPoint, FillRecord, OrderUpdate, StepWrite
 from sigmax.errors import InputError
+from sigmax.execution.exchange_errors import VenueError
 from sigmax.execution.fill_model import FeeSchedule
 from sigmax.execution.instruments import OrderRules, size_to_qty
 from sigmax.execution.venue import ExchangeVenue, SimulatedVenue, Venue, VenueEvent
@@ -409,7 +410,18 @@ class Trader:
         """
         self.safety.panic(now_ms, reason)
         if self._exchange is not None:
-            return await self._panic_on_exchange(self._exchange, now_ms, key, write)
+            try:
+                return await self._panic_on_exchange(self._exchange, now_ms, key, write)
+            except VenueError as failed:
+                # The pause holds whatever the exchange does; the operator must know the
+                # close-out is not confirmed.
+                message = (
+                    f"PANIC at {ms_to_iso(now_ms)}: trading paused, but {failed.exchange} "
+                    f"failed before confirming the close-out ({failed.reason}); NOT FLAT as far "
+                    "as SIGMAX knows: check and close what is left on the exchange"
+                )
+                log.critical("ALERT %s", message)
+                return message
         cancelled = await self._cancel(self.venue.open_orders(), now_ms, write, "panic")
         self.protection.clear()
         closing = 0
