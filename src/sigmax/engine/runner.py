@@ -304,7 +304,7 @@ async def _prepared_run(
     if options.companions is not None:
         options.companions.prepare(settings)
     exchange = (
-        _exchange_feed(settings, testnet=mode == "live" and settings.trading.testnet)
+        exchange_feed(settings, testnet=mode == "live" and settings.trading.testnet)
         if live
         else None
     )
@@ -327,14 +327,6 @@ async def _prepared_run(
     finally:
         if exchange is not None:
             await exchange.close()
-
-
-def _exchange_url() -> str | None:
-    return exchange_url()
-
-
-def _exchange_feed(settings: Settings, *, testnet: bool) -> CcxtFeed:
-    return exchange_feed(settings, testnet=testnet)
 
 
 async def _run(
@@ -385,7 +377,7 @@ async def _run(
         venue = open_exchange_venue(
             settings,
             symbols,
-            base_url=_exchange_url(),
+            base_url=exchange_url(),
             clock=clock,
             on_api_error=None,  # the engine's, once it exists
         )
@@ -480,7 +472,7 @@ async def _run_with(
     feed: Feed
     checks: Reconciliation | None = None
     if exchange is not None:
-        url = _exchange_url()
+        url = exchange_url()
         log.info(
             "LIVE %s on %s %s candles from %s (%s%s), profile %s",
             "paper trading" if venue is None else "TRADING",
@@ -640,8 +632,8 @@ class Reconciliation:
         await self._catch_up(now_ms)
         self.engine.commit(now_ms)
         log.info(
-            "reconciliation with %s after the step closing at %s is redone (a stop may have "
-            "cut it short after its orders reached the exchange)",
+            "reconciliation with %s waits until the step closing at %s is redone (a stop may "
+            "have cut it short after its orders reached the exchange)",
             self.venue.name,
             ms_to_iso(self.after_close_ms),
         )

@@ -198,9 +198,12 @@ class Trader:
         """The part of ``symbol``'s position an order can sell: its quantity down to the
         market's amount step. An exchange that charges a buy's fee in the base asset leaves a
         position off the step; what remains after selling the rest is dust, not a position
-        (it neither blocks an entry nor keeps a trade open)."""
+        (it neither blocks an entry nor keeps a trade open). A simulated venue fills on the
+        step grid, so its positions are taken as they are."""
         qty = self.ledger.position(symbol).qty
-        return self.rules[symbol].quantize_qty(qty) if qty > 0 else qty
+        if qty > 0 and self._exchange is not None:
+            return self.rules[symbol].quantize_qty(qty)
+        return qty
 
     def would_order(self, symbol: str, decision: Action) -> bool:
         """Whether :meth:`act` would place an order for this decision."""
@@ -709,7 +712,7 @@ class Trader:
         """Add a fill to its position's trade; report the trade when the position is flat."""
         gross, fees = self.trades.get(order.symbol, (Decimal(0), Decimal(0)))
         gross, fees = gross + realized, fees + fill.fee
-        if left > 0 and self.rules[order.symbol].quantize_qty(left) > 0:
+        if left > 0 and self.held(order.symbol) > 0:
             self.trades[order.symbol] = (gross, fees)
             return
         self.trades.pop(order.symbol, None)
