@@ -64,6 +64,7 @@ async def test_a_burst_of_5xx_during_a_live_run_pauses_it_with_the_runbook_line(
     assert spot.api_secret not in logged
 
 
+@pytest.mark.slow
 async def test_a_panic_with_no_engine_running_closes_the_live_account_on_the_exchange(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
