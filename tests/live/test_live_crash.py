@@ -7,6 +7,9 @@ flows with the wall clock (``run_clock``), as a real exchange's does, and the te
 by whole hours where the run would otherwise wait: the run reads the exchange's time (its
 ``/api/v3/time``) and signs every request with it, so a jump is seen at the next reading
 (``--clock-sync 0.5``) and every signed ``timestamp`` stays inside ``recvWindow``.
+
+A second, in-process test stops a new run inside its very first step, after its order reached
+the exchange: the starting point committed before that step makes the restart redo it.
 """
 
 from __future__ import annotations
@@ -26,14 +29,16 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from conftest import CONFIG_VARIABLES
+from engine.account_runs import clean_home
+from live.test_live_run import live_env, options
 from sigmax.domain.candles import datetime_to_ms
 from sigmax.engine.account import open_account_home
+from sigmax.engine.runner import run_paper
 from sigmax.engine.safety_service import request_command
 from sigmax.storage.models import ControlKind, ControlStatus
+from support.binance_server import DEFAULT_NOW_MS
 from support.binance_server import SYMBOLS as RULES
 from support.binance_spot import BinanceSpotStandIn
-
-pytestmark = pytest.mark.slow
 
 SIGMAX = str(Path(sys.executable).with_name("sigmax"))
 HOUR = 3_600_000
@@ -113,6 +118,7 @@ async def _until(what: str, check: Callable[[], bool], log: Path, timeout_s: flo
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_placement_then_restart_then_panic_while_waiting(
     tmp_path: Path,
 ) -> None:
@@ -203,3 +209,36 @@ async def test_sigkill_mid_placement_then_restart_then_panic_while_waiting(
         assert Decimal(_point(home)["ledger"]["cash"]) == spot.total("USDT")
         triggers = {t for (t,) in _query(home, "SELECT trigger FROM safety_events")}
         assert "panic" in triggers
+
+
+async def test_a_run_stopped_inside_its_first_step_redoes_it_when_started_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new live run commits its starting point before its first step, so a stop after that
+    step's orders reached the exchange (and before it was committed) redoes it on restart:
+    the order is adopted by its client id, and the ledger matches the exchange."""
+    home = tmp_path / "live"
+    home.mkdir()
+    async with BinanceSpotStandIn(balances={"USDT": Decimal("1000")}) as spot:
+        spot.lose_responses("POST", "/api/v3/order", delay_s=5.0)
+        with clean_home(home), live_env(monkeypatch, spot):
+            run = asyncio.ensure_future(run_paper(options(home, spot, mode="live", closes=2)))
+            while ("POST", "/api/v3/order") not in spot.executed:
+                assert not run.done(), run
+                await asyncio.sleep(0.02)
+            run.cancel()  # the store is left as a kill would leave it: the step uncommitted
+            with pytest.raises(asyncio.CancelledError):
+                await run
+            (placed,) = spot.orders.values()
+            first_close = DEFAULT_NOW_MS // HOUR * HOUR
+            assert _cursor(home) == dict.fromkeys(SYMBOLS, first_close - 2 * HOUR)
+            assert _query(home, "SELECT client_order_id FROM orders") == []
+            again = await run_paper(options(home, spot, mode="live", closes=2))
+        assert again.resumed
+        assert len(spot.order_by_client_id(placed.client_order_id)) == 1
+        orders = _query(home, "SELECT client_order_id, status FROM orders")
+        assert (placed.client_order_id, "filled") in orders
+        for client_id, _ in orders:
+            assert len(spot.order_by_client_id(client_id)) <= 1, client_id
+        assert _query(home, "SELECT trigger FROM safety_events") == []
+        assert again.account["cash"] == spot.total("USDT")

@@ -422,6 +422,14 @@ async def _run_with(
         )
     else:
         trader = paper_trader(settings, specs, symbols, fees, slippage, gate, point)
+    fresh_live = exchange is not None and not trader.cursor
+    if fresh_live:
+        # A new run on live candles trades from the newest closed candle: its cursor starts
+        # just before that candle and is committed before the first step, so a crash inside
+        # that step (orders sent, nothing committed) resumes by redoing it.
+        step = settings.agents.analyzer.timeframes.primary.ms
+        start = options.clock() // step * step - 2 * step
+        trader.cursor.update(dict.fromkeys(symbols, start))
     ledger, marks, cursor = trader.ledger, trader.marks, dict(trader.cursor)
     if status is RunStatus.COMPLETED:
         log.info("run %s is already complete; nothing to do", run_id)
@@ -488,9 +496,7 @@ async def _run_with(
         live_research = research if research.live else None
         # A resumed run's first group redoes the step a crash may have cut short (its orders
         # are looked up on the exchange by client id and adopted): it is reconciled after it.
-        redo_close = (
-            min(cursor.values()) + 2 * timeframe.ms if state is not None and cursor else None
-        )
+        redo_close = min(cursor.values()) + 2 * timeframe.ms if state is not None else None
         checks = None if venue is None else Reconciliation(
             venue, engine, settings.trading.reconcile_minutes * 60_000, options.clock,
             after_close_ms=redo_close, step_ms=timeframe.ms,
@@ -502,7 +508,9 @@ async def _run_with(
             clock=options.clock,
             # Waits for a close apply the operator's commands and due reconciliations.
             sleep=BetweenCandles(engine, checks, options.sleep).sleep,
-            after_ms=cursor,
+            # A new run's feed starts fresh (the newest closed candle, with a full warm-up);
+            # its committed starting cursor serves a restart.
+            after_ms=None if fresh_live else cursor,
             until_ms=options.until_ms,
         )
 
@@ -559,7 +567,7 @@ async def _run_with(
             await checks.start(engine.clock_ms())
         # Commands queued while no engine ran (a panic's close-out) come first.
         await engine.apply_controls(engine.clock_ms())
-        if engine.pending_changes:
+        if engine.pending_changes or fresh_live:
             engine.commit(engine.clock_ms())
         totals = await engine.run(feed, paced=exchange is not None or options.speed is not None)
     except (KeyboardInterrupt, asyncio.CancelledError):
