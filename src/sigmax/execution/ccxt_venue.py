@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +43,6 @@ from sigmax.domain.orders import (
     OrderSide,
     OrderStatus,
     OrderType,
-    client_order_id,
 )
 from sigmax.execution.ccxt_session import CcxtSession
 from sigmax.execution.exchange_errors import ErrorAction, VenueError
@@ -54,25 +52,6 @@ from sigmax.execution.venue import Holdings, VenueEvent
 log = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
-
-
-@dataclass(frozen=True, slots=True)
-class PanicReport:
-    """What the exchange confirmed after a panic: every order cancelled, every position sold.
-
-    ``left_open`` lists exchange orders still open when asked afterwards, ``left_held`` the
-    base amounts still held (with the reason: below the market's minimum, or not filled);
-    ``complete`` is True when both are empty.
-    """
-
-    cancelled: tuple[str, ...]
-    sold: tuple[tuple[str, Decimal], ...]
-    left_open: tuple[str, ...]
-    left_held: tuple[tuple[str, Decimal, str], ...]
-
-    @property
-    def complete(self) -> bool:
-        return not self.left_open and not self.left_held
 
 
 class CcxtVenue:
@@ -231,47 +210,6 @@ class CcxtVenue:
             listed = await self._open_on_exchange(symbol)
             left += [r.get("clientOrderId") or str(r["id"]) for r in listed]
         return cancelled, left
-
-    async def close_all(self, command_id: str, now_ms: int) -> PanicReport:
-        """Panic on the exchange: cancel every open order, sell every base asset of the venue's
-        symbols at market (client ids derived from ``command_id``, so a repeated panic
-        names the same orders), then ask the exchange what is left. The cancels and fills
-        reach the caller through the next :meth:`on_candle` of each symbol."""
-        cancelled, left_open = await self.cancel_all()
-        held = await self.balances()
-        sold: list[tuple[str, Decimal]] = []
-        left_held: list[tuple[str, Decimal, str]] = []
-        for symbol in self.symbols:
-            base = symbol.split("/")[0]
-            amount = held.get(base, _ZERO)
-            if amount <= 0:
-                continue
-            order = Order(
-                client_order_id=client_order_id(command_id, f"panic-{base.lower()}"),
-                symbol=symbol,
-                side=OrderSide.SELL,
-                type=OrderType.MARKET,
-                qty=amount,
-                created_ms=now_ms,
-                purpose=OrderPurpose.PANIC,
-            )
-            try:
-                placement = await self._placement(order, cut=True)
-            except _RefusedError as refused:
-                left_held.append((base, amount, str(refused)))
-                continue
-            event = await self.orders.place(order, placement)
-            if event.status is OrderStatus.REJECTED:
-                left_held.append((base, amount, event.reason or "rejected"))
-                continue
-            sold.append((symbol, Decimal(str(placement.amount))))
-        after = await self.balances()
-        for symbol in self.symbols:
-            base = symbol.split("/")[0]
-            remaining = after.get(base, _ZERO)
-            if remaining > 0 and not any(b == base for b, _, _ in left_held):
-                left_held.append((base, remaining, "still held after the market sell"))
-        return PanicReport(tuple(cancelled), tuple(sold), tuple(left_open), tuple(left_held))
 
     async def holdings(self) -> Holdings:
         """The open orders of the venue's symbols and the balances, asked of the exchange."""
