@@ -38,6 +38,8 @@ from sigmax.engine.runner import RunReport
 from sigmax.engine.trader import command_key
 from sigmax.errors import InputError
 from sigmax.execution.instruments import bundled_market_specs
+from sigmax.ops.store import load_store
+from sigmax.ops.verify import origin_of, verify_store
 from sigmax.storage.models import (
     ControlCommandRow,
     ControlStatus,
@@ -403,3 +405,13 @@ def test_queued_orders_fill_at_the_next_open_when_the_run_resumes(sigmax_home: P
     ledger_orders = {e["client_order_id"] for e in final_state["ledger"]["entries"]}
     assert {sell.client_order_id, buy.client_order_id} <= ledger_orders
     assert START_MS < sell.queued_at_ms < UNTIL_MS
+    # `sigmax verify` traces each manual order, by its purpose, to the command it came from.
+    with open_account_home() as home:
+        with home.db.session() as session:
+            view = load_store(session)
+        report = verify_store(home.db)
+    origins = {o.client_order_id: origin_of(o, view)[0] for o in view.orders}
+    assert origins[sell.client_order_id].startswith("command ")
+    assert origins[buy.client_order_id].startswith("command ")
+    assert origins[sell.client_order_id] != origins[buy.client_order_id]
+    assert not [p for p in report.problems if p.code == "order_without_origin"], report.problems
