@@ -25,7 +25,7 @@ from engine.account_runs import (
 )
 from sigmax.domain.candles import ms_to_iso
 from sigmax.domain.ledger import Ledger
-from sigmax.domain.orders import OrderSide, OrderStatus, OrderType
+from sigmax.domain.orders import OrderSide, OrderStatus, OrderType, client_order_id
 from sigmax.engine.account import (
     AccountHome,
     open_account_home,
@@ -35,9 +35,19 @@ from sigmax.engine.account import (
 )
 from sigmax.engine.manual_order import MANUAL_ORDER_PREFIX, queue_manual_order
 from sigmax.engine.runner import RunReport
+from sigmax.engine.trader import command_key
 from sigmax.errors import InputError
 from sigmax.execution.instruments import bundled_market_specs
-from sigmax.storage.models import DecisionRow, FillRow, OrderRow, RunStatus
+from sigmax.ops.store import load_store
+from sigmax.ops.verify import origin_of, verify_store
+from sigmax.storage.models import (
+    ControlCommandRow,
+    ControlStatus,
+    DecisionRow,
+    FillRow,
+    OrderRow,
+    RunStatus,
+)
 from sigmax.storage.repositories import EngineStateRepository
 
 HOUR_MS = 3_600_000
@@ -344,19 +354,24 @@ def test_queued_orders_fill_at_the_next_open_when_the_run_resumes(sigmax_home: P
                 row.client_order_id: (row.status, row.decision_id, row.reject_reason)
                 for row in session.scalars(select(OrderRow))
             }
+            # Each order's id derives from its control command, applied by the CLI.
+            commands = {
+                client_order_id(command_key(row.id), "manual"): (row.status, row.applied_by)
+                for row in session.scalars(select(ControlCommandRow))
+            }
 
     cursor = queued_state["cursor"]
     assert sell.queued_at_ms == cursor[closed] + HOUR_MS
     assert buy.queued_at_ms == cursor[other] + HOUR_MS
     for queued in (sell, buy):
         assert queued.client_order_id.startswith(MANUAL_ORDER_PREFIX)
-        assert len(queued.client_order_id) == len(MANUAL_ORDER_PREFIX) + 20
+        assert commands[queued.client_order_id] == (ControlStatus.APPLIED, "cli")
         assert rows[queued.client_order_id] == (OrderStatus.OPEN, None, None)
     assert (buy.side, buy.qty) == (OrderSide.BUY, Decimal(buy_qty))
     # closing the whole position replaced its stop-loss and take-profit
     assert sorted(sell.cancelled) == sorted(protection)
-    for client_order_id in protection:
-        order_status, _, reason = rows[client_order_id]
+    for protective in protection:
+        order_status, _, reason = rows[protective]
         assert order_status is OrderStatus.CANCELLED
         assert reason == f"replaced by manual order {sell.client_order_id}"
     resting = {o["client_order_id"]: o for o in queued_state["venue"]["orders"]}
@@ -390,3 +405,13 @@ def test_queued_orders_fill_at_the_next_open_when_the_run_resumes(sigmax_home: P
     ledger_orders = {e["client_order_id"] for e in final_state["ledger"]["entries"]}
     assert {sell.client_order_id, buy.client_order_id} <= ledger_orders
     assert START_MS < sell.queued_at_ms < UNTIL_MS
+    # `sigmax verify` traces each manual order, by its purpose, to the command it came from.
+    with open_account_home() as home:
+        with home.db.session() as session:
+            view = load_store(session)
+        report = verify_store(home.db)
+    origins = {o.client_order_id: origin_of(o, view)[0] for o in view.orders}
+    assert origins[sell.client_order_id].startswith("command ")
+    assert origins[buy.client_order_id].startswith("command ")
+    assert origins[sell.client_order_id] != origins[buy.client_order_id]
+    assert not [p for p in report.problems if p.code == "order_without_origin"], report.problems

@@ -92,7 +92,7 @@ def recorded(home: Path) -> dict[str, Any]:
             ).all()
             orders = connection.execute(
                 text(
-                    "SELECT client_order_id, side, type, status, reject_reason, purpose "
+                    "SELECT client_order_id, side, type, status, reject_reason, purpose, symbol "
                     "FROM orders "
                     "ORDER BY client_order_id"
                 )
@@ -150,6 +150,11 @@ async def test_a_live_run_trades_on_the_exchange_and_decides_as_a_paper_run(
     protective = [o for o in live["orders"] if o[5] in ("stop_loss", "take_profit")]
     assert protective
     assert all(o[3] != "rejected" for o in protective), protective
+    # ETH's take-profit sold the position down to the amount step (its buy paid the fee in
+    # ETH): the dust left is no position, so a later BUY enters again.
+    eth = [o for o in live["orders"] if o[6] == "ETH/USDT" and o[3] == "filled"]
+    assert [o[5] for o in eth].count("take_profit") == 1
+    assert [o[5] for o in eth].count("entry") == 2, eth
     # The ledger matches the exchange's balances (cash to the unit).
     assert report.account["cash"] == spot.total("USDT")
     # The stops the venue keeps client-side are in the resume point, with the open orders.

@@ -32,6 +32,14 @@ Matching (documented stand-in rules):
   8 decimals, as Binance charges without BNB discounts.
 * A buy locks its quote (limit price x quantity), a sell its base, until filled or cancelled.
 
+Server time: by default ``now_ms`` stands still until the test moves it (:meth:`advance`,
+:meth:`advance_to`), which suits a client that takes the same clock. A client in another process
+reads its own wall clock, as against a real exchange, so :meth:`run_clock` makes the server's
+time flow with the wall clock from where it stands (matching every candle that closes on the
+way at the next request); :meth:`advance_to` still jumps it, and it flows on from there. The
+server's time is then one consistent clock for ``/api/v3/time``, the signed ``timestamp`` check
+and the matching engine.
+
 Fault injection, besides the base class's :meth:`fail_next` (503 bursts, 429, disconnects
 before anything is executed): :meth:`lose_responses` executes requests and then never answers
 (the client times out) or drops the connection; :meth:`set_balance` changes a balance behind the
@@ -41,9 +49,11 @@ client's back.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import hmac
 import itertools
+import time
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final, Literal
@@ -150,11 +160,14 @@ class BinanceSpotStandIn(BinanceLoopback):
         self._lost: dict[tuple[str, str], list[_LostResponse]] = {}
         #: Every signed request that was executed (method, path), refused ones excluded.
         self.executed: list[tuple[str, str]] = []
+        #: With a running clock: (server ms, monotonic s) it flows on from.
+        self._anchor: tuple[int, float] | None = None
 
     # -- app -----------------------------------------------------------------------------------
 
     def build_app(self) -> web.Application:
         app = super().build_app()
+        app.middlewares.append(self._flow)
         app.router.add_post("/api/v3/order", self._new_order)
         app.router.add_get("/api/v3/order", self._query_order)
         app.router.add_delete("/api/v3/order", self._cancel_order)
@@ -193,6 +206,26 @@ class BinanceSpotStandIn(BinanceLoopback):
     def order_by_client_id(self, client_order_id: str) -> list[SpotOrder]:
         return [o for o in self.orders.values() if o.client_order_id == client_order_id]
 
+    def run_clock(self) -> None:
+        """Let the server's time flow with the wall clock from where it stands now."""
+        self._anchor = (self.now_ms, time.monotonic())
+
+    def flowing_now_ms(self) -> int:
+        """The server's time as it flows (``now_ms`` with a standing clock)."""
+        if self._anchor is None:
+            return self.now_ms
+        at_ms, at_s = self._anchor
+        return at_ms + int((time.monotonic() - at_s) * 1000)
+
+    @web.middleware
+    async def _flow(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """With a running clock, every request first sees the time flowed on (and the
+        resting orders matched against every candle that closed meanwhile)."""
+        if self._anchor is not None:
+            self._move_to(self.flowing_now_ms())
+        response: web.StreamResponse = await handler(request)
+        return response
+
     def advance(self, hours: int = 1) -> None:
         """Move the clock ``hours`` later and match resting orders against every hourly
         candle that closed on the way, oldest first."""
@@ -200,13 +233,23 @@ class BinanceSpotStandIn(BinanceLoopback):
 
     def advance_to(self, now_ms: int) -> None:
         """Move the clock to ``now_ms`` (not back) and match resting orders against every
-        hourly candle that closed on the way, oldest first."""
+        hourly candle that closed on the way, oldest first. A running clock flows on from
+        there."""
+        self._move_to(max(now_ms, self.flowing_now_ms()))
+        if self._anchor is not None:
+            self.run_clock()
+
+    def _move_to(self, now_ms: int) -> None:
         start = self.now_ms
         if now_ms <= start:
             return
         self.now_ms = now_ms
         for rules in SYMBOLS.values():
-            for candle in bundled_candles(rules.symbol, "1h"):
+            candles = bundled_candles(rules.symbol, "1h")
+            # Candles closing in (start, now]: open times in (start - 1 h, now - 1 h].
+            first = bisect.bisect_right(candles, start - HOUR_MS, key=lambda c: c.open_ms)
+            last = bisect.bisect_right(candles, now_ms - HOUR_MS, key=lambda c: c.open_ms)
+            for candle in candles[first:last]:
                 if start < candle.open_ms + HOUR_MS <= self.now_ms:
                     for order in sorted(self.orders.values(), key=lambda o: o.order_id):
                         if order.open and order.symbol == rules.symbol:

@@ -64,6 +64,15 @@ ConfirmLiveOption = Annotated[
         help="With TESTNET=false: confirm that real orders go to the exchange with real money.",
     ),
 ]
+ClockSyncOption = Annotated[
+    float,
+    typer.Option(
+        "--clock-sync",
+        min=0.1,
+        help="A live run: the longest wait, in seconds, between two readings of the "
+        "exchange's clock while it waits for a candle to close.",
+    ),
+]
 NewAccountOption = Annotated[
     bool,
     typer.Option(
@@ -105,6 +114,7 @@ def run_command(
     port: PortOption = None,
     new_account: NewAccountOption = False,
     confirm_live: ConfirmLiveOption = False,
+    clock_sync: ClockSyncOption = 30.0,
     research: ResearchOption = None,
 ) -> None:
     """Trade on paper (candles replayed or live) or live on the exchange, through the agents,
@@ -131,6 +141,7 @@ def run_command(
             companions=BesideEngine(api=not no_api, host=host, port=port),
             new_account=new_account,
             confirm_live=confirm_live,
+            clock_sync_s=clock_sync,
             research=research,
         )
         try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -43,6 +44,8 @@ from sigmax.execution.fill_model import FeeSchedule
 
 __all__ = [
     "ExchangeClock",
+    "exchange_feed",
+    "exchange_url",
     "live_trader",
     "open_exchange_venue",
     "paper_trader",
@@ -89,6 +92,27 @@ class ExchangeClock:
                 return
             await asyncio.sleep(min(left / 1000, self._sync_s))
             await self.sync()
+
+
+def exchange_url() -> str | None:
+    """``SIGMAX_EXCHANGE_URL`` from the environment; empty counts as not set."""
+    return os.environ.get(EXCHANGE_URL_VAR, "").strip() or None
+
+
+def exchange_feed(settings: Settings, *, testnet: bool) -> CcxtFeed:
+    """Public market data of ``trading.exchange`` (its testnet's for a testnet live run), at
+    ``SIGMAX_EXCHANGE_URL`` when it is set."""
+    url = exchange_url()
+    try:
+        return CcxtFeed(settings.trading.exchange, api_base_url=url, testnet=testnet)
+    except ConfigError as error:
+        # The feed names its own parameter; the operator set an environment variable.
+        raise ConfigError(
+            [
+                ConfigProblem(EXCHANGE_URL_VAR, p.rule, p.value) if p.key == "api_base_url" else p
+                for p in error.problems
+            ]
+        ) from None
 
 
 def open_exchange_venue(

@@ -1,30 +1,39 @@
 """``sigmax trade``: a manual paper market order, queued on the newest run of the home.
 
 The order passes the checks an automatic order passes, plus the account's (see
-:func:`queue_manual_order`). Accepted, it is recorded and added to the run's resume point in ONE
-transaction, stamped at the close of the symbol's last processed candle, so the next
-``sigmax run`` of the same command fills it at the next candle's open exactly like an
-automatic order: the venue, the ledger and the stored rows treat it the same way.
+:func:`queue_manual_order`). It is a control command like any operator's: with no run process
+running it is applied here, under the engine lease, by the run's own
+:class:`~sigmax.engine.trader.Trader` restored from its resume point
+(:func:`~sigmax.engine.offline.restore_trader`), through
+:meth:`~sigmax.engine.trader.Trader.command`, the function a running engine applies it with;
+the order's client id derives from the command either way. Accepted, it rests at the run's
+venue, stamped at the close of the symbol's last processed candle, committed with the resume
+point in ONE transaction, so the next ``sigmax run`` of the same command fills it at the next
+candle's open exactly like an automatic order.
 
-This is the path when no run process is running. While one runs it keeps its own copy of the
-resume point, so :func:`sigmax.engine.safety_service.submit_manual_order` sends the order
-through the control queue instead, and the running engine checks and places it.
+While a run process runs, :func:`sigmax.engine.safety_service.submit_manual_order` leaves the
+command in the queue for the running engine instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
-from typing import Any, Final
-
-from sqlalchemy.orm import Session
+from typing import Any, Final, NoReturn
 
 from sigmax.config import Settings, load_settings
 from sigmax.domain.candles import ms_to_iso
 from sigmax.domain.instruments import Symbol
-from sigmax.domain.orders import Order, OrderPurpose, OrderSide, OrderStatus, OrderType
+from sigmax.domain.orders import (
+    Order,
+    OrderPurpose,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    client_order_id,
+)
 from sigmax.engine.account import (
     EXACT,
     AccountHome,
@@ -33,22 +42,24 @@ from sigmax.engine.account import (
     iso_or_none,
     newest_run,
 )
+from sigmax.engine.controls import ControlQueue, request, settle
 from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.engine.gate import AccountView, GateResult, OrderGate
+from sigmax.engine.lease import CLI_HOLDER, EngineLease
 from sigmax.engine.manual_checks import ManualRequest, check_cash, check_position, taker_fee
-from sigmax.engine.run_store import STATE_KEY, OrderUpdate, order_row
+from sigmax.engine.offline import restore_trader
+from sigmax.engine.run_store import OrderUpdate, RunStore, StepWrite, order_row
+from sigmax.engine.trader import command_key
 from sigmax.errors import InputError
 from sigmax.execution.instruments import OrderRules, bundled_market_specs
-from sigmax.execution.paper import PaperVenue
 from sigmax.safety.store import SafetyStore
-from sigmax.storage.models import RunStatus
-from sigmax.storage.repositories import EngineStateRepository, OrderRepository
+from sigmax.storage.models import ControlKind, ControlStatus, RunStatus
+from sigmax.storage.repositories import OrderRepository
 
 log = logging.getLogger("sigmax.engine")
 
-#: Prefix of the client order ids of manual orders; the rest is random, so ids never repeat.
+#: Prefix of the client order ids of manual orders (``client_order_id(..., "manual")``).
 MANUAL_ORDER_PREFIX: Final = "sgx-manual-"
-_MANUAL_ID_HEX_DIGITS: Final = 20
 _ZERO: Final = Decimal(0)
 #: The price a manual order is checked at before SIGMAX knows the market's price.
 _UNKNOWN_PRICE: Final = Decimal("1e-8")
@@ -127,7 +138,9 @@ def parse_symbol(text: str, field: str = "SYMBOL") -> str:
 
 
 def queue_manual_order(home: AccountHome, symbol: str, side: str, qty: str) -> QueuedOrder:
-    """Check a manual paper market order and queue it on the newest run.
+    """Check a manual market order and queue it on the newest run, as a control command the
+    run's trader applies (:meth:`~sigmax.engine.trader.Trader.command`, the one command
+    function of a running engine and of the CLI), under the engine lease.
 
     The checks are those an automatic order passes, plus the account's: the symbol is allowed
     by the run's profile and traded by the run; the quantity passes the market's rules at the
@@ -140,35 +153,115 @@ def queue_manual_order(home: AccountHome, symbol: str, side: str, qty: str) -> Q
     sell orders (a stop-loss and take-profit cover the whole entry); a sell of the whole
     position replaces them: they are cancelled in the same transaction.
 
-    Accepted, the order is recorded (status ``open``, no decision) and added to the resting
-    orders of the run's resume point in ONE transaction, stamped at the close of the symbol's
-    last processed candle: resuming the run fills it at the open of the next candle. A run
-    process that is running meanwhile keeps its own copy of the resume point and would
-    overwrite it: stop the run, queue, then resume it.
+    Accepted, the order rests at the run's venue, stamped at the close of the symbol's last
+    processed candle, and is committed with the run's resume point in ONE transaction: resuming
+    the run fills it at the open of the next candle. Its client id derives from its command
+    (``client_order_id("cmd<id>", "manual")``), as a running engine's operator orders do.
     """
     wanted = parse_symbol(symbol)
     order_side = parse_side(side)
     order_qty = parse_qty(qty)
-    with home.db.transaction() as session:
-        run = newest_run(session, for_update=True)
-        if run is None:
-            raise InputError(
-                f"no paper run in SIGMAX_HOME ({home.settings.home}) to queue the order on; "
-                "start one with 'sigmax run'"
-            )
-        settings = _run_settings(home.settings, run.info.profile)
-        request = ManualRequest(wanted, order_side, order_qty)
-        gate = OrderGate.from_settings(settings, SafetyStore(home.db).load(session))
+    with home.db.session() as session:
+        run = newest_run(session)
+    if run is None:
+        raise InputError(
+            f"no paper run in SIGMAX_HOME ({home.settings.home}) to queue the order on; "
+            "start one with 'sigmax run'"
+        )
+    lease = EngineLease.acquire(home.db, CLI_HOLDER)
+    try:
+        arguments = {"symbol": wanted, "side": order_side.value, "qty": str(order_qty)}
+        command_id = request(home.db, ControlKind.ORDER, arguments)
+        try:
+            return _apply(home, run, command_id, ManualRequest(wanted, order_side, order_qty))
+        except InputError as refused:
+            settle(home.db, command_id, ControlStatus.REFUSED, str(refused))
+            raise
+    finally:
+        lease.release()
+
+
+def _apply(
+    home: AccountHome, run: RunRecord, command_id: int, request: ManualRequest
+) -> QueuedOrder:
+    """The command checked, then applied by the run's trader and committed."""
+    settings = _run_settings(home.settings, run.info.profile)
+    gate = OrderGate.from_settings(settings, SafetyStore(home.db).load())
+    order_id = client_order_id(command_key(command_id), "manual")
+    if request.symbol not in run.marks:
         # A market without a price yet is checked against the asset rules first, so a symbol
         # SIGMAX may not trade is refused by the rule that forbids it.
-        rejection = _gate(gate, run, request) if request.symbol not in run.marks else None
-        if rejection is None:
-            plan = _plan(run, settings, request)
-            rejection = _gate(gate, run, request, plan.order, plan.mark)
-            if rejection is None:
-                return _queue(session, run, plan)
-    # Refused: the order is recorded as rejected with its reasons, in its own transaction.
-    order, result = rejection
+        rejection = _gate(gate, run, request, order_id)
+        if rejection is not None:
+            _refuse(home, request, *rejection)
+    now_ms, mark = _check_market(run, settings, request)
+    # The account's checks (the trader makes them again) before the gate's, as for the engine.
+    venue = run.venue()
+    if request.side is OrderSide.BUY:
+        check_cash(
+            settings.safety.max_slippage_pct,
+            run.ledger(),
+            venue.fees,
+            venue.open_orders(),
+            run.marks,
+            request,
+            mark,
+        )
+    else:
+        check_position(run.ledger(), venue.open_orders(), request)
+    # The very order the trader sends, checked first so a refusal is recorded with its reasons.
+    rejection = _gate(gate, run, request, order_id, _order(order_id, request, now_ms, mark), mark)
+    if rejection is not None:
+        _refuse(home, request, *rejection)
+    trader = restore_trader(home, run)
+    write = StepWrite()
+    (command,) = [c for c in ControlQueue(home.db).pending() if c.id == command_id]
+    status, result = asyncio.run(trader.command(command, now_ms, write, wall_clock_ms()))
+    if status is not ControlStatus.APPLIED:
+        raise InputError(f"{request.describe()} refused: {result}")
+    write.controls.append((command_id, status, result))
+    write.safety_events += trader.safety.take_events()
+    store = RunStore(home.db, run.info.id, applied_by="cli")
+    store.commit(write, trader.resume_point().to_json(), now_ms, trader.safety.state)
+    (order,) = [u.order for u in write.orders if u.order.client_order_id == order_id]
+    with localcontext(EXACT):
+        notional = order.qty * mark
+    return QueuedOrder(
+        run_id=run.info.id,
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        qty=order.qty,
+        mark=mark,
+        estimated_notional=notional,
+        estimated_fee=taker_fee(run.fees(), notional),
+        queued_at_ms=now_ms,
+        cancelled=tuple(
+            u.order.client_order_id for u in write.orders if u.status is OrderStatus.CANCELLED
+        ),
+        run_status=run.info.status,
+    )
+
+
+def _order(order_id: str, request: ManualRequest, now_ms: int, mark: Decimal) -> Order:
+    """The order :meth:`Trader.command` sends for the request (the same id and fields)."""
+    return Order(
+        client_order_id=order_id,
+        symbol=request.symbol,
+        side=request.side,
+        type=OrderType.MARKET,
+        qty=request.qty,
+        created_ms=now_ms,
+        reference_price=mark,
+        decision_id=None,
+        purpose=OrderPurpose.MANUAL,
+    )
+
+
+def _refuse(
+    home: AccountHome, request: ManualRequest, order: Order, result: GateResult
+) -> NoReturn:
+    """Record the refused order as rejected with its reasons (its own transaction), raise."""
     with home.db.transaction() as session:
         OrderRepository(session).add(
             order_row(
@@ -194,6 +287,7 @@ def _gate(
     gate: OrderGate,
     run: RunRecord,
     request: ManualRequest,
+    order_id: str,
     order: Order | None = None,
     mark: Decimal | None = None,
 ) -> tuple[Order, GateResult] | None:
@@ -206,34 +300,12 @@ def _gate(
     now_ms = run.as_of_ms() or 0
     price = mark if mark is not None else run.marks.get(request.symbol, _UNKNOWN_PRICE)
     if order is None:
-        order = Order(
-            client_order_id=f"{MANUAL_ORDER_PREFIX}{uuid.uuid4().hex[:_MANUAL_ID_HEX_DIGITS]}",
-            symbol=request.symbol,
-            side=request.side,
-            type=OrderType.MARKET,
-            qty=request.qty,
-            created_ms=now_ms,
-            reference_price=price,
-            decision_id=None,
-            purpose=OrderPurpose.MANUAL,
-        )
+        order = _order(order_id, request, now_ms, price)
     account = AccountView.of(run.ledger(), run.marks)
     # An operator's pause counts in wall time: one that has ended no longer refuses the order.
     gate.safety.tick(order.created_ms, wall_clock_ms())
     result = gate.check(order, price, account, order.created_ms, "manual")
     return None if result.allowed else (order, result)
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """A checked manual order: the venue with it accepted, and what to record."""
-
-    order: Order
-    venue: PaperVenue
-    cancelled: tuple[Order, ...]
-    now_ms: int
-    mark: Decimal
-    estimated_fee: Decimal
 
 
 def _run_settings(settings: Settings, profile: str) -> Settings:
@@ -280,77 +352,3 @@ def _check_market(
             f"(its last candle closed at {iso_or_none(run.as_of_ms())})"
         )
     return now_ms, mark
-
-
-def _plan(run: RunRecord, settings: Settings, request: ManualRequest) -> _Plan:
-    """Check ``request`` against the market and the account; accept it on the run's venue."""
-    now_ms, mark = _check_market(run, settings, request)
-    venue = run.venue()
-    fees = run.fees()
-    with localcontext(EXACT):
-        notional = request.qty * mark
-    estimated_fee = taker_fee(fees, notional)
-    ledger = run.ledger()
-    cancelled: tuple[Order, ...] = ()
-    if request.side is OrderSide.BUY:
-        check_cash(
-            settings.safety.max_slippage_pct,
-            ledger,
-            venue.fees,
-            venue.open_orders(),
-            run.marks,
-            request,
-            mark,
-        )
-    else:
-        cancelled = check_position(ledger, venue.open_orders(), request)
-    order = Order(
-        client_order_id=f"{MANUAL_ORDER_PREFIX}{uuid.uuid4().hex[:_MANUAL_ID_HEX_DIGITS]}",
-        symbol=request.symbol,
-        side=request.side,
-        type=OrderType.MARKET,
-        qty=request.qty,
-        created_ms=now_ms,
-        reference_price=mark,
-        decision_id=None,
-        purpose=OrderPurpose.MANUAL,
-    )
-    for resting in cancelled:
-        venue.withdraw(resting.client_order_id, now_ms)
-    event = venue.accept(order, now_ms)
-    if event.status is not OrderStatus.OPEN:
-        raise InputError(f"{request.describe()}: the paper venue refused it: {event.reason}")
-    return _Plan(order, venue, cancelled, now_ms, mark, estimated_fee)
-
-
-def _queue(session: Session, run: RunRecord, plan: _Plan) -> QueuedOrder:
-    """Record the order and the new resume point; the caller's transaction commits both."""
-    order = plan.order
-    orders = OrderRepository(session)
-    for cancelled in plan.cancelled:
-        row = orders.get_by_client_id(cancelled.client_order_id)
-        if row is not None:
-            row.status = OrderStatus.CANCELLED
-            row.reject_reason = f"replaced by manual order {order.client_order_id}"
-            row.updated_at_ms = plan.now_ms
-    orders.add(order_row(OrderUpdate(order, OrderStatus.OPEN), plan.now_ms))
-    state = dict(run.state or {})
-    state["venue"] = plan.venue.snapshot()
-    EngineStateRepository(session).set(
-        STATE_KEY.format(run_id=run.info.id), state, updated_at_ms=plan.now_ms
-    )
-    with localcontext(EXACT):
-        notional = order.qty * plan.mark
-    return QueuedOrder(
-        run_id=run.info.id,
-        client_order_id=order.client_order_id,
-        symbol=order.symbol,
-        side=order.side,
-        qty=order.qty,
-        mark=plan.mark,
-        estimated_notional=notional,
-        estimated_fee=plan.estimated_fee,
-        queued_at_ms=plan.now_ms,
-        cancelled=tuple(o.client_order_id for o in plan.cancelled),
-        run_status=run.info.status,
-    )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -47,7 +46,9 @@ from sigmax.engine.gate import OrderGate
 from sigmax.engine.kernel import (
     EXCHANGE_URL_VAR,
     ExchangeClock,
+    exchange_feed,
     exchange_rules,
+    exchange_url,
     live_trader,
     open_exchange_venue,
     paper_trader,
@@ -58,7 +59,7 @@ from sigmax.engine.preflight import check_home_writable, check_live, check_mode,
 from sigmax.engine.resume import ResumePoint
 from sigmax.engine.run_store import RunStore, run_identity
 from sigmax.engine.symbols import parse_symbols
-from sigmax.errors import ConfigError, ConfigProblem, InputError, SigmaxError
+from sigmax.errors import InputError, SigmaxError
 from sigmax.execution.ccxt_venue import CcxtVenue
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import bundled_market_specs
@@ -314,7 +315,7 @@ async def _prepared_run(
     if options.companions is not None:
         options.companions.prepare(settings)
     exchange = (
-        _exchange_feed(settings, testnet=mode == "live" and settings.trading.testnet)
+        exchange_feed(settings, testnet=mode == "live" and settings.trading.testnet)
         if live
         else None
     )
@@ -337,27 +338,6 @@ async def _prepared_run(
     finally:
         if exchange is not None:
             await exchange.close()
-
-
-def _exchange_url() -> str | None:
-    """``SIGMAX_EXCHANGE_URL`` from the environment; empty counts as not set."""
-    return os.environ.get(EXCHANGE_URL_VAR, "").strip() or None
-
-
-def _exchange_feed(settings: Settings, *, testnet: bool) -> CcxtFeed:
-    """Public market data of ``trading.exchange`` (its testnet's for a testnet live run), at
-    ``SIGMAX_EXCHANGE_URL`` when it is set."""
-    url = _exchange_url()
-    try:
-        return CcxtFeed(settings.trading.exchange, api_base_url=url, testnet=testnet)
-    except ConfigError as error:
-        # The feed names its own parameter; the operator set an environment variable.
-        raise ConfigError(
-            [
-                ConfigProblem(EXCHANGE_URL_VAR, p.rule, p.value) if p.key == "api_base_url" else p
-                for p in error.problems
-            ]
-        ) from None
 
 
 async def _run(
@@ -397,6 +377,7 @@ async def _run(
     gate = OrderGate.from_settings(settings, SafetyStore(db).load(), policy)
     venue: CcxtVenue | None = None
     clock = options.clock
+    exchange_clock: ExchangeClock | None = None
     if mode == "live":
         assert exchange is not None
         if clock is wall_clock_ms:
@@ -407,10 +388,13 @@ async def _run(
         venue = open_exchange_venue(
             settings,
             symbols,
-            base_url=_exchange_url(),
+            base_url=exchange_url(),
             clock=clock,
             on_api_error=None,  # the engine's, once it exists
         )
+        if exchange_clock is not None:
+            # A timestamp refused as outside recvWindow: the clock is measured again.
+            venue.session.resync = exchange_clock.sync
     try:
         return await _run_with(
             options, settings, db, store, lease, run_id, identity, symbols, series, exchange,
@@ -449,6 +433,14 @@ async def _run_with(
         )
     else:
         trader = paper_trader(settings, specs, symbols, fees, slippage, gate, point)
+    fresh_live = exchange is not None and not trader.cursor
+    if fresh_live:
+        # A new run on live candles trades from the newest closed candle: its cursor starts
+        # just before that candle and is committed before the first step, so a crash inside
+        # that step (orders sent, nothing committed) resumes by redoing it.
+        step = settings.agents.analyzer.timeframes.primary.ms
+        start = options.clock() // step * step - 2 * step
+        trader.cursor.update(dict.fromkeys(symbols, start))
     ledger, marks, cursor = trader.ledger, trader.marks, dict(trader.cursor)
     if status is RunStatus.COMPLETED:
         log.info("run %s is already complete; nothing to do", run_id)
@@ -504,16 +496,7 @@ async def _run_with(
     feed: Feed
     checks: Reconciliation | None = None
     if exchange is not None:
-        feed = LiveFeed(
-            exchange,
-            symbols,
-            timeframe,
-            clock=options.clock,
-            sleep=options.sleep,
-            after_ms=cursor,
-            until_ms=options.until_ms,
-        )
-        url = _exchange_url()
+        url = exchange_url()
         log.info(
             "LIVE %s on %s %s candles from %s (%s%s), profile %s",
             "paper trading" if venue is None else "TRADING",
@@ -527,9 +510,25 @@ async def _run_with(
             settings.profile_name,
         )  # fmt: skip
         live_research = research if research.live else None
+        # A resumed run's first group redoes the step a crash may have cut short (its orders
+        # are looked up on the exchange by client id and adopted): it is reconciled after it.
+        redo_close = min(cursor.values()) + 2 * timeframe.ms if state is not None else None
         checks = None if venue is None else Reconciliation(
-            venue, engine, settings.trading.reconcile_minutes * 60_000, options.clock
+            venue, engine, settings.trading.reconcile_minutes * 60_000, options.clock,
+            after_close_ms=redo_close, step_ms=timeframe.ms,
         )  # fmt: skip
+        feed = LiveFeed(
+            exchange,
+            symbols,
+            timeframe,
+            clock=options.clock,
+            # Waits for a close apply the operator's commands and due reconciliations.
+            sleep=BetweenCandles(engine, checks, options.sleep).sleep,
+            # A new run's feed starts fresh (the newest closed candle, with a full warm-up);
+            # its committed starting cursor serves a restart.
+            after_ms=None if fresh_live else cursor,
+            until_ms=options.until_ms,
+        )
 
         async def before_group(close_ms: int) -> None:
             if live_research is not None:
@@ -579,11 +578,12 @@ async def _run_with(
                 settings, db, bus, engine, options.data if exchange is None else None
             )
         if checks is not None:
-            # What the exchange did while no engine ran, then the start's reconciliation.
-            await checks.run(engine.clock_ms())
+            # What the exchange did while no engine ran, then the start's reconciliation
+            # (a resumed run's after the redone step).
+            await checks.start(engine.clock_ms())
         # Commands queued while no engine ran (a panic's close-out) come first.
         await engine.apply_controls(engine.clock_ms())
-        if engine.pending_changes:
+        if engine.pending_changes or fresh_live:
             engine.commit(engine.clock_ms())
         totals = await engine.run(feed, paced=exchange is not None or options.speed is not None)
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -638,24 +638,62 @@ class Reconciliation:
     compared with the ledger; any mismatch pauses trading with the report."""
 
     def __init__(
-        self, venue: CcxtVenue, engine: Engine, every_ms: int, clock: Callable[[], int]
+        self,
+        venue: CcxtVenue,
+        engine: Engine,
+        every_ms: int,
+        clock: Callable[[], int],
+        *,
+        after_close_ms: int | None = None,
+        step_ms: int = 0,
     ) -> None:
         self.venue = venue
         self.engine = engine
         self.every_ms = every_ms
         self.clock = clock
         self.last_ms: int | None = None
-        #: Trades before the run's first start are not SIGMAX's.
-        entries = [e.timestamp_ms for e in engine.trader.ledger.entries]
-        self.since_ms = min(entries) if entries else clock()
+        #: A resumed run: the first reconciliation waits until the group closing then (the
+        #: step a crash may have cut short, ``step_ms`` long) is redone, or the run waits for
+        #: a candle.
+        self.after_close_ms = after_close_ms
+        #: Trades before the run's first start are not SIGMAX's; those after the close of
+        #: the last step it committed may be (the step a crash cut short).
+        times = [e.timestamp_ms for e in engine.trader.ledger.entries]
+        if after_close_ms is not None:
+            times.append(after_close_ms - step_ms)
+        self.since_ms = min(times) if times else clock()
 
-    async def due(self, now_ms: int) -> None:
-        if self.last_ms is None or self.clock() - self.last_ms >= self.every_ms:
+    async def start(self, now_ms: int) -> None:
+        """At the run's start: the events of the orders it follows, then the reconciliation
+        unless the run is resumed (then after its redone step, see :meth:`due`)."""
+        if self.after_close_ms is None:
+            await self.run(now_ms)
+            return
+        await self._catch_up(now_ms)
+        self.engine.commit(now_ms)
+        log.info(
+            "reconciliation with %s waits until the step closing at %s is redone (a stop may "
+            "have cut it short after its orders reached the exchange)",
+            self.venue.name,
+            ms_to_iso(self.after_close_ms),
+        )
+
+    async def due(self, now_ms: int, *, caught_up: bool = False) -> None:
+        """Reconcile when ``every_ms`` has passed, or for the first time. ``caught_up``: the
+        run waits for a candle to close (every step is done)."""
+        if self.last_ms is None:
+            if self.after_close_ms is not None and now_ms <= self.after_close_ms and not caught_up:
+                return
+            await self.run(now_ms)
+        elif self.clock() - self.last_ms >= self.every_ms:
             await self.run(now_ms)
 
-    async def run(self, now_ms: int) -> None:
+    async def _catch_up(self, now_ms: int) -> None:
         for symbol in self.venue.symbols:
             await self.engine.apply_venue_events(await self.venue.catch_up(symbol), now_ms)
+
+    async def run(self, now_ms: int) -> None:
+        await self._catch_up(now_ms)
         self.last_ms = self.clock()
         report = await reconcile(
             self.venue, self.engine.trader.ledger, since_ms=self.since_ms, at_ms=now_ms,
@@ -669,6 +707,48 @@ class Reconciliation:
         # The safety events (a pause) and what the catch-up applied, committed now.
         await self.engine.apply_venue_events([], now_ms)
         self.engine.commit(now_ms)
+
+
+class BetweenCandles:
+    """What a run on live candles does while it waits for the next close: the operator's
+    commands (a panic cannot wait an hour for the next candle) and a due reconciliation, at
+    least every ``poll_s`` seconds, around the feed's own wait."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        checks: Reconciliation | None,
+        sleep: Callable[[float], Awaitable[None]],
+        *,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.checks = checks
+        self._sleep = sleep
+        self.poll_s = poll_s
+
+    async def sleep(self, seconds: float) -> None:
+        waiting = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            while True:
+                await self.work()
+                if waiting.done():
+                    break
+                await asyncio.wait({waiting}, timeout=self.poll_s)
+            waiting.result()
+        finally:
+            waiting.cancel()
+
+    async def work(self) -> None:
+        """Every step is done: apply the queued commands and reconcile when due, committed."""
+        engine = self.engine
+        now_ms = engine.clock_ms()
+        if engine.controls is not None:
+            await engine.apply_controls(now_ms)
+        if self.checks is not None:
+            await self.checks.due(now_ms, caught_up=True)
+        if engine.pending_changes:
+            engine.commit(now_ms)
 
 
 def symbols_quote(symbols: Sequence[str]) -> str:

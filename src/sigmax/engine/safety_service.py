@@ -110,7 +110,10 @@ def submit_manual_order(
     wanted, order_side, order_qty = parse_symbol(symbol), parse_side(side), parse_qty(qty)
     _, running = _clock(home)
     if not running:
-        return queue_manual_order(home, wanted, order_side.value, str(order_qty))
+        try:
+            return queue_manual_order(home, wanted, order_side.value, str(order_qty))
+        except LeaseHeldError:
+            pass  # an engine started meanwhile: it applies the command from the queue
     command_id = request(
         home.db,
         ControlKind.ORDER,
@@ -175,7 +178,9 @@ def _panic_here(
         return CommandResult(command_id, kind, ControlStatus.APPLIED, message, "cli")
     found = outcome(home.db, command_id)
     message = (found.result or "") + "; no engine is running: applied to the stored account"
-    if applied.waiting:
+    if applied.on_exchange:
+        message += ", on the exchange with the configured keys"
+    elif applied.waiting:
         message += (
             f", the close-out of {', '.join(applied.waiting)} waits for the run's next candle "
             "(no last volume stored to price it)"

@@ -41,9 +41,10 @@ from sigmax.engine.manual_checks import ManualRequest, check_cash, check_positio
 from sigmax.engine.resume import ResumePoint
 from sigmax.engine.run_store import EquityPoint, FillRecord, OrderUpdate, StepWrite
 from sigmax.errors import InputError
+from sigmax.execution.exchange_errors import VenueError
 from sigmax.execution.fill_model import FeeSchedule
 from sigmax.execution.instruments import OrderRules, size_to_qty
-from sigmax.execution.venue import SimulatedVenue, Venue, VenueEvent
+from sigmax.execution.venue import ExchangeVenue, SimulatedVenue, Venue, VenueEvent
 from sigmax.logging_setup import log_trade
 from sigmax.safety.enforcer import ExitReason
 from sigmax.safety.errors import ResumeRefusedError
@@ -106,9 +107,13 @@ class Trader:
     #: The venue's simulation members when it has them (a backtest's passed candles, an
     #: offline panic's fills at the mark, the venue's part of the resume point).
     _simulated: SimulatedVenue | None = None
+    #: The venue's exchange members when its account is on an exchange (a panic asks it
+    #: what it confirmed).
+    _exchange: ExchangeVenue | None = None
 
     def __post_init__(self) -> None:
         self._simulated = self.venue if isinstance(self.venue, SimulatedVenue) else None
+        self._exchange = self.venue if isinstance(self.venue, ExchangeVenue) else None
 
     @property
     def safety(self) -> Any:
@@ -191,11 +196,22 @@ class Trader:
 
     # -- decisions ----------------------------------------------------------------------------
 
+    def held(self, symbol: str) -> Decimal:
+        """The part of ``symbol``'s position an order can sell: its quantity down to the
+        market's amount step. An exchange that charges a buy's fee in the base asset leaves a
+        position off the step; what remains after selling the rest is dust, not a position
+        (it neither blocks an entry nor keeps a trade open). A simulated venue fills on the
+        step grid, so its positions are taken as they are."""
+        qty = self.ledger.position(symbol).qty
+        if qty > 0 and self._exchange is not None:
+            return self.rules[symbol].quantize_qty(qty)
+        return qty
+
     def would_order(self, symbol: str, decision: Action) -> bool:
         """Whether :meth:`act` would place an order for this decision."""
         if decision is Action.HOLD:
             return False
-        held = self.ledger.position(symbol).qty
+        held = self.held(symbol)
         if decision is Action.SELL:
             return held > 0
         return held <= 0 and not any(
@@ -230,7 +246,7 @@ class Trader:
         gate); None when nothing was ordered. ``spends_cash``: a BUY spends the symbol's sleeve
         of the cash (:meth:`sleeve_cash`, all of it with one sleeve)."""
         symbol = record.symbol
-        held = self.ledger.position(symbol).qty
+        held = self.held(symbol)
         resting = self.venue.open_orders(symbol)
         rules = self.rules[symbol]
         price = Decimal(repr(record.price))
@@ -380,7 +396,9 @@ class Trader:
             purpose=OrderPurpose.MANUAL,
         )
         # Selling the whole position replaces its stop-loss and take-profit.
-        await self._cancel(cancelled, now_ms, write, "replaced by a manual sell")
+        await self._cancel(
+            cancelled, now_ms, write, f"replaced by manual order {order.client_order_id}"
+        )
         verdict = await self.send(order, mark, now_ms, write, "manual")
         if not verdict.allowed:
             return ControlStatus.REFUSED, verdict.reason
@@ -396,6 +414,19 @@ class Trader:
         so a redone step (after a crash) sends the same client order ids, never new ones.
         """
         self.safety.panic(now_ms, reason)
+        if self._exchange is not None:
+            try:
+                return await self._panic_on_exchange(self._exchange, now_ms, key, write)
+            except VenueError as failed:
+                # The pause holds whatever the exchange does; the operator must know the
+                # close-out is not confirmed.
+                message = (
+                    f"PANIC at {ms_to_iso(now_ms)}: trading paused, but {failed.exchange} "
+                    f"failed before confirming the close-out ({failed.reason}); NOT FLAT as far "
+                    "as SIGMAX knows: check and close what is left on the exchange"
+                )
+                log.critical("ALERT %s", message)
+                return message
         cancelled = await self._cancel(self.venue.open_orders(), now_ms, write, "panic")
         self.protection.clear()
         closing = 0
@@ -420,6 +451,87 @@ class Trader:
         )
         log.critical("ALERT %s", message)
         return message
+
+    async def _panic_on_exchange(
+        self, exchange: ExchangeVenue, now_ms: int, key: str, write: StepWrite
+    ) -> str:
+        """The panic on an exchange account, reported as the exchange confirms it: what it
+        did meanwhile is applied first; every open order of the traded markets is cancelled
+        (SIGMAX's or not); every position is sold at market down to the amount step; the
+        fills come back from the exchange and are booked; then the exchange is asked what is
+        still open and held."""
+        await self._catch_up(exchange, now_ms, write)
+        cancelled, _ = await exchange.cancel_all()
+        await self._catch_up(exchange, now_ms, write)
+        self.protection.clear()
+        sent: set[str] = set()
+        for symbol, position in sorted(self.ledger.open_positions().items()):
+            qty = self.held(symbol)
+            if qty <= 0:
+                continue  # dust below the amount step: nothing an order can sell
+            mark = self.marks.get(symbol, position.avg_price)
+            order = Order(
+                client_order_id=client_order_id(f"panic|{key}|{symbol}", "panic"),
+                symbol=symbol,
+                side=OrderSide.SELL,
+                type=OrderType.MARKET,
+                qty=qty,
+                created_ms=now_ms,
+                reference_price=mark,
+                decision_id=None,
+                purpose=OrderPurpose.PANIC,
+            )
+            verdict = await self.send(order, mark, now_ms, write, "panic")
+            if verdict.allowed:
+                sent.add(order.client_order_id)
+        await self._catch_up(exchange, now_ms, write)
+        now = await exchange.holdings()
+        sold = [
+            f"{item.fill.qty} {item.fill.symbol} at {item.fill.price}"
+            for item in write.fills
+            if item.fill.client_order_id in sent
+        ]
+        held: list[str] = []
+        flat = not now.open_orders
+        for symbol in exchange.symbols:
+            base = symbol.split("/")[0]
+            amount = now.balances.get(base, _ZERO)
+            if amount <= 0:
+                continue
+            if self.rules[symbol].quantize_qty(amount) > 0:
+                flat = False
+                held.append(f"{amount} {base}")
+            else:
+                held.append(f"{amount} {base} (dust below the amount step)")
+        message = (
+            f"PANIC at {ms_to_iso(now_ms)}: trading paused; {len(cancelled)} open orders "
+            f"cancelled{' (' + ', '.join(cancelled) + ')' if cancelled else ''} and "
+            f"{len(sold)} market sells filled ({'; '.join(sold) or 'none'}); {exchange.name} "
+            f"now reports open orders: {', '.join(now.open_orders) or 'none'}; "
+            f"held: {', '.join(held) or 'none'}"
+        )
+        if not flat:
+            message += "; NOT FLAT: close the rest on the exchange"
+        log.critical("ALERT %s", message)
+        return message
+
+    async def catch_up(self, now_ms: int, write: StepWrite) -> None:
+        """Apply what an exchange venue reports of each market's orders now (fills, cancels):
+        what commands sent outside a candle did. Nothing for a simulated venue, whose fills
+        come with candles (:meth:`fill_at_marks`)."""
+        if self._exchange is not None:
+            await self._catch_up(self._exchange, now_ms, write)
+
+    @property
+    def on_exchange(self) -> bool:
+        """Whether the account lives on an exchange (its venue is an exchange venue)."""
+        return self._exchange is not None
+
+    async def _catch_up(self, exchange: ExchangeVenue, now_ms: int, write: StepWrite) -> None:
+        """Apply what the exchange reports of each market's orders now (fills, cancels)."""
+        for symbol in exchange.symbols:
+            for event in await exchange.catch_up(symbol):
+                await self.apply(event, now_ms, write, now_ms)
 
     async def fill_at_marks(self, now_ms: int, write: StepWrite) -> list[str]:
         """Fill the resting market orders now, each at its symbol's last mark, through the
@@ -602,7 +714,7 @@ class Trader:
         """Add a fill to its position's trade; report the trade when the position is flat."""
         gross, fees = self.trades.get(order.symbol, (Decimal(0), Decimal(0)))
         gross, fees = gross + realized, fees + fill.fee
-        if left > 0:
+        if left > 0 and self.held(order.symbol) > 0:
             self.trades[order.symbol] = (gross, fees)
             return
         self.trades.pop(order.symbol, None)

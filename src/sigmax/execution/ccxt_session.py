@@ -11,7 +11,9 @@ retry policy and ``Retry-After``.
   kept, as for the data feed (:mod:`sigmax.data.feeds.ccxt_feed`).
 * ``clock``: "now" in ms since the epoch for the signed ``timestamp`` (default: the local wall
   clock, corrected by the exchange's server time once the markets load, which Binance calls
-  ``adjustForTimeDifference``).
+  ``adjustForTimeDifference``). ``resync`` measures that clock against the exchange again: a
+  request refused as outside ``recvWindow`` (the local clock stepped since the last reading)
+  is sent once more after it, before the refusal counts as a reason to pause.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from sigmax.data.feeds.ccxt_feed import SUPPORTED_EXCHANGES, _instrumented_class
 from sigmax.data.feeds.ccxt_feed import _validated_base_url as validated_base_url
 from sigmax.data.feeds.retry import RetryPolicy
 from sigmax.errors import ConfigError, ConfigProblem
-from sigmax.execution.exchange_errors import BODY_ATTR, SecretMask, call_exchange
+from sigmax.execution.exchange_errors import (
+    BODY_ATTR,
+    CLOCK_CODES,
+    SecretMask,
+    VenueError,
+    call_exchange,
+)
 
 T = TypeVar("T")
 
@@ -78,6 +86,8 @@ class CcxtSession:
         self.mask = SecretMask([api_key, api_secret])
         self.retry = retry
         self.on_api_error = on_api_error
+        #: Measures the signing clock against the exchange again (see the module docstring).
+        self.resync: Callable[[], Awaitable[None]] | None = None
         self._sleep = sleep
         options: dict[str, Any] = {}
         if exchange_id == "binance":
@@ -110,16 +120,31 @@ class CcxtSession:
         self._closed = False
 
     async def call(self, name: str, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run one call with retries; failures as typed, masked :class:`VenueError`."""
-        return await call_exchange(
-            self.exchange_id,
-            name,
-            operation,
-            policy=self.retry,
-            mask=self.mask,
-            on_api_error=self.on_api_error,
-            sleep=self._sleep,
-        )
+        """Run one call with retries; failures as typed, masked :class:`VenueError`. A
+        timestamp refused as outside ``recvWindow`` is sent once more after :attr:`resync`."""
+        for attempt in (1, 2):
+            try:
+                return await call_exchange(
+                    self.exchange_id,
+                    name,
+                    operation,
+                    policy=self.retry,
+                    mask=self.mask,
+                    on_api_error=self.on_api_error,
+                    sleep=self._sleep,
+                )
+            except VenueError as error:
+                if attempt == 2 or not await self.clock_refused(error.code):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def clock_refused(self, code: int | None) -> bool:
+        """When ``code`` says the timestamp was outside ``recvWindow`` and a resync is known:
+        measure the clock again and answer True (the caller sends the request once more)."""
+        if self.resync is None or code not in CLOCK_CODES:
+            return False
+        await self.resync()
+        return True
 
     def report_error(self, call: str, error: BaseException) -> None:
         if self.on_api_error is not None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -44,35 +43,15 @@ from sigmax.domain.orders import (
     OrderSide,
     OrderStatus,
     OrderType,
-    client_order_id,
 )
 from sigmax.execution.ccxt_session import CcxtSession
 from sigmax.execution.exchange_errors import ErrorAction, VenueError
 from sigmax.execution.order_manager import OrderManager, Placement, exact
-from sigmax.execution.venue import VenueEvent
+from sigmax.execution.venue import Holdings, VenueEvent
 
 log = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
-
-
-@dataclass(frozen=True, slots=True)
-class PanicReport:
-    """What the exchange confirmed after a panic: every order cancelled, every position sold.
-
-    ``left_open`` lists exchange orders still open when asked afterwards, ``left_held`` the
-    base amounts still held (with the reason: below the market's minimum, or not filled);
-    ``complete`` is True when both are empty.
-    """
-
-    cancelled: tuple[str, ...]
-    sold: tuple[tuple[str, Decimal], ...]
-    left_open: tuple[str, ...]
-    left_held: tuple[tuple[str, Decimal, str], ...]
-
-    @property
-    def complete(self) -> bool:
-        return not self.left_open and not self.left_held
 
 
 class CcxtVenue:
@@ -124,7 +103,7 @@ class CcxtVenue:
         try:
             # A take-profit sells the position, whose size a fee paid in the base asset left
             # off the amount step: it is cut down to the step (the rest stays as dust).
-            placement = await self._placement(order, cut=order.type is OrderType.TAKE_PROFIT)
+            placement = await self._placement(order, cut=_sells_a_position(order))
         except _RefusedError as refused:
             return VenueEvent(order, OrderStatus.REJECTED, reason=str(refused))
         return await self.orders.place(order, placement)
@@ -232,46 +211,14 @@ class CcxtVenue:
             left += [r.get("clientOrderId") or str(r["id"]) for r in listed]
         return cancelled, left
 
-    async def close_all(self, command_id: str, now_ms: int) -> PanicReport:
-        """Panic on the exchange: cancel every open order, sell every base asset of the venue's
-        symbols at market (client ids derived from ``command_id``, so a repeated panic
-        names the same orders), then ask the exchange what is left. The cancels and fills
-        reach the caller through the next :meth:`on_candle` of each symbol."""
-        cancelled, left_open = await self.cancel_all()
-        held = await self.balances()
-        sold: list[tuple[str, Decimal]] = []
-        left_held: list[tuple[str, Decimal, str]] = []
+    async def holdings(self) -> Holdings:
+        """The open orders of the venue's symbols and the balances, asked of the exchange."""
+        still: list[str] = []
         for symbol in self.symbols:
-            base = symbol.split("/")[0]
-            amount = held.get(base, _ZERO)
-            if amount <= 0:
-                continue
-            order = Order(
-                client_order_id=client_order_id(command_id, f"panic-{base.lower()}"),
-                symbol=symbol,
-                side=OrderSide.SELL,
-                type=OrderType.MARKET,
-                qty=amount,
-                created_ms=now_ms,
-                purpose=OrderPurpose.PANIC,
-            )
-            try:
-                placement = await self._placement(order, cut=True)
-            except _RefusedError as refused:
-                left_held.append((base, amount, str(refused)))
-                continue
-            event = await self.orders.place(order, placement)
-            if event.status is OrderStatus.REJECTED:
-                left_held.append((base, amount, event.reason or "rejected"))
-                continue
-            sold.append((symbol, Decimal(str(placement.amount))))
-        after = await self.balances()
-        for symbol in self.symbols:
-            base = symbol.split("/")[0]
-            remaining = after.get(base, _ZERO)
-            if remaining > 0 and not any(b == base for b, _, _ in left_held):
-                left_held.append((base, remaining, "still held after the market sell"))
-        return PanicReport(tuple(cancelled), tuple(sold), tuple(left_open), tuple(left_held))
+            still += [
+                r.get("clientOrderId") or str(r["id"]) for r in await self._open_on_exchange(symbol)
+            ]
+        return Holdings(tuple(still), await self.balances())
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -427,6 +374,16 @@ class CcxtVenue:
             await self.orders.place(stop, placement)
             events += self.orders.take_pending(symbol)
         return events
+
+
+def _sells_a_position(order: Order) -> bool:
+    """An order that sells what a position holds (a take-profit, a signal exit, a panic's
+    close): a fee paid in the base asset leaves the position off the amount step, so it is
+    cut down to the step (the rest stays as dust)."""
+    return order.side is OrderSide.SELL and (
+        order.type is OrderType.TAKE_PROFIT
+        or order.purpose in (OrderPurpose.EXIT, OrderPurpose.PANIC)
+    )
 
 
 class VenueStateError(ValueError):

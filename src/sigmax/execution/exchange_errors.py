@@ -48,7 +48,7 @@ _MSG_RE: Final = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.)*)"')
 BODY_ATTR: Final = "_sigmax_body"
 
 #: Binance spot codes that mean the clock is off (timestamp outside recvWindow).
-_CLOCK_CODES: Final = frozenset({-1021})
+CLOCK_CODES: Final = frozenset({-1021})
 #: Binance codes for a refused signature or key (whatever class ccxt maps them to).
 _AUTH_CODES: Final = frozenset({-1022, -2014, -2015})
 
@@ -79,7 +79,7 @@ def _text(error: BaseException) -> str:
 def classify(error: BaseException) -> ErrorAction:
     """Retry, pause or fail for one failed call (see the module docstring)."""
     code = exchange_code(error)
-    if code in _AUTH_CODES or code in _CLOCK_CODES:
+    if code in _AUTH_CODES or code in CLOCK_CODES:
         return ErrorAction.PAUSE
     if isinstance(
         error,
@@ -95,6 +95,13 @@ def classify(error: BaseException) -> ErrorAction:
     if isinstance(error, TimeoutError | ConnectionError):
         return ErrorAction.RETRY
     return ErrorAction.FAIL
+
+
+def is_clock_error(error: BaseException) -> bool:
+    """The exchange refused the request's ``timestamp`` as outside ``recvWindow`` (Binance
+    ``-1021``): refused before anything was executed, so it may be sent again once the
+    clock is measured again."""
+    return exchange_code(error) in CLOCK_CODES or isinstance(error, ccxt.InvalidNonce)
 
 
 def is_lost_answer(error: BaseException) -> bool:
@@ -201,6 +208,7 @@ async def call_exchange(
             retry_after_s=_retry_after_of,
             describe=f"{exchange} {call}",
             on_failure=failed,
+            shown=mask.summary,
             **extra,  # type: ignore[arg-type]
         )
     except RetriesExhaustedError as exhausted:

@@ -51,6 +51,8 @@ from sigmax.execution.exchange_errors import (
     VenueError,
     VenueUnavailableError,
     classify,
+    exchange_code,
+    is_clock_error,
     is_lost_answer,
     venue_error,
 )
@@ -77,9 +79,17 @@ def exact(raw: Any, unified: Any = None) -> Decimal:
 
 
 def fill_from_trade(
-    order: Order, trade: Mapping[str, Any], base: str, quote: str, exchange: str
+    order: Order,
+    trade: Mapping[str, Any],
+    base: str,
+    quote: str,
+    exchange: str,
+    at_ms: int | None = None,
 ) -> Fill:
-    """A ccxt unified trade of ``order`` as a SIGMAX fill (fee in quote; see the module)."""
+    """A ccxt unified trade of ``order`` as a SIGMAX fill (fee in quote; see the module).
+
+    ``at_ms``: when the trade happened if it does not say (Binance's ``fills`` of a placement
+    answer carry no time: the answer's ``transactTime`` is theirs)."""
     info = trade.get("info") or {}
     price = exact(info.get("price"), trade.get("price"))
     qty = exact(info.get("qty"), trade.get("amount"))
@@ -113,7 +123,7 @@ def fill_from_trade(
         qty=qty,
         price=price,
         fee=fee,
-        timestamp_ms=int(trade.get("timestamp") or info.get("time") or 0),
+        timestamp_ms=int(trade.get("timestamp") or info.get("time") or at_ms or 0),
         liquidity=liquidity,
         sequence=int(trade["id"]),
     )
@@ -200,6 +210,7 @@ class OrderManager:
             return self._adopt(order, existing)
         policy = self._session.retry
         attempt = 0
+        resynced = False
         while True:
             attempt += 1
             try:
@@ -219,6 +230,14 @@ class OrderManager:
                     ).reason
                     return self._reject(order, reason)
                 self._session.report_error("create_order", error)
+                if (
+                    is_clock_error(error)
+                    and not resynced
+                    and await self._session.clock_refused(exchange_code(error))
+                ):
+                    # Refused before execution: sent once more on the clock measured again.
+                    resynced = True
+                    continue
                 if action is ErrorAction.PAUSE:
                     raise venue_error(
                         self._session.exchange_id, "create_order", error, self._session.mask
@@ -299,8 +318,9 @@ class OrderManager:
         self._orders[order.client_order_id] = tracked
         self._by_exchange_id[str(answer["id"])] = order.client_order_id
         events: list[VenueEvent] = []
+        at_ms = answer.get("timestamp") or answer.get("lastTradeTimestamp")
         for trade in answer.get("trades") or []:
-            events += self._apply_trade(tracked, trade)
+            events += self._apply_trade(tracked, trade, at_ms)
         filled = exact((answer.get("info") or {}).get("executedQty"), answer.get("filled") or 0)
         if filled > tracked.executed:
             # Trades not in this answer (an order looked up, not placed): the next sync
@@ -354,12 +374,14 @@ class OrderManager:
             events += self._final_event(tracked)
         return events
 
-    def _apply_trade(self, tracked: Tracked, trade: Mapping[str, Any]) -> list[VenueEvent]:
+    def _apply_trade(
+        self, tracked: Tracked, trade: Mapping[str, Any], at_ms: int | None = None
+    ) -> list[VenueEvent]:
         trade_id = str(trade.get("id"))
         if trade_id in tracked.trade_ids:
             return []
         base, quote = tracked.order.symbol.split("/")
-        fill = fill_from_trade(tracked.order, trade, base, quote, self._session.exchange_id)
+        fill = fill_from_trade(tracked.order, trade, base, quote, self._session.exchange_id, at_ms)
         tracked.trade_ids.add(trade_id)
         tracked.executed += exact((trade.get("info") or {}).get("qty"), trade.get("amount"))
         return [VenueEvent(tracked.order, OrderStatus.PARTIALLY_FILLED, fill=fill)]

@@ -97,3 +97,39 @@ class SimulatedVenue(Venue, Protocol):
     ) -> None:
         """Replace the venue's state with a :meth:`snapshot`."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Holdings:
+    """What an exchange account holds now, as the exchange reports it when asked: the open
+    orders of the venue's symbols (client ids) and every asset's free plus locked amount."""
+
+    open_orders: tuple[str, ...]
+    balances: Mapping[str, Decimal]
+
+
+@runtime_checkable
+class ExchangeVenue(Venue, Protocol):
+    """A venue whose account lives on an exchange: besides :class:`Venue`, what the account's
+    owner asks outside a candle (a panic, a reconciliation), each answer the exchange's own."""
+
+    #: The markets the venue trades.
+    symbols: tuple[str, ...]
+
+    async def catch_up(self, symbol: str) -> list[VenueEvent]:
+        """The events of ``symbol``'s orders since the last call, without a candle."""
+        ...
+
+    async def cancel_all(self) -> tuple[list[str], list[str]]:
+        """Cancel every open order of the venue's symbols on the exchange (SIGMAX's or not);
+        (cancelled, still open) as the exchange reports afterwards. SIGMAX's cancels come
+        as events through :meth:`catch_up`."""
+        ...
+
+    async def holdings(self) -> Holdings:
+        """The open orders and balances as the exchange reports them now."""
+        ...
+
+    def snapshot(self) -> dict[str, Any]:
+        """The venue's part of the resume point."""
+        ...

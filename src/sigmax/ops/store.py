@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from sigmax.domain.candles import Timeframe
 from sigmax.domain.ledger import Ledger, LedgerError
-from sigmax.domain.orders import Fill, Liquidity, OrderSide, OrderType
+from sigmax.domain.orders import Fill, Liquidity, OrderPurpose, OrderSide, OrderType
 from sigmax.errors import SigmaxError
 from sigmax.ops.resume import ResumePoint, read_resume_point
 from sigmax.storage.models import (
@@ -69,6 +69,9 @@ class OrderView:
     reject_reason: str | None
     policy_verdict: dict[str, Any] | None
     created_at_ms: int
+    #: Why the order exists (``orders.purpose``; migration 0006 filled it in for the orders
+    #: stored before, from their type and the id scheme of the time).
+    purpose: OrderPurpose
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,7 @@ def load_store(session: Session) -> StoreView:
             o.id, o.client_order_id, o.decision_id, o.symbol, o.side, o.type, o.qty, o.price,
             o.filled_qty, o.status.value, o.reject_reason,
             None if o.policy_verdict is None else dict(o.policy_verdict), o.created_at_ms,
+            o.purpose,
         )
         for o in session.scalars(select(OrderRow).order_by(OrderRow.id))
     ]  # fmt: skip

@@ -29,7 +29,8 @@ from typing import Any, Final
 
 from sigmax.domain.candles import ms_to_iso
 from sigmax.domain.ledger import LedgerError
-from sigmax.engine.manual_order import MANUAL_ORDER_PREFIX
+from sigmax.domain.orders import OrderPurpose, client_order_id
+from sigmax.engine.trader import command_key
 from sigmax.ops.resume import ResumePointError
 from sigmax.ops.store import (
     FillView,
@@ -41,9 +42,9 @@ from sigmax.ops.store import (
 )
 from sigmax.storage.database import Database
 
-#: The engine's manual order for control command N: ``sgx-manual-cmdN``.
-COMMAND_ORDER_PREFIX: Final = f"{MANUAL_ORDER_PREFIX}cmd"
-PANIC_ORDER_PREFIX: Final = "sgx-panic-"
+#: The id scheme of an operator's order for control command N before the command key was
+#: hashed into the id (``sgx-manual-cmdN``): still traced in old stores.
+LEGACY_COMMAND_ORDER_PREFIX: Final = "sgx-manual-cmd"
 _HALF: Final = Decimal("0.5")
 
 
@@ -111,23 +112,39 @@ def verify_view(view: StoreView) -> VerifyReport:
 
 
 def origin_of(order: OrderView, view: StoreView) -> tuple[str, str | None]:
-    """Where an order came from and, when it cannot be traced, why: ``("decision", None)``,
-    ``("command 12", None)``, ``("operator (sigmax trade)", None)``, ``("panic", None)``."""
-    coid = order.client_order_id
+    """Where an order came from, read from its ``purpose``, and, when it cannot be traced,
+    why: ``("decision", None)``, ``("command 12", None)``, ``("operator (sigmax trade)",
+    None)``, ``("panic", None)``.
+
+    An operator's order is traced to its control command through its client id, which derives
+    from the command (``client_order_id("cmd<id>", "manual")``, one scheme for a running engine
+    and the CLI alike). Two older schemes are still recognised, as what they are: the
+    ``sgx-manual-cmd<id>`` ids of operator orders before the command key was hashed, and the
+    random ``sgx-manual-<hex>`` ids ``sigmax trade`` gave with no engine running."""
+    purpose = order.purpose
     if order.decision_id is not None:
         return "decision", None
-    if coid.startswith(COMMAND_ORDER_PREFIX):
-        number = coid[len(COMMAND_ORDER_PREFIX) :]
-        if number.isdigit() and int(number) in view.commands:
-            return f"command {number}", None
-        return f"command {number}", f"names control command {number}, which does not exist"
-    if coid.startswith(MANUAL_ORDER_PREFIX):
+    if purpose is OrderPurpose.MANUAL:
+        command = _commands_by_order(view).get(order.client_order_id)
+        if command is not None:
+            return f"command {command}", None
+        coid = order.client_order_id
+        if coid.startswith(LEGACY_COMMAND_ORDER_PREFIX):
+            number = coid[len(LEGACY_COMMAND_ORDER_PREFIX) :]
+            if number.isdigit() and int(number) in view.commands:
+                return f"command {number}", None
+            return f"command {number}", f"names control command {number}, which does not exist"
         return "operator (sigmax trade)", None
-    if coid.startswith(PANIC_ORDER_PREFIX):
+    if purpose is OrderPurpose.PANIC:
         if any(event.kind == "panic" for event in view.safety):
             return "panic", None
         return "panic", "is a panic close-out but no panic is recorded in the safety events"
-    return "unknown", "has no decision and is not an operator's or a panic's order"
+    return "unknown", f"is a {purpose.value} order without a decision"
+
+
+def _commands_by_order(view: StoreView) -> dict[str, int]:
+    """The client id of each control command's manual order (a few dozen commands)."""
+    return {client_order_id(command_key(c), "manual"): c for c in view.commands}
 
 
 def _fills_and_orders(view: StoreView, orders: dict[int, OrderView]) -> list[Problem]:

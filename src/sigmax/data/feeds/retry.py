@@ -114,6 +114,7 @@ async def retry_async(
     rng: random.Random | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     on_failure: Callable[[BaseException], None] | None = None,
+    shown: Callable[[BaseException], str] | None = None,
 ) -> T:
     """Run ``operation`` until it succeeds, retrying transient failures per ``policy``.
 
@@ -122,6 +123,8 @@ async def retry_async(
     is raised with the last error as its ``__cause__``. ``describe`` names the call in logs.
     ``on_failure`` hears of every failed attempt, retried or not (the safety enforcer counts
     them: a burst of errors pauses trading even when the retries succeed in the end).
+    ``shown``: how an error reads in the log (a signed request's URL masked), else as
+    ``ClassName: message``.
     """
     jitter = rng if rng is not None else random.Random()
     attempt = 0
@@ -148,12 +151,11 @@ async def retry_async(
             if requested is not None:
                 delay = max(delay, requested)
             log.warning(
-                "%s: attempt %d/%d failed (%s: %s); retrying in %.2f s",
+                "%s: attempt %d/%d failed (%s); retrying in %.2f s",
                 describe,
                 attempt,
                 policy.max_attempts,
-                type(error).__name__,
-                error,
+                shown(error) if shown is not None else f"{type(error).__name__}: {error}",
                 delay,
             )
             await sleep(delay)
