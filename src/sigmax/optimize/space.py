@@ -106,11 +106,15 @@ class Param:
             return int(raw)
         if self.step is not None:
             # Snap to the step's own decimal places: 0.1 + 2 * 0.1 is 0.30000000000000004.
-            places = max(0, -Decimal(repr(self.step)).normalize().as_tuple().exponent)  # type: ignore[operator]
-            raw = round(raw, int(places))
+            raw = round(raw, _decimal_places(self.step))
         if self.kind == "decimal":
             return str(Decimal(repr(raw)))
         return float(raw)
+
+
+def _decimal_places(step: float) -> int:
+    exponent = Decimal(repr(step)).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +230,12 @@ def make_param(
             raise SpaceError(
                 f"{name}: STEP must not exceed HIGH - LOW ({hi - lo:g}), or the range holds one "
                 f"value (got {st:g})"
+            )
+        count = (hi - lo) / st
+        if abs(count - round(count)) > 1e-9 * max(1.0, count):
+            raise SpaceError(
+                f"{name}: HIGH - LOW ({hi - lo:g}) must be a whole number of STEPs ({st:g}), "
+                "so that HIGH is on the grid"
             )
     return Param(name, rule.kind, lo, hi, st)
 

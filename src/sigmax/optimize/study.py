@@ -104,6 +104,7 @@ def _check(request: StudyRequest) -> None:
         raise InputError(
             "--jobs and --scheduler: give one (a new local cluster, or an existing one)"
         )
+    storage_url(request.storage, request.home)  # refuses an unknown scheme before any run
     if request.space.strategy != request.strategy:
         raise InputError("--strategy: the search space was built for another strategy")
 
