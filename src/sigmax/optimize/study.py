@@ -286,9 +286,12 @@ def run_study(plan: StudyPlan, progress: Progress | None = None) -> dict[str, An
     if progress is not None:
         progress(done, request.trials, _best_value(study))
     description = "nothing left to run"
+    trials_seconds = 0.0
     if to_ask > 0:
         executor = _executor(plan)
         description = executor.description
+        # From a ready executor (a started cluster) to the last trial told.
+        ready = time.perf_counter()
         in_flight: dict[int, optuna.Trial] = {}
         asked = 0
         try:
@@ -307,10 +310,13 @@ def run_study(plan: StudyPlan, progress: Progress | None = None) -> dict[str, An
                 done += 1
                 if progress is not None:
                     progress(done, request.trials, _best_value(study))
+            trials_seconds = time.perf_counter() - ready
         finally:
             executor.close()
     report = build_report(plan, study, url)
     report["executor"] = description
+    report["trials_run"] = to_ask
+    report["trials_seconds"] = round(trials_seconds, 3)
     report["retried_trials"] = retried + report["trial_counts"]["lost"]
     report["seconds"] = round(time.perf_counter() - started, 3)
     save_study(plan, report)
