@@ -128,3 +128,5 @@ def test_values_are_given_to_the_settings_in_their_own_type() -> None:
     ratio = parse_param("profile.buy_threshold=0.1..0.5:0.1", "agents")
     assert ratio.value(0.30000000000000004) == 0.3
     assert parse_param("fast=5..30", "sma_cross").value(12.0) == 12
+    weight = parse_param("agents.analyzer.weight=0.1..0.9", "agents")
+    assert weight.value(0.8404773106341289) == 0.840477

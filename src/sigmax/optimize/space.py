@@ -107,6 +107,10 @@ class Param:
         if self.step is not None:
             # Snap to the step's own decimal places: 0.1 + 2 * 0.1 is 0.30000000000000004.
             raw = round(raw, _decimal_places(self.step))
+        else:
+            # A continuous value to 6 significant digits: what the backtest runs is exactly
+            # what the study shows and --apply writes.
+            raw = float(f"{raw:.6g}")
         if self.kind == "decimal":
             return str(Decimal(repr(raw)))
         return float(raw)
