@@ -71,14 +71,34 @@ def test_another_seed_is_another_study(sigmax_home: Path) -> None:
 
 def test_a_study_resumes_from_its_storage_to_the_trials_asked(sigmax_home: Path) -> None:
     first = _optimize("--seed", "5")
+    page = sigmax_home / "study.html"
     again = runner.invoke(
-        app, [*BASE_ARGS, "--trials", "8", "--jobs", "0", "--json", "--seed", "5"]
+        app,
+        [
+            *BASE_ARGS,
+            "--trials",
+            "8",
+            "--jobs",
+            "0",
+            "--json",
+            "--seed",
+            "5",
+            "--report",
+            str(page),
+        ],
     )
     assert again.exit_code == 0, again.output
     resumed = json.loads(again.stdout.strip().splitlines()[-1])
     assert resumed["study"] == first["study"]
     assert resumed["trials"] == 8
     assert resumed["trial_counts"]["requested"] == 8
+    # Six trials were stored: only two more ran.
+    assert resumed["trials_run"] == 2
+    assert resumed["top_trials"][0]["value"] >= first["best_value"]
+    html = page.read_text(encoding="utf-8")
+    assert f"SIGMAX study {resumed['study']}" in html
+    assert "Folds: in-sample against out-of-sample" in html
+    assert "<script src=" not in html  # plotly inline: the page needs no network
 
 
 def test_apply_writes_a_new_profile_and_never_replaces_one(

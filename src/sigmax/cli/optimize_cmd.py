@@ -94,6 +94,7 @@ JSON_KEYS = (
     "objective",
     "trial_counts",
     "retried_trials",
+    "trials_run",
     "walk_forward",
     "importances",
     "baseline",

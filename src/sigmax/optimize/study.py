@@ -40,6 +40,7 @@ from sigmax.optimize.windows import OBJECTIVES, RunWindows, read_folds
 if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
+    from optuna.storages import BaseStorage
 
 STUDIES_DIR = "studies"
 STUDY_FILE = "study.json"
@@ -210,12 +211,11 @@ def _accounted(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and "invalid" in trial.user_attrs
 
 
-def _recover_lost(study: optuna.Study) -> int:
+def _recover_lost(study: optuna.Study, storage: BaseStorage) -> int:
     """Trials a stopped process left running: failed as lost, their parameters queued again.
     One driver runs a study at a time (its workers may be many)."""
     from optuna.trial import TrialState
 
-    storage = study._storage
     lost = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in lost:
         storage.set_trial_user_attr(trial._trial_id, "lost", "its study process stopped")
@@ -256,7 +256,7 @@ def _tell(
     study.tell(trial, float(outcome["value"]))
 
 
-def open_study(plan: StudyPlan) -> tuple[optuna.Study, str]:
+def open_study(plan: StudyPlan) -> tuple[optuna.Study, BaseStorage, str]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -270,7 +270,7 @@ def open_study(plan: StudyPlan) -> tuple[optuna.Study, str]:
         direction="maximize",
         load_if_exists=True,
     )
-    return study, url
+    return study, storage, url
 
 
 def run_study(plan: StudyPlan, progress: Progress | None = None) -> dict[str, Any]:
@@ -278,8 +278,8 @@ def run_study(plan: StudyPlan, progress: Progress | None = None) -> dict[str, An
     started = time.perf_counter()
     request = plan.request
     plan.folder.mkdir(parents=True, exist_ok=True)
-    study, url = open_study(plan)
-    retried = _recover_lost(study)
+    study, storage, url = open_study(plan)
+    retried = _recover_lost(study, storage)
     done = sum(1 for t in study.get_trials(deepcopy=False) if _accounted(t))
     to_ask = max(0, request.trials - done)
     distributions = _distributions(plan.request.space)
