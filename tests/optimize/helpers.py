@@ -6,8 +6,6 @@ import os
 import sys
 from pathlib import Path
 
-from sigmax.domain.candles import ms_to_iso  # noqa: F401  (re-exported for tests)
-
 #: Three months of hourly candles, two folds: each trial is a short backtest.
 WINDOW = ("2022-06-01T00:00:00Z", "2022-09-01T00:00:00Z")
 BASE_ARGS = [

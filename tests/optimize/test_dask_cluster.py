@@ -24,7 +24,7 @@ from optimize.helpers import BASE_ARGS, child_env, sigmax_command
 
 pytestmark = pytest.mark.slow
 
-TRIALS = 10
+TRIALS = 8
 
 
 def _free_port() -> int:
