@@ -22,7 +22,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,8 +128,6 @@ def plan_study(request: StudyRequest) -> StudyPlan:
         overrides=dict(request.overrides),
     )
     options = options_for(draft, {}, catalog)
-    from dataclasses import replace
-
     options = replace(options, start_ms=request.start_ms, until_ms=request.until_ms)
     run = asyncio.run(simulate(options))
     result = build_result(run)
