@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from sigmax.optimize.overfit import probability_of_overfitting
+from sigmax.optimize.overfit import deflated_sharpe, probability_of_overfitting
 
 
 def test_a_set_that_is_best_everywhere_is_not_overfit() -> None:
@@ -52,3 +52,30 @@ def test_too_little_to_measure_is_said_not_guessed() -> None:
     assert short.pbo is None
     assert short.reason == "needs at least 10 out-of-sample days"
     assert short.to_dict()["pbo"] is None
+
+
+def test_the_deflated_sharpe_ratio_discounts_the_best_of_many_noise_trials() -> None:
+    rng = np.random.default_rng(5)
+    noise = rng.normal(0.0, 0.01, size=(100, 500))
+    best = int(np.argmax(noise.mean(axis=1) / noise.std(axis=1, ddof=1)))
+    lucky = deflated_sharpe(noise.tolist(), best)
+    # The best of 100 noise series has a positive Sharpe, about what 100 tries of noise are
+    # expected to show at best: far from the usual 0.95 bar of confidence.
+    assert lucky["sharpe"] > 0
+    assert lucky["benchmark"] > 0
+    assert 0.2 < lucky["value"] < 0.8
+    # A real edge, far above what 100 tries of noise would show, is.
+    noise[best] += 0.005
+    real = deflated_sharpe(noise.tolist(), best)
+    assert real["value"] > 0.99
+    assert real["configurations"] == 100
+    assert real["days"] == 500
+
+
+def test_the_deflated_sharpe_ratio_says_when_it_cannot_be_measured() -> None:
+    assert deflated_sharpe([[0.01, 0.02, 0.0]], 0)["reason"] == (
+        "needs at least two evaluated parameter sets"
+    )
+    flat = deflated_sharpe([[0.0] * 10, [0.01, -0.01] * 5], 0)
+    assert flat["value"] is None
+    assert flat["reason"] == "the best configuration's returns do not vary"

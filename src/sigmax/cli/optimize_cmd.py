@@ -258,6 +258,13 @@ def _print_result(result: dict[str, Any], report: Path | None) -> None:
         "probability of overfitting",
         _fmt(pbo["pbo"]) if pbo["pbo"] is not None else f"n/a ({pbo['reason']})",
     )
+    deflated = pbo.get("deflated_sharpe") or {}
+    head.add_row(
+        "deflated Sharpe ratio",
+        _fmt(deflated.get("value"))
+        if deflated.get("value") is not None
+        else f"n/a ({deflated.get('reason')})",
+    )
     importances = result["importances"].get("values") or {}
     head.add_row("importances", ", ".join(f"{k} {v:.2f}" for k, v in importances.items()) or "n/a")
     head.add_row("ran on", str(result["executor"]))

@@ -114,3 +114,56 @@ def probability_of_overfitting(returns: Sequence[Sequence[float]]) -> Overfittin
         days,
         float(np.median(values)),
     )
+
+
+#: The Euler-Mascheroni constant, in the expected maximum of N standard normal draws.
+EULER_GAMMA = 0.5772156649015329
+
+
+def deflated_sharpe(returns: Sequence[Sequence[float]], best: int) -> dict[str, Any]:
+    """The deflated Sharpe ratio of configuration ``best`` among all the rows of ``returns``
+    (Bailey and López de Prado, "The Deflated Sharpe Ratio", Journal of Portfolio Management,
+    2014; ``docs/METRICS.md``): the probability that its true Sharpe ratio is above the highest
+    one N configurations of no skill would be expected to show, given the length, skewness and
+    kurtosis of its returns."""
+    from statistics import NormalDist
+
+    configurations = len(returns)
+    empty: dict[str, Any] = {"value": None, "sharpe": None, "benchmark": None, "reason": None}
+    if configurations < 2:
+        return {**empty, "reason": "needs at least two evaluated parameter sets"}
+    matrix = np.asarray(returns, dtype=np.float64)
+    days = matrix.shape[1]
+    if days < 3:
+        return {**empty, "reason": "needs at least three out-of-sample days"}
+    means = matrix.mean(axis=1)
+    stds = matrix.std(axis=1, ddof=1)
+    sharpes = np.where(stds > 1e-15, means / np.where(stds > 1e-15, stds, 1.0), 0.0)
+    chosen = matrix[best]
+    if not stds[best] > 1e-15:
+        return {**empty, "reason": "the best configuration's returns do not vary"}
+    sharpe = float(sharpes[best])
+    normal = NormalDist()
+    spread = float(np.sqrt(np.var(sharpes, ddof=1)))
+    benchmark = spread * (
+        (1 - EULER_GAMMA) * normal.inv_cdf(1 - 1 / configurations)
+        + EULER_GAMMA * normal.inv_cdf(1 - 1 / (configurations * math.e))
+    )
+    centred = chosen - chosen.mean()
+    deviation = float(np.sqrt(np.mean(centred**2)))
+    skewness = float(np.mean(centred**3)) / deviation**3
+    kurtosis = float(np.mean(centred**4)) / deviation**4
+    denominator = 1 - skewness * sharpe + (kurtosis - 1) / 4 * sharpe**2
+    if not denominator > 0:
+        return {**empty, "sharpe": sharpe, "reason": "the returns' moments leave no variance"}
+    statistic = (sharpe - benchmark) * math.sqrt(days - 1) / math.sqrt(denominator)
+    return {
+        "value": round(normal.cdf(statistic), 6),
+        "sharpe": round(sharpe, 6),
+        "benchmark": round(benchmark, 6),
+        "skewness": round(skewness, 6),
+        "kurtosis": round(kurtosis, 6),
+        "days": days,
+        "configurations": configurations,
+        "reason": None,
+    }

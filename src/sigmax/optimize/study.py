@@ -31,7 +31,7 @@ from sigmax.backtest.runner import simulate
 from sigmax.errors import InputError, SigmaxError
 from sigmax.optimize.executor import Executor, InProcess, OnDask
 from sigmax.optimize.folds import Fold, anchored_folds
-from sigmax.optimize.overfit import probability_of_overfitting
+from sigmax.optimize.overfit import deflated_sharpe, probability_of_overfitting
 from sigmax.optimize.space import Param, SearchSpace
 from sigmax.optimize.storage import open_storage, shown, storage_url
 from sigmax.optimize.trial import TrialSpec, options_for, quiet_engine_logs, warm_catalog
@@ -366,9 +366,13 @@ def build_report(plan: StudyPlan, study: optuna.Study, url: str) -> dict[str, An
         row["baseline_in_sample"] = plan.baseline["folds"][i]["in_sample"]
         row["baseline_out_of_sample"] = plan.baseline["folds"][i]["out_of_sample"]
         folds.append(row)
-    overfitting = probability_of_overfitting(
-        [t.user_attrs["oos_daily_returns"] for t in evaluated]
-    ).to_dict()
+    matrix = [t.user_attrs["oos_daily_returns"] for t in evaluated]
+    overfitting = probability_of_overfitting(matrix).to_dict()
+    overfitting["deflated_sharpe"] = (
+        deflated_sharpe(matrix, evaluated.index(best))
+        if best is not None
+        else {"value": None, "reason": "no complete trial"}
+    )
     return {
         "study": plan.id,
         "strategy": plan.request.strategy,
