@@ -196,7 +196,11 @@ def optimize_command(
         console = Console(stderr=True)
         if request.safety == "off":
             console.print(SAFETY_OFF_NOTICE, highlight=False, markup=False, soft_wrap=True)
-        plan = plan_study(request)
+        if as_json or not console.is_terminal:
+            plan = plan_study(request)
+        else:
+            with console.status("baseline backtest (the configuration as it stands) ..."):
+                plan = plan_study(request)
         with Progress(
             TextColumn("optimize"),
             BarColumn(),
