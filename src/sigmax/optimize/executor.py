@@ -15,6 +15,7 @@ pure function of its parameters, so running it twice is harmless.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import deque
 from collections.abc import Mapping
@@ -124,7 +125,9 @@ class OnDask:
             self._client = Client(self._cluster)
             self.description = f"local Dask cluster of {count} worker processes"
         self._client.register_plugin(
-            CandleCache(None if spec.data is None else str(spec.data)), name=PLUGIN_NAME
+            CandleCache(None if spec.data is None else str(spec.data)),
+            # One plugin per data source: a cluster shared by studies of other data loads each.
+            name=f"{PLUGIN_NAME}-{hashlib.sha256(str(spec.data).encode()).hexdigest()[:12]}",
         )
         self._futures: dict[Future, tuple[int, Mapping[str, Any], int]] = {}
 
