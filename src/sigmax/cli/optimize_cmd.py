@@ -111,7 +111,7 @@ JSON_KEYS = (
 
 
 def optimize_command(
-    strategy: StrategyOption = "sma_cross",
+    strategy: StrategyOption = "agents",
     profile: ProfileOption = None,
     space: SpaceOption = None,
     param: ParamOption = None,
