@@ -304,7 +304,8 @@ def build_space(strategy: str, params: Iterable[Param], *, default_sma: bool = T
         raise SpaceError(f"{', '.join(repeated)}: given more than once")
     if not chosen:
         if strategy == "sma_cross" and default_sma:
-            chosen = [Param("fast", "int", 5, 50, 1), Param("slow", "int", 20, 200, 5)]
+            # slow starts above fast's top: every combination is a valid crossing strategy.
+            chosen = [Param("fast", "int", 5, 50, 1), Param("slow", "int", 55, 200, 5)]
         else:
             raise SpaceError(
                 "--param/--space: name at least one parameter to search "

@@ -74,6 +74,9 @@ class StudyRequest:
     storage: str | None = None
     safety: str = "on"
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    #: "tpe" (the search), or "random" for a benchmark: the same seed then asks for the same
+    #: parameters whatever the number of workers, so runs on 1 and 2 workers do the same work.
+    sampler: str = "tpe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,8 @@ def _check(request: StudyRequest) -> None:
             "--jobs and --scheduler: give one (a new local cluster, or an existing one)"
         )
     storage_url(request.storage, request.home)  # refuses an unknown scheme before any run
+    if request.sampler not in ("tpe", "random"):
+        raise InputError(f"sampler: must be tpe or random (got {request.sampler})")
     if request.space.strategy != request.strategy:
         raise InputError("--strategy: the search space was built for another strategy")
 
@@ -148,6 +153,7 @@ def plan_study(request: StudyRequest) -> StudyPlan:
         "space": request.space.to_dict(),
         "folds": [f.to_dict() for f in folds],
         "seed": request.seed,
+        **({"sampler": request.sampler} if request.sampler != "tpe" else {}),
         "safety": spec.safety,
         "backtest": config,
     }
@@ -263,7 +269,9 @@ def open_study(plan: StudyPlan) -> tuple[optuna.Study, BaseStorage, str]:
     study = optuna.create_study(
         study_name=f"sigmax-{plan.id}",
         storage=storage,
-        sampler=optuna.samplers.TPESampler(seed=plan.request.seed),
+        sampler=optuna.samplers.RandomSampler(seed=plan.request.seed)
+        if plan.request.sampler == "random"
+        else optuna.samplers.TPESampler(seed=plan.request.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
         direction="maximize",
         load_if_exists=True,
