@@ -22,6 +22,7 @@ that trades more costs more); with the random sampler both runs backtest the sam
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from pathlib import Path
@@ -60,6 +61,8 @@ def _study(home: Path, jobs: int, trials: int, folds: int, data: Path | None) ->
     started = time.perf_counter()
     report = run_study(plan)
     report["wall_seconds"] = time.perf_counter() - started
+    # The 1-minute load average as the run ends: the machine is shared, and this says how much.
+    report["load_average"] = round(os.getloadavg()[0], 2)
     return report
 
 
@@ -127,6 +130,14 @@ def run_optimize_bench(
                 report["wall_seconds"] - report["trials_seconds"], 3
             )
             result[f"best_value_{jobs}"] = report["best_value"]
+            # Share of the workers' time spent in trials: near 1, the driver keeps every worker
+            # busy, and a speed-up below the workers' count comes from the CPUs available.
+            result[f"worker_utilisation_{jobs}"] = (
+                round(report["busy_seconds"] / (jobs * report["trials_seconds"]), 3)
+                if report["trials_seconds"]
+                else None
+            )
+            result[f"load_average_after_{jobs}"] = report["load_average"]
             result[f"trial_counts_{jobs}"] = report["trial_counts"]
         result["speedup"] = (
             round(result["trials_per_s_2"] / result["trials_per_s_1"], 3)

@@ -389,6 +389,8 @@ def build_report(plan: StudyPlan, study: optuna.Study, url: str) -> dict[str, An
         "best_value": None if best is None else best.value,
         "best_trial": None if best is None else best.number,
         "trials": len(complete) + len(pruned) + len(invalid),
+        #: Seconds the workers spent in the evaluated trials (backtest and folds), all together.
+        "busy_seconds": round(sum(float(t.user_attrs.get("seconds", 0.0)) for t in evaluated), 3),
         "trial_counts": {
             "requested": plan.request.trials,
             "complete": len(complete),
