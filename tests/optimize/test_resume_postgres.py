@@ -21,7 +21,7 @@ from optimize.helpers import BASE_ARGS, child_env, sigmax_command
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-TRIALS = 8
+TRIALS = 6
 
 
 def _storage_trials(url: str, name: str) -> list[FrozenTrial]:
