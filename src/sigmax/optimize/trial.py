@@ -26,7 +26,6 @@ from typing import Any
 from sigmax.backtest.result import build_result
 from sigmax.backtest.runner import BacktestOptions, simulate
 from sigmax.backtest.safety_off import SafetySwitch
-from sigmax.config.loader import ConfigLoadError
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.errors import InputError
 from sigmax.optimize.folds import Fold
@@ -112,7 +111,7 @@ def evaluate(spec: TrialSpec, params: Mapping[str, Any]) -> dict[str, Any]:
     catalog = warm_catalog(spec.data)
     try:
         run = asyncio.run(simulate(options_for(spec, params, catalog)))
-    except (ConfigLoadError, InputError) as error:
+    except InputError as error:  # a refused configuration (ConfigLoadError) among them
         return {"invalid": str(error), "params": dict(params), "pid": os.getpid()}
     figures = read_folds(RunWindows(run, build_result(run)), spec.folds, spec.objective)
     curve = figures.pop("curve")
