@@ -22,6 +22,7 @@ from sigmax.cli.bench_cmd import bench_app
 from sigmax.cli.config_cmd import config_app
 from sigmax.cli.data_cmd import data_app
 from sigmax.cli.ops_cmd import register as register_ops
+from sigmax.cli.optimize_cmd import optimize_command
 from sigmax.cli.portfolio_cmd import portfolio_app
 from sigmax.cli.reconcile_cmd import reconcile_command
 from sigmax.cli.research_cmd import research_app
@@ -57,6 +58,7 @@ app.command("resume")(resume_command)
 app.command("panic")(panic_command)
 app.command("safety")(safety_command)
 app.command("backtest")(backtest_command)
+app.command("optimize")(optimize_command)
 app.command("serve")(serve_command)
 app.command("telegram")(telegram_command)
 app.command("reconcile")(reconcile_command)
