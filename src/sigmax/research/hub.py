@@ -36,6 +36,7 @@ from sigmax.research.feeds.rss import RssFeed
 from sigmax.research.items import ResearchFileError, ResearchItem, read_research_file
 from sigmax.research.sentiment import SentimentScorer
 from sigmax.research.source import GROUPS, HOUR_MS, ItemSentimentSource
+from sigmax.safety.privacy import PrivacyScanner
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,13 @@ def research_from_settings(
     """The hub the configuration describes (see the module docstring)."""
     research = settings.research
     scorer = SentimentScorer()
-    book = ItemBook(scorer=scorer, source_weights=research.source_weights)
+    # Each item is screened once, when it arrives, with the secrets every record is screened
+    # for: a decision then copies its evidence as it is.
+    book = ItemBook(
+        scorer=scorer,
+        source_weights=research.source_weights,
+        screen=PrivacyScanner(settings.secret_values()),
+    )
     lookback_ms = round(research.lookback_hours * HOUR_MS)
     half_life_ms = round(research.half_life_hours * HOUR_MS)
     if research_file is not None:
