@@ -181,9 +181,13 @@ async def test_sources_report_why_they_are_unavailable(sigmax_home: Path) -> Non
         "reddit": "unavailable: no subreddit is configured (REDDIT_SUBREDDITS)",
         "coingecko": "unavailable: research.coingecko_enabled is false",
         "fear_greed": "unavailable: research.fear_greed_enabled is false",
+        "mempool": "unavailable: research.onchain_enabled is false",
     }
     assert details["sentiment"] is None
     assert details["sources"]["news"].startswith("unavailable: rss: no RSS feed")
+    assert details["sources"]["onchain"] == (
+        "unavailable: mempool: research.onchain_enabled is false"
+    )
 
 
 async def test_item_texts_are_screened_once_and_reported_by_the_privacy_agent(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from sigmax.agents.news_source import news_source_from_settings
-from sigmax.agents.researcher import PriceRegimeSource, ResearchSource, UnconfiguredSource
+from sigmax.agents.researcher import PriceRegimeSource, ResearchSource
 from sigmax.config.settings import Settings
 from sigmax.research.book import ItemBook
 from sigmax.research.cache import ResearchCache, cache_from_url
@@ -31,6 +31,7 @@ from sigmax.research.feeds.base import (
 from sigmax.research.feeds.cryptopanic import CryptoPanicFeed
 from sigmax.research.feeds.market import CoinGeckoFeed, FearGreedFeed
 from sigmax.research.feeds.newsapi import NewsApiFeed
+from sigmax.research.feeds.onchain import MempoolFeed
 from sigmax.research.feeds.reddit import RedditFeed
 from sigmax.research.feeds.rss import RssFeed
 from sigmax.research.items import ResearchFileError, ResearchItem, read_research_file
@@ -99,11 +100,7 @@ class ResearchHub:
         return self.file is not None or self.live
 
     def researcher_sources(self) -> tuple[ResearchSource, ...]:
-        return (
-            PriceRegimeSource(),
-            *self.sources,
-            UnconfiguredSource("onchain", "no on-chain data source is configured"),
-        )
+        return (PriceRegimeSource(), *self.sources)
 
     async def load(self, symbols: Iterable[str], start_ms: int, end_ms: int) -> None:
         """Before a replay or backtest: NewsAPI searches the window; the other live feeds only
@@ -222,6 +219,11 @@ def research_from_settings(
         FearGreedFeed(services.fear_greed_url, **options)
         if research.fear_greed_enabled
         else UnconfiguredFeed("fear_greed", "research.fear_greed_enabled is false")
+    )
+    feeds.append(
+        MempoolFeed(services.mempool_url, **options)
+        if research.onchain_enabled
+        else UnconfiguredFeed("mempool", "research.onchain_enabled is false")
     )
     return ResearchHub(feeds, book, lookback_ms=lookback_ms, half_life_ms=half_life_ms, cache=cache)
 

@@ -1,5 +1,6 @@
-"""The researcher's item sources: ``news`` (RSS, CryptoPanic, NewsAPI), ``social`` (Reddit) and
-``market`` (CoinGecko, Fear & Greed), each over the shared :class:`~sigmax.research.book.ItemBook`.
+"""The researcher's item sources: ``news`` (RSS, CryptoPanic, NewsAPI), ``social`` (Reddit),
+``market`` (CoinGecko, Fear & Greed) and ``onchain`` (mempool.space), each over the shared
+:class:`~sigmax.research.book.ItemBook`.
 
 Numbers (:meth:`ItemSentimentSource.measure`, every candle, no I/O): the feeds that can be read
 at the decision moment (configured, fetched, last fetch succeeded, fresh enough) are *active*;
@@ -41,6 +42,7 @@ GROUPS: Final[Mapping[str, tuple[str, ...]]] = {
     "news": ("rss", "cryptopanic", "newsapi"),
     "social": ("reddit",),
     "market": ("coingecko", "fear_greed"),
+    "onchain": ("mempool",),
 }
 
 
