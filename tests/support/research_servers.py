@@ -70,6 +70,7 @@ class ResearchLoopback(LoopbackServer):
             "bull_argument": "Bulls point to the trend.",
             "bear_argument": "Bears point to the volatility.",
             "summary": "A cautious call.",
+            "stance": "neutral",
         }
     )
     llm_usage: tuple[int, int] = (400, 120)

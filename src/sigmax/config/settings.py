@@ -700,13 +700,18 @@ class LlmSettings(_Section):
     timeout_s: float = Field(default=20.0, gt=0, le=300)
     #: Longest answer asked for, tokens.
     max_output_tokens: int = Field(default=600, ge=50, le=8000)
-    #: The LLM's say in the numeric decision. Only 0 is accepted: the decision is recorded
-    #: before the LLM answers, and waiting for it would put its latency on the decision path.
-    vote_weight: float = Field(default=0.0, ge=0.0, le=0.0)
+    #: The LLM's say in the numeric decision, 0 to 1 (0: none). Above 0, a live run's later
+    #: decisions read the stance of its accepted answers about earlier ones with this
+    #: confidence; a decision never waits for an answer, and replays and backtests never vote.
+    vote_weight: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _model_and_price(self) -> LlmSettings:
         if self.provider is None:
+            if self.vote_weight > 0:
+                raise RuleViolationsError(
+                    [RuleViolation(("vote_weight",), "must be 0 when LLM_PROVIDER is not set")]
+                )
             return self
         if not self.model:
             raise RuleViolationsError(

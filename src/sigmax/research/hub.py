@@ -35,6 +35,7 @@ from sigmax.research.feeds.onchain import MempoolFeed
 from sigmax.research.feeds.reddit import RedditFeed
 from sigmax.research.feeds.rss import RssFeed
 from sigmax.research.items import ResearchFileError, ResearchItem, read_research_file
+from sigmax.research.llm.stance import LlmStances, LlmStanceSource
 from sigmax.research.sentiment import SentimentScorer
 from sigmax.research.source import GROUPS, HOUR_MS, ItemSentimentSource
 from sigmax.safety.privacy import PrivacyScanner
@@ -70,8 +71,11 @@ class ResearchHub:
         half_life_ms: int,
         cache: ResearchCache | None = None,
         file: Path | None = None,
+        llm_vote: LlmStanceSource | None = None,
     ) -> None:
         self.feeds = {f.kind: f for f in feeds}
+        #: The LLM's vote (research.llm.vote_weight > 0); a live run's LLM attacher feeds it.
+        self.llm_vote = llm_vote
         self.book = book
         self.lookback_ms = lookback_ms
         self.cache = cache
@@ -100,7 +104,16 @@ class ResearchHub:
         return self.file is not None or self.live
 
     def researcher_sources(self) -> tuple[ResearchSource, ...]:
-        return (PriceRegimeSource(), *self.sources)
+        vote = () if self.llm_vote is None else (self.llm_vote,)
+        return (PriceRegimeSource(), *self.sources, *vote)
+
+    def llm_stances(self, *, live: bool) -> LlmStances | None:
+        """Where a run's LLM attacher keeps accepted stances: only a live run's (``live``),
+        whose decisions happen in wall time; None otherwise or without an LLM vote."""
+        if self.llm_vote is None or not live:
+            return None
+        self.llm_vote.live = True
+        return self.llm_vote.stances
 
     async def load(self, symbols: Iterable[str], start_ms: int, end_ms: int) -> None:
         """Before a replay or backtest: NewsAPI searches the window; the other live feeds only
@@ -144,6 +157,16 @@ def research_from_settings(
 ) -> ResearchHub:
     """The hub the configuration describes (see the module docstring)."""
     research = settings.research
+    llm_vote = (
+        LlmStanceSource(
+            LlmStances(),
+            vote_weight=research.llm.vote_weight,
+            max_age_ms=round(research.max_age_minutes * 60_000),
+            live=False,
+        )
+        if research.llm.vote_weight > 0
+        else None
+    )
     scorer = SentimentScorer()
     # Each item is screened once, when it arrives, with the secrets every record is screened
     # for: a decision then copies its evidence as it is.
@@ -164,6 +187,7 @@ def research_from_settings(
             lookback_ms=lookback_ms,
             half_life_ms=half_life_ms,
             file=research_file,
+            llm_vote=llm_vote,
         )
     redis = settings.services.redis_url
     cache = cache_from_url(None if redis is None else redis.get_secret_value())
@@ -225,7 +249,14 @@ def research_from_settings(
         if research.onchain_enabled
         else UnconfiguredFeed("mempool", "research.onchain_enabled is false")
     )
-    return ResearchHub(feeds, book, lookback_ms=lookback_ms, half_life_ms=half_life_ms, cache=cache)
+    return ResearchHub(
+        feeds,
+        book,
+        lookback_ms=lookback_ms,
+        half_life_ms=half_life_ms,
+        cache=cache,
+        llm_vote=llm_vote,
+    )
 
 
 def _as_feed_error(message: str) -> FeedError:
