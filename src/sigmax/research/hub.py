@@ -215,6 +215,7 @@ def research_from_settings(
     )
     news = news_source_from_settings(
         settings,
+        cache=cache,
         on_error=None
         if on_error is None
         else lambda f: on_error(FeedFailure("newsapi", f.at_ms, _as_feed_error(f.message))),
