@@ -22,6 +22,7 @@ from sigmax.agents.news_client import (
     NewsApiUnavailableError,
 )
 from sigmax.config.settings import MASK
+from sigmax.research.cache import MemoryCache
 from support.binance_server import unused_tcp_port
 from support.newsapi_server import NewsApiLoopback, NewsFault, fixture_article
 
@@ -218,3 +219,31 @@ async def test_the_key_never_appears_in_errors_logs_or_reprs(
     assert any("/v2/everything?" in line for line in http_lines)
     assert all(key not in r.getMessage() for r in caplog.records)
     assert key not in caplog.text
+
+
+async def test_answers_are_kept_in_the_research_cache_without_the_key(
+    newsapi_loopback: NewsApiLoopback,
+) -> None:
+    newsapi_loopback.articles = hourly_articles(3)
+    cache = MemoryCache()
+
+    def client() -> NewsApiClient:
+        return NewsApiClient(
+            newsapi_loopback.base_url,
+            SecretStr(newsapi_loopback.api_key),
+            timeout=5.0,
+            cache=cache,
+            cache_ttl_s=300,
+        )
+
+    window = ("bitcoin OR BTC", ms(T0 - timedelta(days=1)), ms(T0))
+    first = await client().everything(*window)
+    # Another client on the same cache (another process, with Redis) is answered from it.
+    again = await client().everything(*window)
+    assert again == first
+    assert len(first.articles) == 3
+    assert len(newsapi_loopback.requests) == 1
+    assert all(newsapi_loopback.api_key not in key for key in cache._data)
+    # Another search is asked for.
+    await client().everything("ethereum", *window[1:])
+    assert len(newsapi_loopback.requests) == 2

@@ -170,6 +170,7 @@ ENV_CASES: list[tuple[str, str, str, object]] = [
     ("REDDIT_URL", "http://127.0.0.1:8767", "services.reddit_url", "http://127.0.0.1:8767"),
     ("COINGECKO_URL", "http://127.0.0.1:8768/", "services.coingecko_url", "http://127.0.0.1:8768"),
     ("FEAR_GREED_URL", "http://127.0.0.1:8769", "services.fear_greed_url", "http://127.0.0.1:8769"),
+    ("MEMPOOL_URL", "http://127.0.0.1:8772/", "services.mempool_url", "http://127.0.0.1:8772"),
     ("OPENAI_URL", "http://127.0.0.1:8770/v1", "services.openai_url", "http://127.0.0.1:8770/v1"),
     ("ANTHROPIC_URL", "http://127.0.0.1:8771", "services.anthropic_url", "http://127.0.0.1:8771"),
     (

@@ -46,6 +46,7 @@ def enable_all(monkeypatch: pytest.MonkeyPatch, server: ResearchLoopback) -> Non
     monkeypatch.setenv("REDDIT_URL", server.base_url)
     monkeypatch.setenv("COINGECKO_URL", server.base_url)
     monkeypatch.setenv("FEAR_GREED_URL", server.base_url)
+    monkeypatch.setenv("MEMPOOL_URL", server.base_url)
 
 
 async def test_every_source_is_read_and_fetching_stays_off_the_decision_path(
@@ -64,6 +65,7 @@ async def test_every_source_is_read_and_fetching_stays_off_the_decision_path(
         overrides={
             "research.coingecko_enabled": True,
             "research.fear_greed_enabled": True,
+            "research.onchain_enabled": True,
             # Once per 6 h of market time, as a live run's refresh interval would allow.
             "research.min_refresh_seconds": 6 * 3600,
             "research.max_age_minutes": 12 * 60,
@@ -74,8 +76,10 @@ async def test_every_source_is_read_and_fetching_stays_off_the_decision_path(
     assert result["research_sources_available"]["news"] == COUNT
     assert result["research_sources_available"]["social"] == COUNT
     assert result["research_sources_available"]["market"] == COUNT
+    assert result["research_sources_available"]["onchain"] == COUNT
     assert result["research_items_held"] > 0
     assert result["research_fetch_p50_ms"] is not None
     # Fetched over HTTP, then answered by the cache while its answer is fresh.
     assert research_server.hits["rss"] >= 1
     assert research_server.hits["coingecko_global"] >= 1
+    assert research_server.hits["mempool"] >= 1

@@ -11,9 +11,10 @@ from pydantic import SecretStr
 
 from sigmax.domain.candles import datetime_to_ms
 from sigmax.research.cache import MemoryCache
-from sigmax.research.feeds.base import FeedFailure, HttpFeed
+from sigmax.research.feeds.base import FeedError, FeedFailure, HttpFeed
 from sigmax.research.feeds.cryptopanic import CryptoPanicFeed
 from sigmax.research.feeds.market import CoinGeckoFeed, FearGreedFeed
+from sigmax.research.feeds.onchain import MempoolFeed
 from sigmax.research.feeds.reddit import RedditFeed
 from sigmax.research.feeds.rss import RssFeed
 from sigmax.research.sentiment import SentimentScorer
@@ -61,6 +62,7 @@ def _feeds(server: ResearchLoopback, failures: list[FeedFailure]) -> dict[str, H
         "reddit": RedditFeed(base, ["Bitcoin"], comments=True, **_options(failures)),
         "coingecko": CoinGeckoFeed(base, **_options(failures)),
         "fear_greed": FearGreedFeed(base, **_options(failures)),
+        "mempool": MempoolFeed(base, **_options(failures)),
     }
 
 
@@ -71,6 +73,7 @@ ROUTES = {
     "reddit": "reddit",
     "coingecko": "coingecko_global",
     "fear_greed": "fear_greed",
+    "mempool": "mempool",
 }
 
 
@@ -107,6 +110,14 @@ async def test_each_feed_reads_its_api(research_server: ResearchLoopback) -> Non
     fng = sorted(got["fear_greed"], key=lambda i: i.published_ms)
     assert [i.score for i in fng] == [pytest.approx(0.3), pytest.approx(0.44)]
     assert fng[-1].title == "Fear & Greed Index 72 (Greed)"
+    (chain,) = got["mempool"]
+    assert chain.symbols == ("BTC",)  # Bitcoin's chain: about BTC alone
+    assert chain.published_ms == NOW_MS  # the chain as it stood when asked, never later
+    assert chain.score == pytest.approx(0.321)  # +3.21 % / 10 %
+    assert chain.title == (
+        "Bitcoin difficulty adjustment estimate +3.21% (54.1% of the epoch mined, previous -1.48%)"
+    )
+    assert research_server.requests[-1]["path"] == "/api/v1/difficulty-adjustment"
     for feed in feeds.values():
         assert feed.problem("BTC/USDT", NOW_MS) is None
 
@@ -190,3 +201,26 @@ async def test_the_cache_answers_a_repeated_request_and_stale_feeds_are_unavaila
     later = NOW_MS + 3_600_001 + 1000
     assert "min old" in (feed.problem("BTC/USDT", later) or "")
     assert "first read" in (feed.problem("BTC/USDT", NOW_MS - 1) or "")
+
+
+@pytest.mark.parametrize(
+    ("answer", "rule"),
+    [
+        ({"progressPercent": 54.1, "previousRetarget": 1.0}, "difficultyChange is missing"),
+        (
+            {"difficultyChange": "3.2", "progressPercent": 54.1, "previousRetarget": 1.0},
+            "difficultyChange is missing or not a number",
+        ),
+        (
+            {"difficultyChange": 3.2, "progressPercent": 140, "previousRetarget": 1.0},
+            "progressPercent 140.0 is outside 0..100",
+        ),
+    ],
+)
+async def test_an_onchain_answer_out_of_its_format_is_refused_naming_the_field(
+    answer: dict[str, Any], rule: str
+) -> None:
+    failures: list[FeedFailure] = []
+    feed = MempoolFeed("http://127.0.0.1:9", **_options(failures))
+    with pytest.raises(FeedError, match=rule):
+        feed.reading(answer, NOW_MS)

@@ -77,6 +77,7 @@ def _answer_quoting(record: dict[str, Any], extra: str = "") -> dict[str, str]:
         "bull_argument": f"{value['label']} stands at {format_value(value['value'])}.{extra}",
         "bear_argument": "The bears see no clear trend.",
         "summary": f"The decision is {record['decision']}.",
+        "stance": "bullish",
     }
 
 

@@ -181,6 +181,51 @@ async def test_sources_report_why_they_are_unavailable(sigmax_home: Path) -> Non
         "reddit": "unavailable: no subreddit is configured (REDDIT_SUBREDDITS)",
         "coingecko": "unavailable: research.coingecko_enabled is false",
         "fear_greed": "unavailable: research.fear_greed_enabled is false",
+        "mempool": "unavailable: research.onchain_enabled is false",
     }
     assert details["sentiment"] is None
     assert details["sources"]["news"].startswith("unavailable: rss: no RSS feed")
+    assert details["sources"]["onchain"] == (
+        "unavailable: mempool: research.onchain_enabled is false"
+    )
+
+
+async def test_item_texts_are_screened_once_and_reported_by_the_privacy_agent(
+    sigmax_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item is screened when it arrives: the record shows it redacted, and the privacy
+    agent reports what was found at the place the record shows it, as for any other text."""
+    secret = "cp-secret-token-8a7f3e2d"
+    monkeypatch.setenv("CRYPTOPANIC_TOKEN", secret)
+    settings = load_settings()
+    histories, moments = _moments(settings)
+    t = moments[len(moments) // 2]
+    rows = _items(t, after_t="truth")
+    rows.append(
+        {
+            "published_at": ms_to_iso(t - HOUR),
+            "source": "rss:coindesk",
+            "title": "Bitcoin rallies, write to trader.joe@example.com for the report",
+            "url": f"https://example.com/feed?auth_token={secret}",
+            "symbols": ["BTC"],
+        }
+    )
+    hub = research_from_settings(settings, research_file=_write(sigmax_home / "r.jsonl", rows))
+    orchestrator = Orchestrator(settings, histories, sources=hub.researcher_sources())
+    record = (
+        await orchestrator.decide(
+            histories("BTC/USDT").snapshot(t),
+            PortfolioView.starting(settings.profile.starting_capital_usd),
+        )
+    ).to_dict()
+    researcher, privacy = record["agents"][0], record["agents"][5]
+    items = researcher["details"]["items"]
+    n = next(i for i, item in enumerate(items) if "the report" in item["title"])
+    assert items[n]["title"] == "Bitcoin rallies, write to [REDACTED:email] for the report"
+    assert secret not in json.dumps(record)
+    assert privacy["status"] == "violation"
+    places = {(v["where"], v["kind"]) for v in privacy["details"]["violations"]}
+    assert (f"researcher.items.{n}.title", "email") in places
+    assert (f"researcher.items.{n}.url", "secret") in places
+    checked = next(e for e in privacy["evidence"] if e["key"] == "texts_checked")
+    assert checked["value"] >= 3 * len(items)  # every item's title, link and source counted

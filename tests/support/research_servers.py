@@ -9,6 +9,7 @@ One aiohttp application serves them all, each under the path the real service us
 * Reddit ``/r/<sub>/new.json`` and ``/r/<sub>/comments.json`` (``Listing`` of ``t3`` / ``t1``);
 * CoinGecko ``/api/v3/global`` and ``/api/v3/search/trending``;
 * alternative.me ``/fng/``;
+* mempool.space ``/api/v1/difficulty-adjustment`` (the fields of its documented answer);
 * OpenAI ``/v1/chat/completions``, Anthropic ``/v1/messages`` (a ``tool_use`` block), Ollama
   ``/api/chat``: each answers :attr:`ResearchLoopback.llm_answer` as the model's JSON.
 
@@ -62,11 +63,14 @@ class ResearchLoopback(LoopbackServer):
     global_updated: datetime = field(default_factory=lambda: datetime(2024, 3, 11, tzinfo=UTC))
     trending: list[str] = field(default_factory=lambda: ["PEPE", "BTC", "SOL"])
     fear_greed: list[tuple[int, datetime]] = field(default_factory=list)
+    #: mempool.space's estimate of the next difficulty change, % (``difficultyChange``).
+    difficulty_change_pct: float = 3.21
     llm_answer: dict[str, Any] | str = field(
         default_factory=lambda: {
             "bull_argument": "Bulls point to the trend.",
             "bear_argument": "Bears point to the volatility.",
             "summary": "A cautious call.",
+            "stance": "neutral",
         }
     )
     llm_usage: tuple[int, int] = (400, 120)
@@ -88,6 +92,7 @@ class ResearchLoopback(LoopbackServer):
             "coingecko_global": ("/api/v3/global", self._global),
             "coingecko_trending": ("/api/v3/search/trending", self._trending),
             "fear_greed": ("/fng/", self._fng),
+            "mempool": ("/api/v1/difficulty-adjustment", self._difficulty),
             "ollama": ("/api/chat", self._ollama),
         }
         for name, (path, handler) in routes.items():
@@ -281,6 +286,26 @@ class ResearchLoopback(LoopbackServer):
         ]
         return web.json_response(
             {"name": "Fear and Greed Index", "data": data, "metadata": {"error": None}}
+        )
+
+    async def _difficulty(self, request: web.Request) -> web.Response:
+        # As mempool.space answers: remainingTime and timeAvg in ms, the dates in ms since
+        # the epoch, percentages as plain numbers.
+        return web.json_response(
+            {
+                "progressPercent": 54.117063492063494,
+                "difficultyChange": self.difficulty_change_pct,
+                "estimatedRetargetDate": 1710763221000,
+                "remainingBlocks": 925,
+                "remainingTime": 551133000,
+                "previousRetarget": -1.4751802497501456,
+                "previousTime": 1709549040,
+                "nextRetargetHeight": 834624,
+                "timeAvg": 595822,
+                "adjustedTimeAvg": 595822,
+                "timeOffset": 0,
+                "expectedBlocks": 1058.9766666666667,
+            }
         )
 
     # -- LLMs -----------------------------------------------------------------------------------

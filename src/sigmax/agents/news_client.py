@@ -18,6 +18,8 @@ results and reports through :attr:`NewsSearchResult.truncated`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +30,7 @@ from pydantic import SecretStr
 
 from sigmax.config.settings import MASK
 from sigmax.errors import SigmaxError
+from sigmax.research.cache import CacheError, ResearchCache
 
 #: NewsAPI's largest page.
 MAX_PAGE_SIZE: Final = 100
@@ -147,7 +150,11 @@ class NewsApiClient:
         page_size: int = MAX_PAGE_SIZE,
         max_pages: int = 1,
         language: str = "en",
+        cache: ResearchCache | None = None,
+        cache_ttl_s: float = 0.0,
     ) -> None:
+        """``cache``: the research cache (Redis or memory) that keeps each page's answer for
+        ``cache_ttl_s`` seconds, so every process of a home asks NewsAPI once per interval."""
         if not api_key.get_secret_value():
             raise ValueError("api_key must not be empty")
         if timeout <= 0:
@@ -162,6 +169,8 @@ class NewsApiClient:
         self.page_size = page_size
         self.max_pages = max_pages
         self.language = language
+        self.cache = cache
+        self.cache_ttl_s = cache_ttl_s
 
     def __repr__(self) -> str:
         return (
@@ -204,6 +213,28 @@ class NewsApiClient:
         return NewsSearchResult(query, total, tuple(articles), pages)
 
     async def _get(
+        self, http: httpx.AsyncClient, params: Mapping[str, str], *, first: bool
+    ) -> dict[str, Any] | None:
+        # The key travels in a header, never in the parameters: the cache key holds no secret.
+        key = (
+            "newsapi:"
+            + hashlib.sha256(f"{self.base_url}|{sorted(params.items())}".encode()).hexdigest()
+        )
+        cache = self.cache if self.cache_ttl_s > 0 else None
+        try:
+            found = None if cache is None else await cache.get(key)
+            if found is not None:
+                cached = json.loads(found)
+                if isinstance(cached, dict):
+                    return cached
+            body = await self._fetch(http, params, first=first)
+            if cache is not None and body is not None:
+                await cache.set(key, json.dumps(body).encode(), self.cache_ttl_s)
+        except CacheError as error:
+            raise NewsApiUnavailableError(str(error), code="cache") from None
+        return body
+
+    async def _fetch(
         self, http: httpx.AsyncClient, params: Mapping[str, str], *, first: bool
     ) -> dict[str, Any] | None:
         try:

@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from vaderSentiment.vaderSentiment import (  # type: ignore[import-untyped]
     SentimentIntensityAnalyzer,
@@ -55,6 +55,7 @@ from sigmax.config.settings import Settings
 from sigmax.domain.candles import ms_to_iso
 from sigmax.domain.decisions import Claim, Evidence
 from sigmax.domain.instruments import Symbol
+from sigmax.research.cache import ResearchCache
 
 log = logging.getLogger(__name__)
 
@@ -488,15 +489,22 @@ def _quote(scored: ScoredArticle, key: str) -> tuple[str | Evidence, ...]:
 
 
 def news_source_from_settings(
-    settings: Settings, *, on_error: ErrorHook | None = None
+    settings: Settings,
+    *,
+    on_error: ErrorHook | None = None,
+    cache: ResearchCache | None = None,
 ) -> NewsSentimentSource | None:
-    """The news source configured by NEWSAPI_KEY and NEWSAPI_URL; None without a key."""
+    """The news source configured by NEWSAPI_KEY and NEWSAPI_URL; None without a key.
+    ``cache`` keeps NewsAPI's answers for ``research.min_refresh_seconds``."""
     key = settings.credentials.newsapi_key
     if key is None:
         return None
     timeout_ms = settings.agents.timeout_ms
-    if timeout_ms is None:
-        client = NewsApiClient(settings.services.newsapi_url, key)
-    else:  # agents.timeout_ms (the runbook's optimization.yaml: agents.timeout)
-        client = NewsApiClient(settings.services.newsapi_url, key, timeout=timeout_ms / 1000)
+    options: dict[str, Any] = {
+        "cache": cache,
+        "cache_ttl_s": settings.research.min_refresh_seconds,
+    }
+    if timeout_ms is not None:  # agents.timeout_ms (the runbook's optimization.yaml)
+        options["timeout"] = timeout_ms / 1000
+    client = NewsApiClient(settings.services.newsapi_url, key, **options)
     return NewsSentimentSource(client, on_error=on_error)

@@ -40,7 +40,13 @@ from sigmax.agents.market_view import MarketSnapshot, SymbolHistory
 from sigmax.agents.optimizer import OptimizerAgent, Vote, choose, combine
 from sigmax.agents.policy_vote import PolicyVote, PolicyVoter
 from sigmax.agents.privacy_agent import PrivacyAgent
-from sigmax.agents.researcher import ResearcherAgent, ResearchSource, sentiment_summary
+from sigmax.agents.researcher import (
+    ITEM_REDACTIONS,
+    ITEM_TEXTS,
+    ResearcherAgent,
+    ResearchSource,
+    sentiment_summary,
+)
 from sigmax.agents.risk import RiskAgent
 from sigmax.config.settings import Settings
 from sigmax.data.indicators import IndicatorSpec
@@ -324,32 +330,15 @@ class Orchestrator:
             texts[f"debate.{r.number}.bull"] = r.bull
             texts[f"debate.{r.number}.bear"] = r.bear
         texts.update({f"reasoning.{k}": v for k, v in reasoning.items()})
-        # The research items a decision quotes as evidence are outside text too.
-        items = _research_items(reports.get("researcher"))
-        for i, item in enumerate(items):
-            for field_name in ("title", "url", "source"):
-                texts[f"researcher.items.{i}.{field_name}"] = str(item.get(field_name, ""))
-        screening = self.privacy.screen(texts)
+        # The research items a decision quotes are outside text too: each was screened once,
+        # when it arrived (it never changes), and is counted here with what was redacted.
+        researcher = reports.get("researcher")
+        items = _research_items(researcher)
+        redactions = researcher.details.get(ITEM_REDACTIONS, []) if researcher else []
+        screening = self.privacy.screen(
+            texts, screened_before=len(ITEM_TEXTS) * len(items), found_before=redactions
+        )
         clean = screening.texts
-        if items:
-            screened = [
-                {
-                    **item,
-                    **{
-                        name: clean[f"researcher.items.{i}.{name}"]
-                        for name in ("title", "url", "source")
-                    },
-                }
-                for i, item in enumerate(items)
-            ]
-            if screened != items:
-                researcher = reports["researcher"]
-                reports = {
-                    **reports,
-                    "researcher": replace(
-                        researcher, details={**researcher.details, "items": screened}
-                    ),
-                }
         # Rebuild only what the screen changed: almost every decision has nothing to redact.
         return (
             {

@@ -7,7 +7,7 @@ content. The safety enforcer pauses trading on a violation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sigmax.domain.decisions import AgentReport, Claim, Evidence
@@ -35,8 +35,19 @@ class PrivacyAgent:
         self.scanner = scanner
         self._memo: dict[str, RedactionResult] = {}
 
-    def screen(self, texts: Mapping[str, str]) -> Screening:
-        """Redact every text; ``texts`` maps a place (``bull.argument``) to its text."""
+    def screen(
+        self,
+        texts: Mapping[str, str],
+        *,
+        screened_before: int = 0,
+        found_before: Sequence[Mapping[str, str]] = (),
+    ) -> Screening:
+        """Redact every text; ``texts`` maps a place (``bull.argument``) to its text.
+
+        ``screened_before`` texts of the record were screened earlier with the same scanner
+        (research items, when they arrived) and ``found_before`` is what was redacted in them
+        (``where``, ``kind``, ``preview``): the report counts them with the rest.
+        """
         cleaned: dict[str, str] = {}
         violations: list[dict[str, str]] = []
         seen = self._memo  # the same sentence is quoted in several places and decisions
@@ -51,7 +62,8 @@ class PrivacyAgent:
                 {"where": place, "kind": v.kind.value, "preview": v.preview}
                 for v in result.violations
             )
-        checked = Evidence("texts_checked", "texts checked", float(len(texts)))
+        violations.extend(dict(v) for v in found_before)
+        checked = Evidence("texts_checked", "texts checked", float(len(texts) + screened_before))
         found = Evidence("violations", "violations", float(len(violations)))
         if violations:
             places = ", ".join(sorted({v["where"] for v in violations}))

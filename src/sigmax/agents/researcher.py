@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from sigmax.agents.base import AnalysisContext, clip, evidence
 from sigmax.agents.market_view import MarketSnapshot
@@ -28,6 +28,11 @@ from sigmax.agents.scoring import (
     volatility_factor,
 )
 from sigmax.domain.decisions import AgentReport, Claim, Evidence
+
+#: The researcher's details key listing what the privacy screen redacted in its items.
+ITEM_REDACTIONS: Final = "item_redactions"
+#: The texts of each research item a record publishes (screened when the item arrived).
+ITEM_TEXTS: Final = ("title", "url", "source")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,18 @@ class ResearchSource(Protocol):
     def explain(self, context: AnalysisContext, reading: SourceReading) -> tuple[Claim, ...]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class EvidenceItem:
+    """One research item as a record keeps it (title, source, time, link, score, weight).
+
+    Its texts were screened by the privacy scanner once, when the item arrived; ``redactions``
+    says what was redacted, as (field, kind, preview), never the content.
+    """
+
+    fields: dict[str, Any]
+    redactions: tuple[tuple[str, str, str], ...] = ()
+
+
 @runtime_checkable
 class ItemEvidence(Protocol):
     """A source made of dated items (news, posts, market readings): it lists its feeds' states
@@ -68,7 +85,7 @@ class ItemEvidence(Protocol):
 
     def feed_statuses(self, symbol: str, decision_ms: int) -> dict[str, str]: ...
 
-    def evidence_items(self, snapshot: MarketSnapshot) -> list[dict[str, Any]]: ...
+    def evidence_items(self, snapshot: MarketSnapshot) -> list[EvidenceItem]: ...
 
 
 class PriceRegimeSource:
@@ -252,7 +269,7 @@ class ResearcherAgent:
         snapshot = context.snapshot
         details: dict[str, Any] = {"sources": sources, "sentiment": numbers.sentiment}
         feeds: dict[str, str] = {}
-        items: list[dict[str, Any]] = []
+        items: list[EvidenceItem] = []
         for source, reading in zip(self.sources, numbers.readings, strict=True):
             if source.name in self._item_sources:
                 item_source = self._item_sources[source.name]
@@ -260,8 +277,18 @@ class ResearcherAgent:
                 if reading.available:
                     items.extend(item_source.evidence_items(snapshot))
         if feeds:
+            items.sort(key=lambda i: str(i.fields["published_at"]), reverse=True)
             details["feeds"] = feeds
-            details["items"] = sorted(items, key=lambda i: str(i["published_at"]), reverse=True)
+            details["items"] = [i.fields for i in items]
+            # Where the screen redacted an item's text, by the place the record shows it at:
+            # the privacy agent counts these with the texts it screens itself.
+            redactions = [
+                {"where": f"{self.name}.items.{n}.{field}", "kind": kind, "preview": preview}
+                for n, item in enumerate(items)
+                for field, kind, preview in item.redactions
+            ]
+            if redactions:
+                details[ITEM_REDACTIONS] = redactions
         return AgentReport.from_claims(
             self.name,
             numbers.score,

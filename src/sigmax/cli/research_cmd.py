@@ -82,7 +82,8 @@ async def _record(
     if not hub.live:
         raise InputError(
             "no research feed is configured: set RSS_FEEDS, CRYPTOPANIC_TOKEN, "
-            "REDDIT_SUBREDDITS, NEWSAPI_KEY or research.coingecko_enabled / fear_greed_enabled"
+            "REDDIT_SUBREDDITS, NEWSAPI_KEY or research.coingecko_enabled / fear_greed_enabled / "
+            "onchain_enabled"
         )
     written = rounds = 0
     try:

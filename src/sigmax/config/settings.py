@@ -758,13 +758,18 @@ class LlmSettings(_Section):
     timeout_s: float = Field(default=20.0, gt=0, le=300)
     #: Longest answer asked for, tokens.
     max_output_tokens: int = Field(default=600, ge=50, le=8000)
-    #: The LLM's say in the numeric decision. Only 0 is accepted: the decision is recorded
-    #: before the LLM answers, and waiting for it would put its latency on the decision path.
-    vote_weight: float = Field(default=0.0, ge=0.0, le=0.0)
+    #: The LLM's say in the numeric decision, 0 to 1 (0: none). Above 0, a live run's later
+    #: decisions read the stance of its accepted answers about earlier ones with this
+    #: confidence; a decision never waits for an answer, and replays and backtests never vote.
+    vote_weight: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _model_and_price(self) -> LlmSettings:
         if self.provider is None:
+            if self.vote_weight > 0:
+                raise RuleViolationsError(
+                    [RuleViolation(("vote_weight",), "must be 0 when LLM_PROVIDER is not set")]
+                )
             return self
         if not self.model:
             raise RuleViolationsError(
@@ -787,8 +792,8 @@ class ResearchSettings(_Section):
     """Research feeds for the researcher (``config.yaml: research``).
 
     Each feed is used only when configured: RSS with ``rss_feeds``, CryptoPanic with
-    CRYPTOPANIC_TOKEN, Reddit with ``reddit_subreddits``, CoinGecko and the Fear & Greed index
-    with their ``*_enabled`` switch, NewsAPI with NEWSAPI_KEY.
+    CRYPTOPANIC_TOKEN, Reddit with ``reddit_subreddits``, CoinGecko, the Fear & Greed index and
+    mempool.space's on-chain data with their ``*_enabled`` switch, NewsAPI with NEWSAPI_KEY.
     """
 
     #: RSS/Atom feed URLs (env RSS_FEEDS, comma-separated).
@@ -799,6 +804,8 @@ class ResearchSettings(_Section):
     reddit_comments: bool = True
     coingecko_enabled: bool = False
     fear_greed_enabled: bool = False
+    #: Bitcoin on-chain readings from mempool.space (the difficulty adjustment under way).
+    onchain_enabled: bool = False
     #: Items older than this at a decision are not read.
     lookback_hours: float = Field(default=24.0, gt=0, le=24 * 30)
     #: An item's weight halves every ``half_life_hours``.
@@ -818,6 +825,7 @@ class ResearchSettings(_Section):
             "reddit": 0.5,
             "coingecko": 0.7,
             "fear_greed": 0.7,
+            "mempool": 0.7,
         }
     )
     llm: LlmSettings = LlmSettings()
@@ -969,6 +977,8 @@ class Services(_Section):
     coingecko_url: str = "https://api.coingecko.com"
     #: The Fear & Greed index (alternative.me).
     fear_greed_url: str = "https://api.alternative.me"
+    #: mempool.space's REST API for Bitcoin on-chain data (used when research.onchain_enabled).
+    mempool_url: str = "https://mempool.space"
     #: OpenAI's API (or a compatible server) for the LLM reasoning.
     openai_url: str = "https://api.openai.com/v1"
     #: Anthropic's API for the LLM reasoning.
@@ -992,6 +1002,7 @@ class Services(_Section):
         "reddit_url",
         "coingecko_url",
         "fear_greed_url",
+        "mempool_url",
         "openai_url",
         "anthropic_url",
     )
@@ -1249,6 +1260,7 @@ class Settings(BaseSettings):
             self.services.reddit_url,
             self.services.coingecko_url,
             self.services.fear_greed_url,
+            self.services.mempool_url,
             self.services.openai_url,
             self.services.anthropic_url,
             self.safety.policy.opa_url,

@@ -52,6 +52,7 @@ ENV_VARS: dict[str, KeyPath] = {
     "REDDIT_URL": ("services", "reddit_url"),
     "COINGECKO_URL": ("services", "coingecko_url"),
     "FEAR_GREED_URL": ("services", "fear_greed_url"),
+    "MEMPOOL_URL": ("services", "mempool_url"),
     "OPENAI_URL": ("services", "openai_url"),
     "ANTHROPIC_URL": ("services", "anthropic_url"),
     "RSS_FEEDS": ("research", "rss_feeds"),

@@ -569,7 +569,13 @@ async def _run_with(
     stop_companions = None
     # Optional LLM text, attached to records after they are committed, beside the engine.
     reasoner = reasoner_from_settings(settings, research.cache)
-    attacher = None if reasoner is None else LlmAttacher(reasoner, StoredDecisionLog(db))
+    attacher = (
+        None
+        if reasoner is None
+        else LlmAttacher(
+            reasoner, StoredDecisionLog(db), research.llm_stances(live=exchange is not None)
+        )
+    )
     if attacher is not None:
         attacher.start(bus)
     try:

@@ -1,25 +1,31 @@
 """The items a run knows, per symbol, ready to be read at any decision moment.
 
-:class:`ItemBook` keeps every item scored once, and per (group of feed kinds, base asset) three
-sorted arrays (publication times, scores, base weights) so that a decision reads its window with
-two binary searches and one weighted sum: no network, no text, microseconds.
+:class:`ItemBook` keeps every item scored, screened and rendered once, when it arrives, and per
+(group of feed kinds, base asset) three sorted arrays (publication times, scores, base weights)
+so that a decision reads its window with two binary searches and one weighted sum: no network,
+no text, microseconds. Items are immutable, so nothing about one is ever worked out twice: an
+explained decision copies the evidence each of its items already holds.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from sigmax.agents.researcher import ITEM_TEXTS
+from sigmax.domain.candles import ms_to_iso
 from sigmax.research.items import ResearchItem
 from sigmax.research.sentiment import (
     DEFAULT_SOURCE_WEIGHTS,
     SentimentScorer,
     engagement,
 )
+from sigmax.safety.privacy import PrivacyScanner
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,12 @@ class ScoredItem:
     score: float
     #: source weight x engagement (recency is applied at the decision moment).
     base_weight: float
+    #: The item as a decision's evidence shows it (its weight at the moment is added then):
+    #: title, source, time, link and score, the texts already screened.
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    #: What the screen redacted in those texts, as (field, kind, preview), never the content
+    #: (almost always nothing).
+    findings: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +51,11 @@ class _Index:
     kinds: tuple[str, ...]
     kind_codes: npt.NDArray[np.int16]
     times_list: list[int]
+
+    def mask(self, active: frozenset[str]) -> npt.NDArray[np.float64]:
+        """1 for the items of the ``active`` kinds, 0 for the others."""
+        counts = np.asarray([1.0 if k in active else 0.0 for k in self.kinds])
+        return counts[self.kind_codes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +76,19 @@ class Window:
             (s, float(w)) for s, w in zip(self._items, self._weights, strict=True) if w > 0
         )
 
+    def heaviest(self, count: int) -> list[tuple[ScoredItem, float]]:
+        """The ``count`` counted items of the highest weight (ties: the older first), newest
+        first: what a record keeps as evidence."""
+        weights = self._weights
+        if weights is None:
+            return []
+        counted = np.flatnonzero(weights > 0)
+        chosen = counted[np.argsort(-weights[counted], kind="stable")[:count]]
+        items = self._items
+        heaviest = [(items[i], float(weights[i])) for i in chosen.tolist()]
+        heaviest.sort(key=lambda e: -e[0].item.published_ms)
+        return heaviest
+
 
 EMPTY_WINDOW = Window(0.0, 0.0, 0)
 
@@ -71,8 +101,12 @@ class ItemBook:
         *,
         scorer: SentimentScorer | None = None,
         source_weights: Mapping[str, float] = DEFAULT_SOURCE_WEIGHTS,
+        screen: PrivacyScanner | None = None,
     ) -> None:
+        """``screen``: the privacy scanner with the configured secrets (default: personal data
+        and token shapes only, no configured secret)."""
         self._scorer = scorer or SentimentScorer()
+        self._screen = screen or PrivacyScanner()
         self.source_weights = dict(source_weights)
         self._items: dict[tuple[str, str, int, str], ScoredItem] = {}
         self._indexes: dict[tuple[frozenset[str], str], _Index] = {}
@@ -83,19 +117,36 @@ class ItemBook:
         return len(self._items)
 
     def add(self, items: Iterable[ResearchItem]) -> int:
-        """Score and keep the items not yet known; returns how many were new."""
+        """Score, screen and keep the items not yet known; returns how many were new."""
         added = 0
         for item in items:
             if item.key in self._items or (
                 self._horizon_ms is not None and item.published_ms < self._horizon_ms
             ):
                 continue
-            weight = self.source_weights.get(item.kind, 1.0) * engagement(item.votes)
-            self._items[item.key] = ScoredItem(item, self._scorer.item(item), weight)
+            self._items[item.key] = self._scored(item)
             added += 1
         if added:
             self._indexes.clear()
         return added
+
+    def _scored(self, item: ResearchItem) -> ScoredItem:
+        score = self._scorer.item(item)
+        texts = {"title": item.title, "url": item.url, "source": item.source}
+        findings: list[tuple[str, str, str]] = []
+        for name in ITEM_TEXTS:
+            result = self._screen.redact(texts[name])
+            texts[name] = result.text
+            findings.extend((name, v.kind.value, v.preview) for v in result.violations)
+        evidence = {
+            "title": texts["title"],
+            "source": texts["source"],
+            "published_at": ms_to_iso(item.published_ms),
+            "url": texts["url"],
+            "score": round(score, 4),
+        }
+        weight = self.source_weights.get(item.kind, 1.0) * engagement(item.votes)
+        return ScoredItem(item, score, weight, evidence, tuple(findings))
 
     def forget_before(self, ms: int) -> None:
         """Drop items published before ``ms`` and keep none from before it again (a live run
@@ -162,8 +213,7 @@ class ItemBook:
         ages = (decision_ms - index.times[lo:hi]).astype(np.float64)
         weights = index.weights[lo:hi] * np.exp2(-ages / half_life_ms)
         if active != kinds:
-            allowed = [i for i, k in enumerate(index.kinds) if k in active]
-            weights = weights * np.isin(index.kind_codes[lo:hi], allowed)
+            weights = weights * index.mask(active)[lo:hi]
         total = float(weights.sum())
         if total <= 0.0:
             return EMPTY_WINDOW

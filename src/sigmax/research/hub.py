@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from sigmax.agents.news_source import news_source_from_settings
-from sigmax.agents.researcher import PriceRegimeSource, ResearchSource, UnconfiguredSource
+from sigmax.agents.researcher import PriceRegimeSource, ResearchSource
 from sigmax.config.settings import Settings
 from sigmax.research.book import ItemBook
 from sigmax.research.cache import ResearchCache, cache_from_url
@@ -31,11 +31,14 @@ from sigmax.research.feeds.base import (
 from sigmax.research.feeds.cryptopanic import CryptoPanicFeed
 from sigmax.research.feeds.market import CoinGeckoFeed, FearGreedFeed
 from sigmax.research.feeds.newsapi import NewsApiFeed
+from sigmax.research.feeds.onchain import MempoolFeed
 from sigmax.research.feeds.reddit import RedditFeed
 from sigmax.research.feeds.rss import RssFeed
 from sigmax.research.items import ResearchFileError, ResearchItem, read_research_file
+from sigmax.research.llm.stance import LlmStances, LlmStanceSource
 from sigmax.research.sentiment import SentimentScorer
 from sigmax.research.source import GROUPS, HOUR_MS, ItemSentimentSource
+from sigmax.safety.privacy import PrivacyScanner
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +71,11 @@ class ResearchHub:
         half_life_ms: int,
         cache: ResearchCache | None = None,
         file: Path | None = None,
+        llm_vote: LlmStanceSource | None = None,
     ) -> None:
         self.feeds = {f.kind: f for f in feeds}
+        #: The LLM's vote (research.llm.vote_weight > 0); a live run's LLM attacher feeds it.
+        self.llm_vote = llm_vote
         self.book = book
         self.lookback_ms = lookback_ms
         self.cache = cache
@@ -98,11 +104,16 @@ class ResearchHub:
         return self.file is not None or self.live
 
     def researcher_sources(self) -> tuple[ResearchSource, ...]:
-        return (
-            PriceRegimeSource(),
-            *self.sources,
-            UnconfiguredSource("onchain", "no on-chain data source is configured"),
-        )
+        vote = () if self.llm_vote is None else (self.llm_vote,)
+        return (PriceRegimeSource(), *self.sources, *vote)
+
+    def llm_stances(self, *, live: bool) -> LlmStances | None:
+        """Where a run's LLM attacher keeps accepted stances: only a live run's (``live``),
+        whose decisions happen in wall time; None otherwise or without an LLM vote."""
+        if self.llm_vote is None or not live:
+            return None
+        self.llm_vote.live = True
+        return self.llm_vote.stances
 
     async def load(self, symbols: Iterable[str], start_ms: int, end_ms: int) -> None:
         """Before a replay or backtest: NewsAPI searches the window; the other live feeds only
@@ -146,8 +157,24 @@ def research_from_settings(
 ) -> ResearchHub:
     """The hub the configuration describes (see the module docstring)."""
     research = settings.research
+    llm_vote = (
+        LlmStanceSource(
+            LlmStances(),
+            vote_weight=research.llm.vote_weight,
+            max_age_ms=round(research.max_age_minutes * 60_000),
+            live=False,
+        )
+        if research.llm.vote_weight > 0
+        else None
+    )
     scorer = SentimentScorer()
-    book = ItemBook(scorer=scorer, source_weights=research.source_weights)
+    # Each item is screened once, when it arrives, with the secrets every record is screened
+    # for: a decision then copies its evidence as it is.
+    book = ItemBook(
+        scorer=scorer,
+        source_weights=research.source_weights,
+        screen=PrivacyScanner(settings.secret_values()),
+    )
     lookback_ms = round(research.lookback_hours * HOUR_MS)
     half_life_ms = round(research.half_life_hours * HOUR_MS)
     if research_file is not None:
@@ -160,6 +187,7 @@ def research_from_settings(
             lookback_ms=lookback_ms,
             half_life_ms=half_life_ms,
             file=research_file,
+            llm_vote=llm_vote,
         )
     redis = settings.services.redis_url
     cache = cache_from_url(None if redis is None else redis.get_secret_value())
@@ -187,6 +215,7 @@ def research_from_settings(
     )
     news = news_source_from_settings(
         settings,
+        cache=cache,
         on_error=None
         if on_error is None
         else lambda f: on_error(FeedFailure("newsapi", f.at_ms, _as_feed_error(f.message))),
@@ -216,7 +245,19 @@ def research_from_settings(
         if research.fear_greed_enabled
         else UnconfiguredFeed("fear_greed", "research.fear_greed_enabled is false")
     )
-    return ResearchHub(feeds, book, lookback_ms=lookback_ms, half_life_ms=half_life_ms, cache=cache)
+    feeds.append(
+        MempoolFeed(services.mempool_url, **options)
+        if research.onchain_enabled
+        else UnconfiguredFeed("mempool", "research.onchain_enabled is false")
+    )
+    return ResearchHub(
+        feeds,
+        book,
+        lookback_ms=lookback_ms,
+        half_life_ms=half_life_ms,
+        cache=cache,
+        llm_vote=llm_vote,
+    )
 
 
 def _as_feed_error(message: str) -> FeedError:

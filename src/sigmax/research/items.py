@@ -8,7 +8,8 @@ The research file is JSON lines, one item per line (UTF-8)::
 
 * ``published_at``: ISO 8601 with an offset (``Z`` or ``+00:00``); a time without one is refused.
 * ``source``: the feed kind, optionally with a name after a colon (``rss:coindesk``,
-  ``reddit:r/Bitcoin``, ``cryptopanic``, ``newsapi``, ``coingecko``, ``fear_greed``).
+  ``reddit:r/Bitcoin``, ``cryptopanic``, ``newsapi``, ``coingecko``, ``fear_greed``,
+  ``mempool``).
 * ``title`` (non-empty), ``url`` (text, may be empty for a market reading).
 * ``symbols``: base assets the item is about (``["BTC", "ETH"]``); an empty list is market-wide
   and is seen by every symbol.

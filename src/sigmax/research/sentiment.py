@@ -37,6 +37,7 @@ DEFAULT_SOURCE_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
         "reddit": 0.5,
         "coingecko": 0.7,
         "fear_greed": 0.7,
+        "mempool": 0.7,
     }
 )
 #: VADER's own thresholds for calling a text positive or negative.

@@ -1,5 +1,6 @@
-"""The researcher's item sources: ``news`` (RSS, CryptoPanic, NewsAPI), ``social`` (Reddit) and
-``market`` (CoinGecko, Fear & Greed), each over the shared :class:`~sigmax.research.book.ItemBook`.
+"""The researcher's item sources: ``news`` (RSS, CryptoPanic, NewsAPI), ``social`` (Reddit),
+``market`` (CoinGecko, Fear & Greed) and ``onchain`` (mempool.space), each over the shared
+:class:`~sigmax.research.book.ItemBook`.
 
 Numbers (:meth:`ItemSentimentSource.measure`, every candle, no I/O): the feeds that can be read
 at the decision moment (configured, fetched, last fetch succeeded, fresh enough) are *active*;
@@ -18,11 +19,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 
 from sigmax.agents.base import AnalysisContext, clip
 from sigmax.agents.market_view import MarketSnapshot
-from sigmax.agents.researcher import SourceReading
+from sigmax.agents.researcher import EvidenceItem, SourceReading
 from sigmax.domain.candles import ms_to_iso
 from sigmax.domain.decisions import Claim, Evidence
 from sigmax.research.book import ItemBook, ScoredItem, Window
@@ -41,6 +42,7 @@ GROUPS: Final[Mapping[str, tuple[str, ...]]] = {
     "news": ("rss", "cryptopanic", "newsapi"),
     "social": ("reddit",),
     "market": ("coingecko", "fear_greed"),
+    "onchain": ("mempool",),
 }
 
 
@@ -159,20 +161,12 @@ class ItemSentimentSource:
             )
         return (summary, Claim(parts, reading.claim_weights[1]))
 
-    def evidence_items(self, snapshot: MarketSnapshot) -> list[dict[str, Any]]:
-        """The items the reading counted (the heaviest :data:`EVIDENCE_ITEMS`), newest first."""
-        entries = sorted(self._window(snapshot).entries(), key=lambda e: -e[1])[:EVIDENCE_ITEMS]
-        entries.sort(key=lambda e: -e[0].item.published_ms)
+    def evidence_items(self, snapshot: MarketSnapshot) -> list[EvidenceItem]:
+        """The items the reading counted (the heaviest :data:`EVIDENCE_ITEMS`), newest first,
+        as the book rendered and screened them when they arrived."""
         return [
-            {
-                "title": s.item.title,
-                "source": s.item.source,
-                "published_at": ms_to_iso(s.item.published_ms),
-                "url": s.item.url,
-                "score": round(s.score, 4),
-                "weight": round(w, 4),
-            }
-            for s, w in entries
+            EvidenceItem({**s.evidence, "weight": round(w, 4)}, s.findings)
+            for s, w in self._window(snapshot).heaviest(EVIDENCE_ITEMS)
         ]
 
 

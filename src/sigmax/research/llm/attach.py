@@ -28,6 +28,7 @@ from sigmax.research.llm.providers import (
     OpenAIProvider,
 )
 from sigmax.research.llm.reasoner import LlmBudget, LlmReasoner, Prices
+from sigmax.research.llm.stance import LlmStances
 from sigmax.safety.privacy import PrivacyScanner
 
 log = logging.getLogger(__name__)
@@ -77,10 +78,16 @@ def reasoner_from_settings(
 
 
 async def annotate_and_attach(
-    reasoner: LlmReasoner, decisions: StoredDecisionLog, record: Mapping[str, Any]
+    reasoner: LlmReasoner,
+    decisions: StoredDecisionLog,
+    record: Mapping[str, Any],
+    stances: LlmStances | None = None,
 ) -> dict[str, Any]:
-    """Ask the reasoner about a stored record and attach the answer (whatever its status)."""
+    """Ask the reasoner about a stored record and attach the answer (whatever its status);
+    an accepted answer's stance goes to ``stances`` for later decisions to read."""
     annotation = await reasoner.annotate(record)
+    if stances is not None:
+        stances.remember(record, annotation)
     if annotation["status"] not in ("ok", "cached"):
         log.warning(
             "LLM reasoning for decision %s: %s (%s)",
@@ -95,9 +102,16 @@ async def annotate_and_attach(
 class LlmAttacher:
     """Follows a run's decision events and attaches the LLM's text to explained records."""
 
-    def __init__(self, reasoner: LlmReasoner, decisions: StoredDecisionLog) -> None:
+    def __init__(
+        self,
+        reasoner: LlmReasoner,
+        decisions: StoredDecisionLog,
+        stances: LlmStances | None = None,
+    ) -> None:
+        """``stances``: where accepted stances go when the LLM votes (a live run's)."""
         self.reasoner = reasoner
         self.decisions = decisions
+        self.stances = stances
         self.attached = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -110,7 +124,7 @@ class LlmAttacher:
                 record = await asyncio.to_thread(self.decisions.get, str(decision_id))
                 if record is None or not record.get("reasoning"):
                     continue  # stored as its numbers only: nothing to rewrite
-                await annotate_and_attach(self.reasoner, self.decisions, record)
+                await annotate_and_attach(self.reasoner, self.decisions, record, self.stances)
                 self.attached += 1
 
         self._task = asyncio.create_task(follow(), name="llm-reasoning")

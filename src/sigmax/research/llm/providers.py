@@ -30,8 +30,9 @@ ANSWER_SCHEMA: Final[dict[str, Any]] = {
         "bull_argument": {"type": "string"},
         "bear_argument": {"type": "string"},
         "summary": {"type": "string"},
+        "stance": {"type": "string", "enum": ["bullish", "bearish", "neutral"]},
     },
-    "required": ["bull_argument", "bear_argument", "summary"],
+    "required": ["bull_argument", "bear_argument", "summary", "stance"],
     "additionalProperties": False,
 }
 

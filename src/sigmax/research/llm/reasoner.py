@@ -12,11 +12,14 @@ attached to it as ``llm``:
 3. the daily budget (USD from the configured price table, and tokens) is checked against the
    call's worst case before it is made, and charged with what the provider counted after;
    once spent, calls stop and the status says ``budget_spent``;
-4. the answer must be the JSON schema's object, and every number in it must be one of the
-   evidence's numbers (its value as the record writes it, or rounded to fewer decimals, or a
-   number in a label such as the 14 of ``RSI(14)``): an invented number rejects the answer.
+4. the answer must be the JSON schema's object (three texts and a stance: bullish, bearish or
+   neutral), and every number in it must be one of the evidence's numbers (its value as the
+   record writes it, or rounded to fewer decimals, or a number in a label such as the 14 of
+   ``RSI(14)``): an invented number rejects the answer, stance included.
 
-The decision itself never waits for this and never changes because of it.
+The decision itself never waits for this and never changes because of it. With
+``research.llm.vote_weight`` > 0 a live run's *later* decisions read the stance
+(:mod:`sigmax.research.llm.stance`).
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ SYSTEM: Final = (
     "deterministic decision used, as JSON. Write a bull argument, a bear argument and a short "
     "summary of the decision in plain English. Use only the evidence given: quote a number only "
     "if it appears in the evidence, written as the evidence writes it, and never invent prices, "
-    "percentages or dates. Answer with one JSON object with the keys bull_argument, "
-    "bear_argument and summary."
+    "percentages or dates. Give your stance on the market from the same evidence: bullish, "
+    "bearish or neutral. Answer with one JSON object with the keys bull_argument, "
+    "bear_argument, summary and stance."
 )
 #: Characters per token for the worst-case estimate before a call (English text is ~4).
 CHARS_PER_TOKEN: Final = 3
@@ -149,6 +153,9 @@ def parse_answer(text: str) -> dict[str, str]:
         value = document.get(name)
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"the answer's {name} is missing or not text")
+    stances = ANSWER_SCHEMA["properties"]["stance"]["enum"]
+    if document["stance"].strip() not in stances:
+        raise ValueError(f"the answer's stance must be one of {', '.join(stances)}")
     return {name: document[name].strip() for name in required}
 
 
