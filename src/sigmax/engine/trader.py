@@ -41,10 +41,10 @@ from sigmax.engine.manual_checks import ManualRequest, check_cash, check_positio
 from sigmax.engine.resume import ResumePoint
 from sigmax.engine.run_store import EquityPoint, FillRecord, OrderUpdate, StepWrite
 from sigmax.errors import InputError
-from sigmax.execution.exchange_errors import VenueError
 from sigmax.execution.fill_model import FeeSchedule
 from sigmax.execution.instruments import OrderRules, size_to_qty
 from sigmax.execution.venue import ExchangeVenue, SimulatedVenue, Venue, VenueEvent
+from sigmax.execution.venue_errors import VenueError
 from sigmax.logging_setup import log_trade
 from sigmax.safety.enforcer import ExitReason
 from sigmax.safety.errors import ResumeRefusedError

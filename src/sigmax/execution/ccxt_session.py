@@ -28,13 +28,8 @@ from sigmax.data.feeds.ccxt_feed import SUPPORTED_EXCHANGES, _instrumented_class
 from sigmax.data.feeds.ccxt_feed import _validated_base_url as validated_base_url
 from sigmax.data.feeds.retry import RetryPolicy
 from sigmax.errors import ConfigError, ConfigProblem
-from sigmax.execution.exchange_errors import (
-    BODY_ATTR,
-    CLOCK_CODES,
-    SecretMask,
-    VenueError,
-    call_exchange,
-)
+from sigmax.execution.exchange_errors import BODY_ATTR, CLOCK_CODES, SecretMask, call_exchange
+from sigmax.execution.venue_errors import VenueError
 
 T = TypeVar("T")
 

@@ -45,9 +45,9 @@ from sigmax.domain.orders import (
     OrderType,
 )
 from sigmax.execution.ccxt_session import CcxtSession
-from sigmax.execution.exchange_errors import ErrorAction, VenueError
 from sigmax.execution.order_manager import OrderManager, Placement, exact
 from sigmax.execution.venue import Holdings, VenueEvent
+from sigmax.execution.venue_errors import ErrorAction, VenueError
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from enum import StrEnum
 from typing import Final, TypeVar
 
 import ccxt
@@ -34,7 +33,8 @@ import ccxt
 from sigmax.config.settings import MASK
 from sigmax.data.feeds.ccxt_feed import _retry_after_of
 from sigmax.data.feeds.retry import RetriesExhaustedError, RetryPolicy, retry_async
-from sigmax.errors import ExchangeUnavailableError, SigmaxError
+from sigmax.errors import ExchangeUnavailableError
+from sigmax.execution.venue_errors import ErrorAction, VenueError
 from sigmax.url_secrets import mask_urls_in
 
 T = TypeVar("T")
@@ -51,12 +51,6 @@ BODY_ATTR: Final = "_sigmax_body"
 CLOCK_CODES: Final = frozenset({-1021})
 #: Binance codes for a refused signature or key (whatever class ccxt maps them to).
 _AUTH_CODES: Final = frozenset({-1022, -2014, -2015})
-
-
-class ErrorAction(StrEnum):
-    RETRY = "retry"
-    PAUSE = "pause"
-    FAIL = "fail"
 
 
 def exchange_code(error: BaseException) -> int | None:
@@ -131,32 +125,6 @@ class SecretMask:
         if len(text) > _MAX_DETAIL_CHARS:
             text = text[:_MAX_DETAIL_CHARS] + "..."
         return f"{type(error).__name__}: {self(text)}"
-
-
-class VenueError(SigmaxError):
-    """An exchange call failed; names the exchange, the call, the action and the reason.
-
-    ``action`` says what the caller must do (``pause`` trading, or treat the call as failed);
-    ``code`` and ``reason`` are the exchange's own when it gave them. Never holds a secret.
-    """
-
-    def __init__(
-        self,
-        exchange: str,
-        call: str,
-        action: ErrorAction,
-        reason: str,
-        *,
-        code: int | None = None,
-        kind: str = "",
-    ) -> None:
-        self.exchange = exchange
-        self.call = call
-        self.action = action
-        self.reason = reason
-        self.code = code
-        self.kind = kind
-        super().__init__(f"{exchange} {call} failed ({action.value}): {reason}")
 
 
 class VenueUnavailableError(VenueError, ExchangeUnavailableError):

@@ -47,8 +47,6 @@ from sigmax.data.feeds.ccxt_feed import _retry_after_of
 from sigmax.domain.orders import Fill, Liquidity, Order, OrderSide, OrderStatus
 from sigmax.execution.ccxt_session import CcxtSession
 from sigmax.execution.exchange_errors import (
-    ErrorAction,
-    VenueError,
     VenueUnavailableError,
     classify,
     exchange_code,
@@ -57,6 +55,7 @@ from sigmax.execution.exchange_errors import (
     venue_error,
 )
 from sigmax.execution.venue import VenueEvent
+from sigmax.execution.venue_errors import ErrorAction, VenueError
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ pure function of its parameters, so running it twice is harmless.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections import deque
 from collections.abc import Mapping
@@ -68,7 +69,8 @@ class InProcess:
     def __init__(self, spec: TrialSpec) -> None:
         self._spec = spec
         self._queue: deque[tuple[int, Mapping[str, Any]]] = deque()
-        quiet_engine_logs()
+        # This process goes on after the study: its level comes back at close().
+        self._log_level = quiet_engine_logs()
         warm_catalog(spec.data)
 
     def submit(self, number: int, params: Mapping[str, Any]) -> None:
@@ -83,6 +85,7 @@ class InProcess:
 
     def close(self) -> None:
         self._queue.clear()
+        logging.getLogger("sigmax").setLevel(self._log_level)
 
 
 def run_trial(spec: TrialSpec, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from sigmax.optimize.folds import Fold, anchored_folds
 from sigmax.optimize.overfit import deflated_sharpe, probability_of_overfitting
 from sigmax.optimize.space import Param, SearchSpace
 from sigmax.optimize.storage import open_storage, shown, storage_url
-from sigmax.optimize.trial import TrialSpec, options_for, quiet_engine_logs, warm_catalog
+from sigmax.optimize.trial import TrialSpec, engine_logs_quiet, options_for, warm_catalog
 from sigmax.optimize.windows import OBJECTIVES, RunWindows, read_folds
 
 if TYPE_CHECKING:
@@ -118,7 +118,11 @@ def _check(request: StudyRequest) -> None:
 def plan_study(request: StudyRequest) -> StudyPlan:
     """Check the request, run the baseline, cut the folds, name the study."""
     _check(request)
-    quiet_engine_logs()
+    with engine_logs_quiet():
+        return _plan_study(request)
+
+
+def _plan_study(request: StudyRequest) -> StudyPlan:
     catalog = warm_catalog(request.data)
     draft = TrialSpec(
         strategy=request.strategy,

@@ -18,7 +18,8 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,10 +69,25 @@ def warm_catalog(data: Path | None) -> DatasetCatalog:
     return catalog
 
 
-def quiet_engine_logs() -> None:
+def quiet_engine_logs() -> int:
     """A worker runs hundreds of backtests: their PAUSE / RESUME lines would flood its
-    terminal, and the study reports what matters. Errors still show."""
-    logging.getLogger("sigmax").setLevel(logging.ERROR)
+    terminal, and the study reports what matters. Errors still show. Returns the level it
+    replaced, for a caller in a process that lives on (:func:`engine_logs_quiet`)."""
+    logger = logging.getLogger("sigmax")
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    return before
+
+
+@contextmanager
+def engine_logs_quiet() -> Iterator[None]:
+    """:func:`quiet_engine_logs` for a block, then the level as it was: the driver of a study
+    may be a process that goes on logging (an in-process study, a test)."""
+    before = quiet_engine_logs()
+    try:
+        yield
+    finally:
+        logging.getLogger("sigmax").setLevel(before)
 
 
 def options_for(
