@@ -30,6 +30,7 @@ from sigmax.agents.base import PortfolioView
 from sigmax.agents.batch import BatchAssessment
 from sigmax.agents.market_view import MarketSnapshot, SymbolHistory
 from sigmax.agents.orchestrator import Assessment, config_digest, decision_id
+from sigmax.backtest.strategy_record import strategy_record
 from sigmax.config import Settings
 from sigmax.data.indicators import sma
 from sigmax.domain.candles import CandleSeries, FloatArray, ms_to_iso
@@ -183,24 +184,12 @@ class SmaCrossStrategy:
             f"SMA({self.fast}) = {fast:.2f} against SMA({self.slow}) = {slow:.2f} at the close "
             f"{view.close:.2f} of {ms_to_iso(view.open_time_ms)}: the fast average {verb}"
         )
-        return DecisionRecord(
-            id=numbers.id,
-            symbol=snapshot.symbol,
-            timeframe=view.timeframe.value,
+        return strategy_record(
+            numbers,
+            snapshot,
             profile=self.settings.profile_name,
-            timestamp_ms=snapshot.decision_ms,
-            data_until_ms=view.open_time_ms,
-            decision=numbers.decision,
-            confidence=numbers.confidence,
-            size_usd=numbers.size_usd,
-            stop_loss=None,
-            take_profit=None,
-            price=numbers.price,
-            score=numbers.score,
-            reasoning={"decision": text, "strategy": f"sma_cross({self.fast}, {self.slow})"},
-            agents=[],
-            debate=[],
+            digest=self.digest,
+            text=text,
+            strategy=f"sma_cross({self.fast}, {self.slow})",
             indicators={f"sma_{self.fast}": fast, f"sma_{self.slow}": slow},
-            inputs={"decision_time": ms_to_iso(snapshot.decision_ms)},
-            config_digest=self.digest,
         )

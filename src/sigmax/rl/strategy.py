@@ -19,6 +19,7 @@ from sigmax.agents.base import PortfolioView
 from sigmax.agents.batch import BatchAssessment
 from sigmax.agents.market_view import MarketSnapshot, SymbolHistory
 from sigmax.agents.orchestrator import Assessment, build_history, config_digest, decision_id
+from sigmax.backtest.strategy_record import strategy_record
 from sigmax.config import Settings
 from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
@@ -134,24 +135,12 @@ class PolicyStrategy:
             f"close {view.close:.2f} of {ms_to_iso(view.open_time_ms)}: "
             f"{numbers.decision.value}."
         )
-        return DecisionRecord(
-            id=numbers.id,
-            symbol=snapshot.symbol,
-            timeframe=view.timeframe.value,
+        return strategy_record(
+            numbers,
+            snapshot,
             profile=self.settings.profile_name,
-            timestamp_ms=snapshot.decision_ms,
-            data_until_ms=view.open_time_ms,
-            decision=numbers.decision,
-            confidence=numbers.confidence,
-            size_usd=numbers.size_usd,
-            stop_loss=None,
-            take_profit=None,
-            price=numbers.price,
-            score=numbers.score,
-            reasoning={"decision": text, "strategy": f"rl({self.model})"},
-            agents=[],
-            debate=[],
+            digest=self.digest,
+            text=text,
+            strategy=f"rl({self.model})",
             indicators={"long_probability": p_long},
-            inputs={"decision_time": ms_to_iso(snapshot.decision_ms)},
-            config_digest=self.digest,
         )
