@@ -14,19 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from sigmax.arbitrage.backtest import ArbitrageBacktest, SpreadSeries
+from sigmax.backtest.report import plotly_js
 from sigmax.errors import SigmaxError
-
-
-def _plotly_js() -> str:
-    bundle = str(get_plotlyjs())
-    if "</script" in bundle.lower():
-        raise SigmaxError(
-            "the installed plotly.js bundle contains '</script' and cannot be inlined"
-        )
-    return bundle
 
 
 def _figure(result: ArbitrageBacktest, spread: SpreadSeries) -> dict[str, Any]:
@@ -138,7 +129,7 @@ def render_report(result: ArbitrageBacktest) -> str:
 <style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
 table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
 .chart{{width:100%;max-width:1200px}}</style>
-<script>{_plotly_js()}</script></head><body>
+<script>{plotly_js()}</script></head><body>
 <h1>Arbitrage backtest</h1>
 <p>Window {html.escape(str(document["window"]["start"]))} to
 {html.escape(str(document["window"]["end"]))}. Markets: {html.escape(markets)}.

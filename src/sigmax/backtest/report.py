@@ -81,8 +81,10 @@ _SUMMARY_LENGTH = 90
 
 
 @cache
-def _template() -> jinja2.Template:
-    source = files("sigmax.backtest").joinpath("templates", _TEMPLATE).read_text(encoding="utf-8")
+def html_template(package: str, name: str) -> jinja2.Template:
+    """The Jinja template ``templates/NAME`` of ``package``, autoescaped, strict about undefined
+    names (a report's templates: the backtest's and the optimisation study's)."""
+    source = files(package).joinpath("templates", name).read_text(encoding="utf-8")
     environment = jinja2.Environment(
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -94,7 +96,8 @@ def _template() -> jinja2.Template:
 
 
 @cache
-def _plotly_js() -> str:
+def plotly_js() -> str:
+    """plotly.js, to inline in a self-contained report."""
     bundle = str(get_plotlyjs())
     # The bundle goes into a <script> element as it is; a closing tag inside would end it early.
     if "</script" in bundle.lower():
@@ -251,7 +254,7 @@ def render_report(data: ReportInput) -> str:
     context = {
         "title": screen.text(data.title),
         "generated_from": data.generated_from,
-        "plotly_js": _plotly_js(),
+        "plotly_js": plotly_js(),
         "metrics": metrics,
         "equity_points": f"{len(data.equity):,}",
         "equity_thinned": len(data.equity) > MAX_CURVE_POINTS,
@@ -265,7 +268,7 @@ def render_report(data: ReportInput) -> str:
     }
     # Last, once every text has been screened.
     context["redactions"] = screen.summary()
-    return _template().render(context)
+    return html_template("sigmax.backtest", _TEMPLATE).render(context)
 
 
 def write_report(data: ReportInput, path: Path) -> Path:

@@ -13,40 +13,13 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
-from functools import cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import jinja2
-from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
-
+from sigmax.backtest.report import html_template, plotly_js
 from sigmax.errors import InputError
 
 _TEMPLATE = "study.html.j2"
-
-
-@cache
-def _template() -> jinja2.Template:
-    source = files("sigmax.optimize").joinpath("templates", _TEMPLATE).read_text(encoding="utf-8")
-    environment = jinja2.Environment(
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return environment.from_string(source)
-
-
-@cache
-def _plotly_js() -> str:
-    bundle = str(get_plotlyjs())
-    if "</script" in bundle.lower():
-        raise RuntimeError(
-            "the installed plotly.js bundle contains '</script' and cannot be inlined"
-        )
-    return bundle
 
 
 def _script_json(value: object) -> str:
@@ -102,12 +75,12 @@ def _trials_chart(result: Mapping[str, Any]) -> str:
 
 
 def render_study_report(result: Mapping[str, Any]) -> str:
-    return _template().render(
+    return html_template("sigmax.optimize", _TEMPLATE).render(
         title=f"SIGMAX study {result['study']} ({result['strategy']}, {result['objective']})",
         result=result,
         folds_chart=_folds_chart(result),
         trials_chart=_trials_chart(result),
-        plotly_js=_plotly_js(),
+        plotly_js=plotly_js(),
         config_json=json.dumps(
             {k: result[k] for k in ("space", "seed", "storage", "data", "config_digest")},
             indent=2,
