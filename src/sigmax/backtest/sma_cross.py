@@ -30,7 +30,7 @@ from sigmax.agents.base import PortfolioView
 from sigmax.agents.batch import BatchAssessment
 from sigmax.agents.market_view import MarketSnapshot, SymbolHistory
 from sigmax.agents.orchestrator import Assessment, config_digest, decision_id
-from sigmax.backtest.strategy_record import strategy_record
+from sigmax.backtest.strategy_record import strategy_assessment, strategy_record
 from sigmax.config import Settings
 from sigmax.data.indicators import sma
 from sigmax.domain.candles import CandleSeries, FloatArray, ms_to_iso
@@ -143,20 +143,7 @@ class SmaCrossStrategy:
         elif action is Action.SELL:
             size = float(portfolio.positions_usd[snapshot.symbol])
         score = 1.0 if found.up[index] else -1.0 if found.down[index] else 0.0
-        return Assessment(
-            id=self.decision_id(snapshot),
-            symbol=snapshot.symbol,
-            timestamp_ms=snapshot.decision_ms,
-            data_until_ms=view.open_time_ms,
-            decision=action,
-            score=score,
-            confidence=abs(score),
-            size_usd=size,
-            stop_loss=None,
-            take_profit=None,
-            price=view.close,
-            sentiment=None,
-        )
+        return strategy_assessment(self.decision_id(snapshot), snapshot, action, score, size)
 
     def decision_id(self, snapshot: MarketSnapshot) -> str:
         return decision_id(

@@ -9,7 +9,28 @@ from collections.abc import Mapping
 from sigmax.agents.market_view import MarketSnapshot
 from sigmax.agents.orchestrator import Assessment
 from sigmax.domain.candles import ms_to_iso
-from sigmax.domain.decisions import DecisionRecord
+from sigmax.domain.decisions import Action, DecisionRecord
+
+
+def strategy_assessment(
+    decision_id: str, snapshot: MarketSnapshot, action: Action, score: float, size_usd: float
+) -> Assessment:
+    """A reference strategy's numbers at the close: confidence |score|, no stops, no sentiment."""
+    view = snapshot.primary
+    return Assessment(
+        id=decision_id,
+        symbol=snapshot.symbol,
+        timestamp_ms=snapshot.decision_ms,
+        data_until_ms=view.open_time_ms,
+        decision=action,
+        score=score,
+        confidence=abs(score),
+        size_usd=size_usd,
+        stop_loss=None,
+        take_profit=None,
+        price=view.close,
+        sentiment=None,
+    )
 
 
 def strategy_record(

@@ -48,6 +48,8 @@ WARMUP: Final = 5
 def run_rl_bench(
     env_steps: int = 500_000, train_steps: int = 8_192, decisions: int = 500
 ) -> dict[str, Any]:
+    # A network of the trained policy's shape with seeded weights: the benchmark times what a
+    # vote costs, which does not depend on the weights; no figure it prints is a model's result.
     generator = np.random.default_rng(0)
     sizes = [30, *PPO_DEFAULTS["net_arch"], 2]
     network = PolicyNetwork(
@@ -73,6 +75,7 @@ def run_rl_bench(
         )
         prepared = prepare(request, catalog)
         env = make_env(prepared, EnvConfig(episode_length=10_000))
+        # Seeded flat/long actions: the environment's raw speed, without a policy choosing.
         actions = np.random.default_rng(0).integers(0, 2, env_steps).tolist()
         env.reset(seed=0)
         started = time.perf_counter()

@@ -19,7 +19,7 @@ from sigmax.agents.base import PortfolioView
 from sigmax.agents.batch import BatchAssessment
 from sigmax.agents.market_view import MarketSnapshot, SymbolHistory
 from sigmax.agents.orchestrator import Assessment, build_history, config_digest, decision_id
-from sigmax.backtest.strategy_record import strategy_record
+from sigmax.backtest.strategy_record import strategy_assessment, strategy_record
 from sigmax.config import Settings
 from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
@@ -95,20 +95,7 @@ class PolicyStrategy:
         elif action is Action.SELL:
             size = float(portfolio.positions_usd[snapshot.symbol])
         score = 2.0 * float(output.long_probability[view.index]) - 1.0
-        return Assessment(
-            id=self.decision_id(snapshot),
-            symbol=snapshot.symbol,
-            timestamp_ms=snapshot.decision_ms,
-            data_until_ms=view.open_time_ms,
-            decision=action,
-            score=score,
-            confidence=abs(score),
-            size_usd=size,
-            stop_loss=None,
-            take_profit=None,
-            price=view.close,
-            sentiment=None,
-        )
+        return strategy_assessment(self.decision_id(snapshot), snapshot, action, score, size)
 
     def _output_at(self, snapshot: MarketSnapshot) -> PolicyOutput:
         cached = self._outputs.get(id(snapshot.primary.series))
