@@ -41,7 +41,12 @@ OPTIONS = RunOptions(
 #: Candles per second per symbol while waiting for the moment to stop: slow enough to stop
 #: between two candles, fast enough to get there in about a second.
 STOP_SPEED = 200.0
-_POLL_S = 0.02
+#: Shorter than the run's pause between two steps (1 / STOP_SPEED): the poller's timer is then
+#: always due before the run's next step, so it reads every committed step and stops the run at
+#: the first one that matches, whatever the machine's load (a longer poll stopped it some steps
+#: later, at a state that depended on timing).
+_POLL_S = 0.001
+assert _POLL_S < 1 / STOP_SPEED
 
 
 @contextlib.contextmanager

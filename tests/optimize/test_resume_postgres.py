@@ -33,6 +33,22 @@ def _storage_trials(url: str, name: str) -> list[FrozenTrial]:
         return []
 
 
+def _two_finished_and_one_running(storage: str, before: set[str], pid: int) -> str | None:
+    """The name of this process's study once two of its trials are finished and one is
+    running (each finished trial records the process that ran it, so a study another run
+    makes at the same time never counts)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    for candidate in [n for n in names if n.startswith("sigmax-") and n not in before]:
+        trials = _storage_trials(storage, candidate)
+        finished = [t for t in trials if t.state.is_finished() and t.user_attrs.get("pid") == pid]
+        if len(finished) >= 2 and any(t.state == TrialState.RUNNING for t in trials):
+            return candidate
+    return None
+
+
 def test_a_study_in_postgresql_resumes_after_sigkill(sigmax_home: Path, postgres_url: str) -> None:
     import optuna
     from optuna.trial import TrialState
@@ -64,21 +80,19 @@ def test_a_study_in_postgresql_resumes_after_sigkill(sigmax_home: Path, postgres
     name = None
     try:
         deadline = time.monotonic() + 120
-        # Kill it once two trials are finished and a third is running.
+        # Kill it while a trial is running, once two are finished. Each reading is taken with
+        # the process stopped (SIGSTOP), so the trial cannot finish between the reading and the
+        # kill, and the process only goes on in short windows between readings: a trial takes
+        # several windows, so one reading falls inside it however fast or loaded the machine is.
         while time.monotonic() < deadline and process.poll() is None:
-            names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-            ours = [n for n in names if n.startswith("sigmax-") and n not in before]
-            for candidate in ours:
-                trials = _storage_trials(storage, candidate)
-                finished = [t for t in trials if t.state.is_finished()]
-                running = [t for t in trials if t.state == TrialState.RUNNING]
-                if len(finished) >= 2 and running:
-                    name = candidate
+            time.sleep(0.02)
+            os.killpg(process.pid, signal.SIGSTOP)
+            name = _two_finished_and_one_running(storage, before, process.pid)
             if name is not None:
                 break
-            time.sleep(0.05)
-        assert name is not None, "the study never got two trials done"
-        os.kill(process.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGCONT)
+        assert name is not None, "the study never got two trials done with a third running"
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
