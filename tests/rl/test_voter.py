@@ -146,7 +146,7 @@ async def test_a_fraction_vote_is_in_the_assessment_the_record_and_the_batch(his
         assert rl.details["probability"] == round(vote.probability, 6)
         if vote.action == "flat":
             seen.add("flat")
-            assert rl.score == -1.0
+            assert rl.score == 2.0 * vote.long_probability - 1.0 < 0.0
             assert "would be flat with probability = " in rl.argument
         else:
             seen.add("long")
@@ -163,11 +163,16 @@ def test_a_smaller_target_is_a_weaker_long_and_zero_an_exit(history) -> None:  #
     for mean in (-0.3, 0.25, 0.5, 1.0, 1.7):
         voter = NetworkVoter(_constant_target(mean), "0123456789abcdef", "f" * 64, 0.4)
         vote = voter.vote(snapshot)
-        scores[mean] = Orchestrator(settings, lambda _: symbol_history, voter=voter).assess(
-            snapshot, portfolio
-        ).score
-        expected = min(1.0, mean) if mean > 0 else -1.0
-        assert (vote.score, vote.confidence) == (expected, abs(expected))
+        scores[mean] = (
+            Orchestrator(settings, lambda _: symbol_history, voter=voter)
+            .assess(snapshot, portfolio)
+            .score
+        )
+        if mean > 0:
+            assert (vote.score, vote.confidence) == (min(1.0, mean), min(1.0, mean))
+        else:  # flat: P(N(-0.3, 0.3) > 0) = 0.1587, a vote of 2 x 0.1587 - 1 against
+            assert vote.action == "flat"
+            assert vote.score == pytest.approx(-0.6827, abs=1e-4)
     plain = Orchestrator(settings, lambda _: symbol_history).assess(snapshot, portfolio).score
     # Each vote pulls the combined score towards its own: flat below 0.25 below 0.5 below 1.
     assert scores[-0.3] < plain

@@ -7,8 +7,9 @@ policy's action and its probability, read as a vote of score in [-1, 1] with con
 
 * a flat/long policy: action ``long`` or ``flat``, score ``2 * P(long) - 1``;
 * a target-fraction policy: action ``target F`` (the fraction of equity it would hold) or
-  ``flat`` at a target of 0; score ``F`` (a target of 0.5 is a long half as strong as 1) and -1
-  when flat (exit). Its probability is that of being in the market, or flat, as it chose.
+  ``flat`` at a target of 0; score ``F`` (a target of 0.5 is a long half as strong as 1), and
+  when flat (exit) ``2 * P(long) - 1``, as against as it is sure of being flat. Its probability
+  is that of being in the market, or flat, as it chose.
 
 Its weight is the one its promotion set; the implementation lives in :mod:`sigmax.rl.voter`.
 """

@@ -66,12 +66,14 @@ class PolicyOutput:
 
     @property
     def score(self) -> Vector:
-        """The vote: ``2 P(long) - 1`` for a flat/long policy; for a fraction policy its target
-        (0.5 a long half as strong as 1), and -1 at a target of 0 (flat: exit)."""
+        """The vote: ``2 P(long) - 1`` for a flat/long policy. For a fraction policy its target
+        when above 0 (0.5 a long half as strong as 1); at a target of 0 (flat: exit) the flat
+        policy's ``2 P(long) - 1``, as strong against as it is sure, so that a mean just below
+        0 is not a full exit when one just above it is a vote of almost nothing."""
+        flat_or_long: Vector = 2.0 * self.long_probability - 1.0
         if self.kind == "discrete":
-            discrete: Vector = 2.0 * self.long_probability - 1.0
-            return discrete
-        fraction: Vector = np.where(self.target > 0.0, self.target, -1.0)
+            return flat_or_long
+        fraction: Vector = np.where(self.target > 0.0, self.target, flat_or_long)
         return fraction
 
     @property
