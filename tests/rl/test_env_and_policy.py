@@ -24,7 +24,7 @@ from sigmax.execution.fill_model import (
 from sigmax.rl.costs import TradeCosts
 from sigmax.rl.env import EnvConfig, MarketArrays, TradingEnv
 from sigmax.rl.features import feature_names, observations, snapshot_observation
-from sigmax.rl.policy import PolicyNetwork
+from sigmax.rl.policy import PolicyFileError, PolicyNetwork
 from sigmax.rl.voter import NetworkVoter
 
 # Four months of BTC/USDT 1h: enough for every timeframe's indicators to warm up.
@@ -48,6 +48,11 @@ def _network(inputs: int, seed: int = 3, kind: str = "discrete") -> PolicyNetwor
         generator.normal(0, 0.5, (sizes[k + 1], sizes[k])) for k in range(len(sizes) - 1)
     )
     biases = tuple(generator.normal(0, 0.1, sizes[k + 1]) for k in range(len(sizes) - 1))
+    # A fraction policy: its mean centred near 0.4 so that rows fall flat, inside (0, 1) and
+    # clipped at 1 alike; its spread as a trained PPO's Gaussian has one.
+    if kind == "fraction":
+        biases = (*biases[:-1], biases[-1] + 0.4)
+        return PolicyNetwork(weights, biases, kind, np.array([-0.7]))
     return PolicyNetwork(weights, biases, kind)
 
 
@@ -111,6 +116,41 @@ def test_one_decision_equals_its_row_of_the_whole_history(series, settings) -> N
         assert vote.confidence == batch.confidence[index]
         assert vote.action in ("long", "flat")
         assert vote.probability >= 0.5
+        assert vote.target is None
+
+
+def test_a_fraction_vote_alone_equals_its_row_of_the_whole_history(series, settings) -> None:  # type: ignore[no-untyped-def]
+    history = build_history(series, settings)
+    network = _network(30, kind="fraction")
+    voter = NetworkVoter(network, "abcdef", "0" * 64, 0.2)
+    batch = voter.votes(history)
+    targets = network.forward(observations(history)).target
+    # Rows of each kind: flat (target 0), a partial long, a whole long (mean clipped at 1).
+    flat = np.flatnonzero(targets == 0.0)
+    partial = np.flatnonzero((targets > 0.0) & (targets < 1.0))
+    whole = np.flatnonzero(targets == 1.0)
+    assert len(flat) > 0
+    assert len(partial) > 0
+    assert len(whole) > 0
+    indexes = [*flat[:: max(1, len(flat) // 4)], *partial[:: max(1, len(partial) // 6)], whole[0]]
+    for index in indexes:
+        snapshot = history.snapshot(int(history.decision_moments()[index]))
+        vote = voter.vote(snapshot)
+        assert vote.score == batch.score[index]
+        assert vote.confidence == batch.confidence[index]
+        assert vote.long_probability == batch.long_probability[index]
+        assert vote.target == targets[index]
+        assert vote.probability >= 0.5
+        if vote.target == 0.0:
+            # flat: an exit, as strong as the policy is sure of it
+            assert vote.action == "flat"
+            assert vote.long_probability <= 0.5
+            assert vote.score == 2.0 * vote.long_probability - 1.0
+        else:
+            # a long as strong as its target: 0.5 half of 1
+            assert vote.action == f"target {vote.target:.2f}"
+            assert vote.score == vote.target
+            assert vote.long_probability > 0.5
 
 
 def test_the_numpy_policy_is_the_torch_actor(series, settings) -> None:  # type: ignore[no-untyped-def]
@@ -143,6 +183,40 @@ def test_the_numpy_policy_is_the_torch_actor(series, settings) -> None:  # type:
     assert np.array_equal(output.action, (expected > 0.5).astype(np.int64))
 
 
+def test_the_fraction_policy_is_the_torch_actors_gaussian(series, settings) -> None:  # type: ignore[no-untyped-def]
+    """Its target is PPO's deterministic action (the mean, clipped), its probability of being
+    in the market the Gaussian's mass above 0 (what a sampled, clipped action holds)."""
+    torch = pytest.importorskip("torch")
+    from sigmax.rl.train import export_network
+
+    inputs = 30
+    torch.manual_seed(1)
+
+    class Policy:
+        def __init__(self) -> None:
+            self.mlp_extractor = type("M", (), {})()
+            self.mlp_extractor.policy_net = torch.nn.Sequential(
+                torch.nn.Linear(inputs, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8), torch.nn.Tanh()
+            )
+            self.action_net = torch.nn.Linear(8, 1)
+            self.log_std = torch.nn.Parameter(torch.tensor([-0.4]))
+
+    model = type("Model", (), {"policy": Policy()})()
+    network = export_network(model, "fraction")
+    rows = observations(build_history(series, settings))[-200:]
+    with torch.no_grad():
+        mean = model.policy.action_net(
+            model.policy.mlp_extractor.policy_net(torch.as_tensor(rows))
+        ).double()[:, 0]
+        gaussian = torch.distributions.Normal(mean, torch.exp(model.policy.log_std.double()))
+        expected = (1.0 - gaussian.cdf(torch.zeros_like(mean))).numpy()
+        expected_target = torch.clamp(mean, 0.0, 1.0).numpy()
+    output = network.forward(rows)
+    assert np.allclose(output.long_probability, expected, atol=1e-6)
+    assert np.allclose(output.target, expected_target, atol=1e-6)
+    assert np.array_equal(output.action, (expected_target > 0).astype(np.int64))
+
+
 def test_a_policy_file_has_one_sha256_for_one_network(tmp_path) -> None:  # type: ignore[no-untyped-def]
     network = _network(30)
     first, second = network.to_bytes(), _network(30).to_bytes()
@@ -152,6 +226,23 @@ def test_a_policy_file_has_one_sha256_for_one_network(tmp_path) -> None:  # type
     path.write_bytes(first)
     read = PolicyNetwork.read(path)
     assert read.sha256() == network.sha256()
+
+
+def test_a_fraction_policy_file_keeps_its_spread(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    network = _network(30, kind="fraction")
+    path = tmp_path / "policy.npz"
+    path.write_bytes(network.to_bytes())
+    read = PolicyNetwork.read(path)
+    assert read.kind == "fraction"
+    assert read.log_std is not None
+    assert np.array_equal(read.log_std, [-0.7])
+    assert read.sha256() == network.sha256()
+    # A fraction file without its spread (the format before the fraction vote) is refused.
+    layers = {f"w{k}": w for k, w in enumerate(network.weights)}
+    layers |= {f"b{k}": b for k, b in enumerate(network.biases)}
+    np.savez(path, kind=np.array("fraction"), **layers)
+    with pytest.raises(PolicyFileError, match="log_std"):
+        PolicyNetwork.read(path)
 
 
 @pytest.mark.parametrize(

@@ -122,6 +122,51 @@ def test_the_same_seed_trains_the_same_model(
     assert json.loads(other.stdout)["sha256"] != first["sha256"]
 
 
+def test_a_fraction_policy_trains_the_same_twice_and_votes_its_target(
+    data: Path, tmp_path: Path
+) -> None:
+    """``--actions fraction``: the same seed gives the same model (its Gaussian's spread
+    included), and promoted, its vote in ``sigmax analyze`` is its target fraction."""
+    args = [*ARGS, "--actions", "fraction", "--data", str(data), "--json"]
+    models = []
+    for home in (tmp_path / "one", tmp_path / "two"):
+        done = _invoke(home, *args)
+        assert done.exit_code == 0, done.output
+        models.append(json.loads(done.stdout))
+    first, second = models
+    assert (first["id"], first["sha256"]) == (second["id"], second["sha256"])
+    stored = load_model(tmp_path / "one", first["id"])
+    assert stored.card["config"]["env"]["actions"] == "fraction"
+    network = stored.policy()
+    assert network.kind == "fraction"
+    assert network.log_std is not None
+    assert (stored.folder / "policy.npz").read_bytes() == (
+        tmp_path / "two" / "models" / first["id"] / "policy.npz"
+    ).read_bytes()
+
+    card = stored.card
+    card["metrics"]["validation"]["metrics"]["sharpe"] = 99.0  # above both baselines
+    write_json(stored.folder / "model.json", card)
+    promoted = _invoke(tmp_path / "one", "rl", "promote", first["id"], "--weight", "0.3")
+    assert promoted.exit_code == 0, promoted.output
+    at = ["BTC/USDT", "--at", "2023-04-01T12:00:00Z", "--json"]
+    analysed = _invoke(tmp_path / "one", "analyze", *at)
+    assert analysed.exit_code == 0, analysed.output
+    record = json.loads(analysed.stdout)
+    rl = next(agent for agent in record["agents"] if agent["name"] == "rl")
+    target = rl["details"]["target"]
+    assert 0.0 <= target <= 1.0
+    if target > 0:
+        assert rl["details"]["action"] == f"target {target:.2f}"
+        assert rl["score"] == pytest.approx(target, abs=1e-6)
+    else:
+        assert rl["details"]["action"] == "flat"
+        assert rl["score"] == pytest.approx(2 * rl["details"]["long_probability"] - 1, abs=1e-5)
+        assert rl["score"] <= 0.0
+    assert 0.5 <= rl["details"]["probability"] <= 1.0
+    assert rl["details"]["weight"] == 0.3
+
+
 def test_evaluation_reads_nothing_of_the_training_window(
     trained: tuple[Path, dict[str, Any]], data: Path, tmp_path: Path
 ) -> None:

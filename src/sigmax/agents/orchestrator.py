@@ -369,10 +369,19 @@ def policy_digest(digest: str, voter: PolicyVoter) -> str:
 
 
 def policy_report(voter: PolicyVoter, vote: PolicyVote) -> AgentReport:
-    """The policy's vote in the record: action, probability, model, weight."""
+    """The policy's vote in the record: action (a fraction policy's target), probability, model,
+    weight."""
+    if vote.target is not None and vote.target > 0:
+        wants: tuple[str | Evidence, ...] = (
+            f"The learned policy (model {vote.model}) would hold a position, ",
+            Evidence("policy_target", "target fraction of equity", vote.target),
+            ", with ",
+        )
+    else:
+        wants = (f"The learned policy (model {vote.model}) would be {vote.action} with ",)
     claim = Claim(
         (
-            f"The learned policy (model {vote.model}) would be {vote.action} with ",
+            *wants,
             Evidence("policy_probability", "probability", vote.probability),
             "; as a vote: ",
             Evidence("policy_score", "score", vote.score),
@@ -382,18 +391,17 @@ def policy_report(voter: PolicyVoter, vote: PolicyVote) -> AgentReport:
         ),
         weight=vote.score,
     )
+    details: dict[str, Any] = {
+        "action": vote.action,
+        "probability": round(vote.probability, 6),
+        "long_probability": round(vote.long_probability, 6),
+        "model": vote.model,
+        "weight": voter.weight,
+    }
+    if vote.target is not None:
+        details["target"] = round(vote.target, 6)
     return AgentReport.from_claims(
-        voter.name,
-        vote.score,
-        vote.confidence,
-        [claim],
-        details={
-            "action": vote.action,
-            "probability": round(vote.probability, 6),
-            "long_probability": round(vote.long_probability, 6),
-            "model": vote.model,
-            "weight": voter.weight,
-        },
+        voter.name, vote.score, vote.confidence, [claim], details=details
     )
 
 

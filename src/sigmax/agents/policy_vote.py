@@ -2,9 +2,16 @@
 
 The orchestrator and the whole-history assessment take an optional :class:`PolicyVoter`; with
 none (no model promoted) they are exactly what they were. A voter gives, for a decision, the
-policy's action (``long`` or ``flat``) and its probability, read as a vote: score
-``2 * P(long) - 1`` (long is for buying, flat against), confidence ``|score|``. Its weight is
-the one its promotion set; the implementation lives in :mod:`sigmax.rl.voter`.
+policy's action and its probability, read as a vote of score in [-1, 1] with confidence
+``|score|``:
+
+* a flat/long policy: action ``long`` or ``flat``, score ``2 * P(long) - 1``;
+* a target-fraction policy: action ``target F`` (the fraction of equity it would hold) or
+  ``flat`` at a target of 0; score ``F`` (a target of 0.5 is a long half as strong as 1), and
+  when flat (exit) ``2 * P(long) - 1``, as against as it is sure of being flat. Its probability
+  is that of being in the market, or flat, as it chose.
+
+Its weight is the one its promotion set; the implementation lives in :mod:`sigmax.rl.voter`.
 """
 
 from __future__ import annotations
@@ -25,15 +32,17 @@ POLICY_VOTER = "rl"
 class PolicyVote:
     """The policy at one decision."""
 
+    #: ``long``, ``flat`` or ``target F`` (a fraction policy's target, two decimals).
     action: str
-    #: The probability of ``action``.
+    #: The probability of ``action``: of being in the market (long, or any target above 0),
+    #: or of being flat.
     probability: float
     long_probability: float
     model: str
-
-    @property
-    def score(self) -> float:
-        return 2.0 * self.long_probability - 1.0
+    #: The vote's score in [-1, 1] (see the module).
+    score: float
+    #: A fraction policy's target fraction of equity in [0, 1]; None for a flat/long policy.
+    target: float | None = None
 
     @property
     def confidence(self) -> float:
@@ -44,12 +53,8 @@ class PolicyVote:
 class PolicyVotes:
     """The policy at every candle close of a history (the batch path)."""
 
+    score: FloatArray
     long_probability: FloatArray
-
-    @property
-    def score(self) -> FloatArray:
-        values: FloatArray = 2.0 * self.long_probability - 1.0
-        return values
 
     @property
     def confidence(self) -> FloatArray:

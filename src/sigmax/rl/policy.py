@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,18 +37,52 @@ class PolicyFileError(InputError):
 
 @dataclass(frozen=True, slots=True)
 class PolicyOutput:
-    """Per row: the probability of being long and the action (1 long, 0 flat)."""
+    """Per row: the position the policy wants and how sure it is of being in the market.
+
+    ``target`` is the fraction of equity it would hold: 1 or 0 for a flat/long policy, the
+    mean of its target clipped to [0, 1] for a fraction policy (what PPO's deterministic action
+    is). ``long_probability`` is the probability that the policy, sampling as it trained, holds
+    a position: the softmax of its long logit, or for a fraction policy the Gaussian's mass
+    above 0 (its samples are clipped to [0, 1], so all the mass below 0 is exactly flat).
+    """
 
     long_probability: Vector
-    action: np.ndarray[tuple[int], np.dtype[np.int64]]
+    target: Vector
+    kind: str
+
+    @property
+    def action(self) -> np.ndarray[tuple[int], np.dtype[np.int64]]:
+        """1 where the policy would hold a position (any target above 0), 0 where flat."""
+        held: np.ndarray[tuple[int], np.dtype[np.int64]] = (self.target > 0.0).astype(np.int64)
+        return held
 
     @property
     def probability(self) -> Vector:
-        """The probability of the chosen action."""
+        """The probability of the chosen action (in the market, or flat)."""
         chosen: Vector = np.where(
             self.action == 1, self.long_probability, 1.0 - self.long_probability
         )
         return chosen
+
+    @property
+    def score(self) -> Vector:
+        """The vote: ``2 P(long) - 1`` for a flat/long policy. For a fraction policy its target
+        when above 0 (0.5 a long half as strong as 1); at a target of 0 (flat: exit) the flat
+        policy's ``2 P(long) - 1``, as strong against as it is sure, so that a mean just below
+        0 is not a full exit when one just above it is a vote of almost nothing."""
+        flat_or_long: Vector = 2.0 * self.long_probability - 1.0
+        if self.kind == "discrete":
+            return flat_or_long
+        fraction: Vector = np.where(self.target > 0.0, self.target, flat_or_long)
+        return fraction
+
+    @property
+    def all_in(self) -> np.ndarray[tuple[int], np.dtype[np.bool_]]:
+        """Where a strategy that invests a whole sleeve or nothing is long: the policy's long
+        action, or a target of one half or more (the nearer of flat and all in)."""
+        threshold = 0.5 if self.kind == "fraction" else 1.0
+        long: np.ndarray[tuple[int], np.dtype[np.bool_]] = self.target >= threshold
+        return long
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +90,14 @@ class PolicyNetwork:
     """Hidden layers (weights ``out x in``, biases) with tanh, then the action head.
 
     ``kind`` is ``discrete`` (two logits: flat, long) or ``fraction`` (the mean of the target
-    fraction, clipped to [0, 1], read as the probability of being long).
+    fraction of equity, with ``log_std``: the log of its Gaussian's standard deviation, which
+    PPO learns apart from the observation).
     """
 
     weights: tuple[Matrix, ...]
     biases: tuple[Vector, ...]
     kind: str
+    log_std: Vector | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("discrete", "fraction"):
@@ -75,6 +112,18 @@ class PolicyNetwork:
         outputs = self.weights[-1].shape[0]
         if outputs != (2 if self.kind == "discrete" else 1):
             raise PolicyFileError(f"policy head: {outputs} outputs for a {self.kind} policy")
+        if self.kind == "discrete" and self.log_std is not None:
+            raise PolicyFileError("policy log_std: only a fraction policy has one")
+        if self.kind == "fraction" and (
+            self.log_std is None
+            or self.log_std.shape != (1,)
+            or not bool(np.isfinite(self.log_std).all())
+        ):
+            raise PolicyFileError(
+                "policy log_std: a fraction policy needs the log of its target's standard "
+                "deviation, one finite number (a file without it predates the fraction vote: "
+                "retrain the model)"
+            )
 
     @property
     def inputs(self) -> int:
@@ -97,11 +146,13 @@ class PolicyNetwork:
         if self.kind == "discrete":
             # softmax of two logits: P(long) = 1 / (1 + exp(flat - long))
             p_long: Vector = 1.0 / (1.0 + np.exp(x[:, 0] - x[:, 1]))
-            action = (x[:, 1] > x[:, 0]).astype(np.int64)
+            target: Vector = (x[:, 1] > x[:, 0]).astype(np.float64)
         else:
-            p_long = np.clip(x[:, 0], 0.0, 1.0)
-            action = (p_long >= 0.5).astype(np.int64)
-        return PolicyOutput(p_long, action)
+            assert self.log_std is not None  # __post_init__ requires it
+            mean: Vector = x[:, 0]
+            p_long = _mass_above_zero(mean, float(np.exp(self.log_std[0])))
+            target = np.clip(mean, 0.0, 1.0)
+        return PolicyOutput(p_long, target, self.kind)
 
     def to_bytes(self) -> bytes:
         """The ``.npz`` bytes: the same network always gives the same bytes."""
@@ -110,6 +161,8 @@ class PolicyNetwork:
         for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             arrays[f"w{k}"] = np.ascontiguousarray(w, dtype=np.float64)
             arrays[f"b{k}"] = np.ascontiguousarray(b, dtype=np.float64)
+        if self.log_std is not None:
+            arrays["log_std"] = np.ascontiguousarray(self.log_std, dtype=np.float64)
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
             for name, array in arrays.items():
                 entry = io.BytesIO()
@@ -129,9 +182,25 @@ class PolicyNetwork:
                 layers = sum(1 for name in data.files if name.startswith("w"))
                 weights = tuple(np.asarray(data[f"w{k}"], dtype=np.float64) for k in range(layers))
                 biases = tuple(np.asarray(data[f"b{k}"], dtype=np.float64) for k in range(layers))
+                log_std = (
+                    np.asarray(data["log_std"], dtype=np.float64)
+                    if "log_std" in data.files
+                    else None
+                )
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
             raise PolicyFileError(f"{path}: not a policy file ({error})") from None
-        return cls(weights, biases, kind)
+        try:
+            return cls(weights, biases, kind, log_std)
+        except PolicyFileError as error:
+            raise PolicyFileError(f"{path}: {error}") from None
+
+
+def _mass_above_zero(mean: Vector, std: float) -> Vector:
+    """P(X > 0) for X ~ N(mean, std), row by row with ``math.erfc`` (one row alone gives the
+    same number as that row of a whole history)."""
+    scale = std * math.sqrt(2.0)
+    values: Vector = np.array([0.5 * math.erfc(-m / scale) for m in mean.tolist()])
+    return values
 
 
 def _dense(x: Matrix, w: Matrix, b: Vector) -> Matrix:

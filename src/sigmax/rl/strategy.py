@@ -1,7 +1,8 @@
 """The policy alone as the engine's decision source, to judge it with the backtest's metrics.
 
-Long when the policy's action is long, flat when it is flat: a BUY invests its symbol's sleeve
-of the cash (capital / number of symbols, as ``sma_cross``), a SELL exits the whole position,
+Long when the policy's action is long (a fraction policy: a target of one half or more, the
+nearer of flat and all in), flat otherwise: a BUY invests its symbol's sleeve of the cash
+(capital / number of symbols, as ``sma_cross``), a SELL exits the whole position,
 filled at the next open by the paper venue with its fees and slippage, as the training
 environment assumed. There is no stop-loss or take-profit: the policy exits on its own signal.
 """
@@ -70,8 +71,8 @@ class PolicyStrategy:
 
     def batch_of(self, history: SymbolHistory) -> BatchAssessment:
         output = self.output_of(history)
-        long = output.action == 1
-        score = 2.0 * output.long_probability - 1.0
+        long = output.all_in
+        score = output.score
         return BatchAssessment(
             score=score, confidence=np.abs(score), buy_candidate=long, sell_candidate=~long
         )
@@ -79,7 +80,7 @@ class PolicyStrategy:
     def assess(self, snapshot: MarketSnapshot, portfolio: PortfolioView) -> Assessment:
         view = snapshot.primary
         output = self._output_at(snapshot)
-        long = bool(output.action[view.index] == 1)
+        long = bool(output.all_in[view.index])
         held = portfolio.positions_usd.get(snapshot.symbol, 0) > 0
         action = (
             Action.BUY if long and not held else Action.SELL if held and not long else Action.HOLD
@@ -94,7 +95,7 @@ class PolicyStrategy:
             size = float(cash)
         elif action is Action.SELL:
             size = float(portfolio.positions_usd[snapshot.symbol])
-        score = 2.0 * float(output.long_probability[view.index]) - 1.0
+        score = float(output.score[view.index])
         return strategy_assessment(self.decision_id(snapshot), snapshot, action, score, size)
 
     def _output_at(self, snapshot: MarketSnapshot) -> PolicyOutput:
@@ -117,9 +118,13 @@ class PolicyStrategy:
         view = snapshot.primary
         output = self._output_at(snapshot)
         p_long = float(output.long_probability[view.index])
+        target = float(output.target[view.index])
+        wants = (
+            f"a target of {target:.2f} of equity and " if self.network.kind == "fraction" else ""
+        )
         text = (
-            f"The policy (model {self.model}) gives long a probability of {p_long:.4f} at the "
-            f"close {view.close:.2f} of {ms_to_iso(view.open_time_ms)}: "
+            f"The policy (model {self.model}) gives {wants}long a probability of {p_long:.4f} "
+            f"at the close {view.close:.2f} of {ms_to_iso(view.open_time_ms)}: "
             f"{numbers.decision.value}."
         )
         return strategy_record(
@@ -129,5 +134,5 @@ class PolicyStrategy:
             digest=self.digest,
             text=text,
             strategy=f"rl({self.model})",
-            indicators={"long_probability": p_long},
+            indicators={"long_probability": p_long, "target": target},
         )

@@ -277,7 +277,14 @@ def export_network(model: Any, actions: str) -> PolicyNetwork:
     layers.append(model.policy.action_net)
     weights = tuple(np.asarray(layer.weight.detach().numpy(), dtype=np.float64) for layer in layers)
     biases = tuple(np.asarray(layer.bias.detach().numpy(), dtype=np.float64) for layer in layers)
-    return PolicyNetwork(weights, biases, actions)
+    # A fraction policy's Gaussian spread (state-independent in PPO): its probability of
+    # holding a position needs it.
+    log_std = (
+        np.asarray(model.policy.log_std.detach().numpy(), dtype=np.float64)
+        if actions == "fraction"
+        else None
+    )
+    return PolicyNetwork(weights, biases, actions, log_std)
 
 
 DAY_MS = 86_400_000

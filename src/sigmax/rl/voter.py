@@ -35,17 +35,28 @@ class NetworkVoter:
 
     def vote(self, snapshot: MarketSnapshot) -> PolicyVote:
         output = self.network.forward(snapshot_observation(snapshot, self._layers))
-        long_p = float(output.long_probability[0])
-        action = int(output.action[0])
+        held = int(output.action[0]) == 1
+        target = float(output.target[0])
+        fraction = self.network.kind == "fraction"
         return PolicyVote(
-            action="long" if action == 1 else "flat",
+            action=action_name(held, target if fraction else None),
             probability=float(output.probability[0]),
-            long_probability=long_p,
+            long_probability=float(output.long_probability[0]),
             model=self.model,
+            score=float(output.score[0]),
+            target=target if fraction else None,
         )
 
     def votes(self, history: SymbolHistory) -> PolicyVotes:
-        return PolicyVotes(self.network.forward(observations(history)).long_probability)
+        output = self.network.forward(observations(history))
+        return PolicyVotes(output.score, output.long_probability)
+
+
+def action_name(held: bool, target: float | None) -> str:
+    """``long`` / ``flat``, or a fraction policy's ``target 0.48`` (``flat`` at 0)."""
+    if not held:
+        return "flat"
+    return "long" if target is None else f"target {target:.2f}"
 
 
 def promoted_voter(settings: Settings) -> NetworkVoter | None:
