@@ -71,6 +71,15 @@ def _app() -> Any:
     return app
 
 
+async def _newest_close_ms() -> int:
+    """The close of the newest closed 1h candle, far enough from the next close that it is
+    still the newest when the command runs (the fetch counts at the decision's moment only
+    then)."""
+    if time.time() * 1000 % HOUR_MS > HOUR_MS - 20_000:
+        await asyncio.sleep(25)
+    return int(time.time() * 1000) // HOUR_MS * HOUR_MS
+
+
 def _researcher(document: dict[str, Any]) -> dict[str, Any]:
     agent = next(a for a in document["agents"] if a["name"] == "researcher")
     details: dict[str, Any] = agent["details"]
@@ -80,11 +89,7 @@ def _researcher(document: dict[str, Any]) -> dict[str, Any]:
 async def test_analyze_reads_the_configured_live_feeds_fetched_once(
     sigmax_home: Path, monkeypatch: pytest.MonkeyPatch, research_server: ResearchLoopback
 ) -> None:
-    # The newest candle must still be the newest closed one when the command runs.
-    if time.time() * 1000 % HOUR_MS > HOUR_MS - 20_000:
-        await asyncio.sleep(25)
-    now = datetime.now(UTC)
-    last_close_ms = int(now.timestamp() * 1000) // HOUR_MS * HOUR_MS
+    last_close_ms = await _newest_close_ms()
     decided_at = datetime.fromtimestamp(last_close_ms / 1000, UTC)
     research_server.rss["coindesk"] = [
         Post(
@@ -127,7 +132,7 @@ async def test_analyze_reads_the_configured_live_feeds_fetched_once(
 async def test_a_failing_feed_is_unavailable_with_its_reason(
     sigmax_home: Path, monkeypatch: pytest.MonkeyPatch, research_server: ResearchLoopback
 ) -> None:
-    last_close_ms = int(time.time() * 1000) // HOUR_MS * HOUR_MS
+    last_close_ms = await _newest_close_ms()
     research_server.fail["rss"] = "malformed"
     research_server.fail["fear_greed"] = "429"
     _configure(sigmax_home, monkeypatch, research_server)
