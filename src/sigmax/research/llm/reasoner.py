@@ -18,8 +18,9 @@ attached to it as ``llm``:
    ``RSI(14)``): an invented number rejects the answer, stance included.
 
 The decision itself never waits for this and never changes because of it. With
-``research.llm.vote_weight`` > 0 a live run's *later* decisions read the stance
-(:mod:`sigmax.research.llm.stance`).
+``research.llm.vote_weight`` > 0 a live run's *later* decisions read the stance, and a
+backtest's asked with ``--llm``, in market time (:mod:`sigmax.research.llm.stance`,
+:mod:`sigmax.backtest.llm`).
 """
 
 from __future__ import annotations
