@@ -60,9 +60,11 @@ class BacktestResult:
     buy_and_hold_curve: np.ndarray[tuple[int], np.dtype[np.float64]]
     candles: int
     decisions: dict[str, int]
+    #: The LLM's answers (``--llm``, see :mod:`sigmax.backtest.llm`); None without it.
+    llm: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "version": RESULT_VERSION,
             "id": self.id,
             "config": self.config,
@@ -86,6 +88,10 @@ class BacktestResult:
             ],
             "fills": list(self.fills),
         }
+        if self.llm is not None:
+            # Only a run asked with --llm has the section: other results stay as they were.
+            document["llm"] = self.llm
+        return document
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=False, separators=(",", ":"))
@@ -156,6 +162,7 @@ def build_result(run: BacktestRun) -> BacktestResult:
         buy_and_hold_curve=hold_curve,
         candles=run.window_candles,
         decisions=dict(run.totals.decisions),
+        llm=None if run.llm is None else run.llm.to_result(),
     )
 
 
@@ -220,11 +227,13 @@ def _explanation(run: BacktestRun, decision_id: str | None) -> str:
     if record is None:
         return ""
     reasoning = record.reasoning
-    return (
+    text = (
         f"{reasoning.get('decision', '')} Bull: {reasoning.get('bull_argument', '')} "
         f"Bear: {reasoning.get('bear_argument', '')} "
         f"Risk: {reasoning.get('risk_assessment', '')}"
     )
+    summary = None if run.llm is None else run.llm.summary_of(decision_id)
+    return text if summary is None else f"{text} LLM: {summary}"
 
 
 def _exposure(

@@ -30,7 +30,9 @@ import numpy as np
 from sigmax.agents.batch import BatchAssessment, assess_history
 from sigmax.agents.market_view import SymbolHistory
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
+from sigmax.agents.researcher import ResearchSource, default_sources
 from sigmax.backtest.feed import BacktestFeed, PassedCurve
+from sigmax.backtest.llm import BacktestLlm
 from sigmax.backtest.safety_off import SAFETY_SWITCHES, SafetySwitch, backtest_gate
 from sigmax.backtest.sma_cross import SmaCrossStrategy
 from sigmax.config import Settings, load_settings
@@ -47,6 +49,8 @@ from sigmax.errors import InputError
 from sigmax.execution.fill_model import FeeSchedule, SlippageModel
 from sigmax.execution.instruments import bundled_market_specs
 from sigmax.research.hub import research_file_digest, research_from_settings
+from sigmax.research.llm.attach import require_reasoner
+from sigmax.research.llm.stance import LlmStances, LlmStanceSource
 from sigmax.rl.voter import promoted_voter
 from sigmax.safety.state import SafetyEvent, SafetyState
 
@@ -104,6 +108,9 @@ class BacktestOptions:
     source: Callable[[Settings, int], ReferenceStrategy] | None = None
     #: Whether a promoted learned policy votes with the agents (False: the agents alone).
     policy_vote: bool = True
+    #: ``--llm``: the configured LLM answers the recorded decisions (and votes in later ones
+    #: when research.llm.vote_weight > 0). Without it no provider is even built.
+    llm: bool = False
 
 
 @dataclass
@@ -171,6 +178,8 @@ class BacktestRun:
     marks: dict[str, Decimal]
     #: Candles in the window, all symbols (the engine is handed only those that matter).
     window_candles: int
+    #: The LLM's answers (``--llm``), None without it.
+    llm: BacktestLlm | None = None
 
     def __repr__(self) -> str:
         return (
@@ -278,6 +287,10 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         config["rl"] = voter.identity
     if options.research is not None:
         config["research"] = research_file_digest(options.research)
+    llm = _backtest_llm(settings, options, strategy is None)
+    if llm is not None:
+        # Only a run asked with --llm says so: other runs keep their ids.
+        config["llm"] = llm.identity()
     allocating = settings.allocation.enabled and strategy is None
     if allocating:
         # Only a run with the allocation step says so: a default run's id stays what it was.
@@ -294,18 +307,18 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         histories = {s: build_history(series[s], settings) for s in symbols}
         for history in histories.values():
             history.require_higher_timeframes()
-        if options.research is None:
+        if options.research is None and (llm is None or not llm.votes):
             source = Orchestrator(settings, lambda symbol: histories[symbol], voter=voter)
             batch = {s: assess_history(h, settings, voter) for s, h in histories.items()}
         else:
-            research = research_from_settings(settings, research_file=options.research)
             source = Orchestrator(
                 settings,
                 lambda symbol: histories[symbol],
-                sources=research.researcher_sources(),
+                sources=_researcher_sources(settings, options.research, llm),
                 voter=voter,
             )
-            # Research can move any candle's decision: every candle is a candidate.
+            # Research or the LLM's stance can move any candle's decision: every candle is a
+            # candidate.
             batch = {}
             candidates = {s: np.ones(len(series[s]), dtype=bool) for s in symbols}
     else:
@@ -350,13 +363,75 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         progress=None if options.progress is None else (lambda done: options.progress(done, total)),  # type: ignore[misc]
     )
     total = feed.total_candles()
-    totals = await engine.run(feed, paced=False)
+    if llm is not None and llm.votes:
+        answering = llm
+
+        async def answer_before(close_ms: int) -> None:
+            # The decisions recorded so far are answered before the next group is decided.
+            await answering.answer(sink.decisions.values())
+
+        engine.before_group = answer_before
+    try:
+        totals = await engine.run(feed, paced=False)
+        if llm is not None:
+            await llm.answer(sink.decisions.values())
+    finally:
+        if llm is not None:
+            await llm.reasoner.close()
     if options.progress is not None:
         options.progress(total, total)
     closes = _window_closes(series, options.start_ms, options.until_ms)
     return BacktestRun(
-        run_id, settings, config, series, closes, sink, totals, ledger, dict(trader.marks), total
+        run_id,
+        settings,
+        config,
+        series,
+        closes,
+        sink,
+        totals,
+        ledger,
+        dict(trader.marks),
+        total,
+        llm,
     )
+
+
+def _backtest_llm(settings: Settings, options: BacktestOptions, agents: bool) -> BacktestLlm | None:
+    """The LLM of a backtest asked with ``--llm`` (the agents' decisions only: a reference
+    strategy has no evidence to rewrite), None otherwise: no provider is built."""
+    if not options.llm:
+        return None
+    if not agents:
+        raise InputError("--llm: only the agents' decisions have evidence for the LLM")
+    # Kept without expiry: a rerun of the backtest is answered from the cache.
+    reasoner = require_reasoner(settings, "--llm", reply_ttl_s=None)
+    vote_weight = settings.research.llm.vote_weight
+    stances = LlmStances() if vote_weight > 0 else None
+    return BacktestLlm(reasoner, vote_weight=vote_weight, stances=stances)
+
+
+def _researcher_sources(
+    settings: Settings, research_file: Path | None, llm: BacktestLlm | None
+) -> tuple[ResearchSource, ...]:
+    """The researcher's sources: the research file's (or the offline defaults), and the LLM's
+    stance when it votes, fed by :class:`BacktestLlm` in market time."""
+    sources: tuple[ResearchSource, ...] = (
+        research_from_settings(settings, research_file=research_file).researcher_sources()
+        if research_file is not None
+        else default_sources()
+    )
+    if llm is None or llm.stances is None:
+        return sources
+    # A research file's hub has its own llm source, which says it votes only in live runs:
+    # it is replaced by the one this backtest feeds.
+    sources = tuple(s for s in sources if s.name != "llm")
+    vote = LlmStanceSource(
+        llm.stances,
+        vote_weight=llm.vote_weight,
+        max_age_ms=round(settings.research.max_age_minutes * 60_000),
+        live=True,
+    )
+    return (*sources, vote)
 
 
 def _window_closes(

@@ -71,6 +71,17 @@ ReportOption = Annotated[
     typer.Option("--report", help="Write a self-contained HTML report to this path."),
 ]
 ListOption = Annotated[bool, typer.Option("--list", help="List the stored backtests and exit.")]
+LlmOption = Annotated[
+    bool,
+    typer.Option(
+        "--llm",
+        help=(
+            "Ask the configured LLM (LLM_PROVIDER, LLM_MODEL) about each recorded decision, "
+            "and let it vote when research.llm.vote_weight > 0; answers are cached under "
+            "SIGMAX_HOME, so a rerun makes no call."
+        ),
+    ),
+]
 
 
 def _decimal(text: str | None, option: str) -> Decimal | None:
@@ -103,6 +114,7 @@ def backtest_command(
     report: ReportOption = None,
     list_runs: ListOption = False,
     research: ResearchOption = None,
+    llm: LlmOption = False,
 ) -> None:
     """Backtest a strategy on stored candles with the paper engine: the same fills, fees and
     safety triggers as a paper run of the same candles."""
@@ -142,6 +154,7 @@ def backtest_command(
             research=research,
             capital=_decimal(capital, "--capital"),
             safety=parse_safety_switch(safety),
+            llm=llm,
         )
         console = Console(stderr=True)
         if options.safety == "off":
@@ -165,6 +178,15 @@ def backtest_command(
         save_result(result, home)
         if report is not None:
             write_backtest_report(run, result, report)
+    if run.llm is not None:
+        usage = run.llm.usage()
+        Console(stderr=True).print(
+            f"LLM {run.llm.reasoner.provider.name} {run.llm.reasoner.provider.model}: "
+            f"{len(run.llm.answers)} decisions answered, {usage['calls']} calls, "
+            f"{usage['cached']} from the cache, {usage['cost_usd']} USD",
+            highlight=False,
+            markup=False,
+        )
     if as_json:
         typer.echo(result.to_json())
         return
@@ -185,6 +207,15 @@ def _print_result(result: BacktestResult, report: Path | None) -> None:
     table.add_row("candles", f"{result.candles:,}")
     for key, value in result.metrics.to_dict().items():
         table.add_row(key.replace("_", " "), "n/a" if value is None else str(value))
+    if result.llm is not None:
+        answers = result.llm["answers"]
+        accepted = sum(1 for a in answers if a["status"] == "accepted")
+        vote = result.llm["vote_weight"]
+        table.add_row(
+            "llm",
+            f"{result.llm['provider']} {result.llm['model']}: {accepted}/{len(answers)} "
+            f"answers accepted" + (f", vote weight {vote:g}" if vote else ""),
+        )
     if report is not None:
         table.add_row("report", str(report))
     Console().print(table)

@@ -760,7 +760,8 @@ class LlmSettings(_Section):
     max_output_tokens: int = Field(default=600, ge=50, le=8000)
     #: The LLM's say in the numeric decision, 0 to 1 (0: none). Above 0, a live run's later
     #: decisions read the stance of its accepted answers about earlier ones with this
-    #: confidence; a decision never waits for an answer, and replays and backtests never vote.
+    #: confidence; a decision never waits for an answer. A backtest asked with --llm reads
+    #: them in market time (each group's answers before the next group); replays never vote.
     vote_weight: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")

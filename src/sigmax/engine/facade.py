@@ -28,10 +28,10 @@ from sigmax.config import Settings, load_settings
 from sigmax.data.catalog import DatasetCatalog
 from sigmax.domain.decisions import DecisionRecord
 from sigmax.engine.adhoc import RunMoment, replay_moment
-from sigmax.engine.decision_log import StoredDecisionLog, canonical_symbol
+from sigmax.engine.decision_log import StoredDecisionLog, canonical_symbol, wall_clock_ms
 from sigmax.errors import InputError, SigmaxError
 from sigmax.logging_setup import configure_logging, shutdown_logging
-from sigmax.research.hub import research_from_settings
+from sigmax.research.hub import ResearchHub, fetch_moment, research_from_settings
 from sigmax.research.llm.attach import annotate_and_attach, reasoner_from_settings
 from sigmax.rl.voter import promoted_voter
 from sigmax.storage import Database
@@ -124,6 +124,7 @@ class SIGMAX:
         self._decisions: StoredDecisionLog | None = None
         self._histories: HistoryCache | None = None
         self._orchestrator: Orchestrator | None = None
+        self._research: ResearchHub | None = None
         self._logging_configured = False
 
     async def initialize(self) -> None:
@@ -164,16 +165,14 @@ class SIGMAX:
             database, max_ad_hoc=settings.decision_history.max_entries
         )
         self._histories = HistoryCache(catalog, settings)
-        sources = (
-            None
-            if self.research is None
-            else research_from_settings(settings, research_file=self.research).researcher_sources()
-        )
+        # The research file's items, or the live feeds a live run reads (fetched once before
+        # each analysis, see :meth:`analyze`).
+        self._research = research_from_settings(settings, research_file=self.research)
         self._orchestrator = Orchestrator(
             settings,
             self._histories,
             self._decisions,
-            sources=sources,
+            sources=self._research.researcher_sources(),
             voter=promoted_voter(settings),
         )
         log.info(
@@ -200,7 +199,7 @@ class SIGMAX:
         try:
             return await annotate_and_attach(reasoner, self.decisions, record.to_dict())
         finally:
-            await reasoner.cache.close()
+            await reasoner.close()
 
     @property
     def is_initialized(self) -> bool:
@@ -246,6 +245,10 @@ class SIGMAX:
 
         Without ``at_ms``: at the market time of the replay running in this home, with its
         account (unless ``portfolio`` is given), else at the newest closed candle of the data.
+
+        Without a research file the configured live feeds are fetched first (each at most once
+        per ``research.min_refresh_seconds``); see :func:`~sigmax.research.hub.fetch_moment`
+        for when their items count.
         """
         if self._orchestrator is None:
             raise self._not_initialized("analyze")
@@ -254,6 +257,14 @@ class SIGMAX:
             if moment is not None:
                 at_ms = moment.at_ms
                 portfolio = portfolio or moment.portfolio
+        research = self._research
+        if research is not None and research.live:
+            history = self.history(symbol)
+            decision_ms = history.latest_decision_ms if at_ms is None else at_ms
+            await research.refresh(
+                [canonical_symbol(symbol)],
+                fetch_moment(decision_ms, wall_clock_ms(), history.series.timeframe.ms),
+            )
         return await self._orchestrator.analyze_symbol(symbol, at_ms, portfolio)
 
     async def stop(self) -> None:
@@ -261,10 +272,13 @@ class SIGMAX:
         if self._orchestrator is not None:
             log.info("SIGMAX stopped")
         database, self._database = self._database, None
+        research, self._research = self._research, None
         self._orchestrator = None
         self._decisions = None
         self._histories = None
         try:
+            if research is not None:
+                await research.close()
             if database is not None:
                 database.dispose()
         finally:

@@ -149,6 +149,15 @@ class ResearchHub:
             await self.cache.close()
 
 
+def fetch_moment(decision_ms: int, now_ms: int, step_ms: int) -> int:
+    """The moment an ad-hoc analysis's fetch counts as made: the decision's own, when the
+    decision is on the newest closed candle (closed at most one candle before ``now_ms``), as a
+    live run's fetch between candles; else ``now_ms``, after the decision, so that a past
+    moment finds the feeds unavailable (their items were not known then) and says to replay a
+    recorded research file."""
+    return decision_ms if 0 <= now_ms - decision_ms <= step_ms else now_ms
+
+
 def research_from_settings(
     settings: Settings,
     *,

@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 from sigmax.agents.privacy_agent import PrivacyAgent
 from sigmax.bus.events import EventType
@@ -20,24 +21,40 @@ from sigmax.bus.protocol import EventBus
 from sigmax.config.settings import Settings
 from sigmax.engine.decision_log import StoredDecisionLog
 from sigmax.errors import ConfigError, ConfigProblem
-from sigmax.research.cache import ResearchCache, cache_from_url
+from sigmax.research.cache import RedisCache, ResearchCache
 from sigmax.research.llm.providers import (
     AnthropicProvider,
     LlmProvider,
     OllamaProvider,
     OpenAIProvider,
 )
-from sigmax.research.llm.reasoner import LlmBudget, LlmReasoner, Prices
+from sigmax.research.llm.reasoner import CACHE_TTL_S, LlmBudget, LlmReasoner, Prices
 from sigmax.research.llm.stance import LlmStances
+from sigmax.research.sqlite_cache import SqliteCache
 from sigmax.safety.privacy import PrivacyScanner
 
 log = logging.getLogger(__name__)
 
+LLM_CACHE_FILE: Final = "llm/cache.sqlite"
+
+
+def llm_cache_path(settings: Settings) -> Path:
+    """The SQLite file of LLM replies and the LLM budget when no REDIS_URL is set."""
+    return settings.home / LLM_CACHE_FILE
+
 
 def reasoner_from_settings(
-    settings: Settings, cache: ResearchCache | None = None
+    settings: Settings,
+    cache: ResearchCache | None = None,
+    *,
+    reply_ttl_s: float | None = CACHE_TTL_S,
 ) -> LlmReasoner | None:
-    """The reasoner LLM_PROVIDER asks for, or None when none is set."""
+    """The reasoner LLM_PROVIDER asks for, or None when none is set.
+
+    Replies and the budget are kept in Redis when REDIS_URL is set (``cache``, the research
+    cache, when it is that Redis), else in the SQLite file :func:`llm_cache_path`: never only
+    in memory, so a rerun in another process is answered from the cache, free and identical.
+    """
     llm = settings.research.llm
     if llm.provider is None or llm.model is None:
         return None
@@ -63,18 +80,40 @@ def reasoner_from_settings(
         if services.ollama_url is None:
             raise ConfigError([ConfigProblem("OLLAMA_URL", "is required when LLM_PROVIDER=ollama")])
         provider = OllamaProvider(services.ollama_url, llm.model, llm.timeout_s)
-    if cache is None:
-        redis = services.redis_url
-        cache = cache_from_url(None if redis is None else redis.get_secret_value())
+    store: ResearchCache
+    if cache is not None and cache.name == "redis":
+        store = cache
+    elif services.redis_url is not None:
+        store = RedisCache(services.redis_url.get_secret_value())
+    else:
+        store = SqliteCache(llm_cache_path(settings))
     price_in, price_out = llm.prices[llm.model]
     return LlmReasoner(
         provider,
         Prices(price_in, price_out),
-        LlmBudget(cache, daily_usd=llm.daily_budget_usd, daily_tokens=llm.daily_token_budget),
-        cache,
+        LlmBudget(store, daily_usd=llm.daily_budget_usd, daily_tokens=llm.daily_token_budget),
+        store,
         PrivacyAgent(PrivacyScanner(settings.secret_values())),
         max_output_tokens=llm.max_output_tokens,
+        reply_ttl_s=reply_ttl_s,
     )
+
+
+def require_reasoner(settings: Settings, option: str, **options: Any) -> LlmReasoner:
+    """The configured reasoner, or a ConfigError naming what ``option`` needs."""
+    reasoner = reasoner_from_settings(settings, **options)
+    if reasoner is None:
+        missing = "LLM_PROVIDER" if settings.research.llm.provider is None else "LLM_MODEL"
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    missing,
+                    f"is required by {option}: set LLM_PROVIDER (openai, anthropic or ollama) "
+                    "and LLM_MODEL",
+                )
+            ]
+        )
+    return reasoner
 
 
 async def annotate_and_attach(

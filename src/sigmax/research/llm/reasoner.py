@@ -18,8 +18,9 @@ attached to it as ``llm``:
    ``RSI(14)``): an invented number rejects the answer, stance included.
 
 The decision itself never waits for this and never changes because of it. With
-``research.llm.vote_weight`` > 0 a live run's *later* decisions read the stance
-(:mod:`sigmax.research.llm.stance`).
+``research.llm.vote_weight`` > 0 a live run's *later* decisions read the stance, and a
+backtest's asked with ``--llm``, in market time (:mod:`sigmax.research.llm.stance`,
+:mod:`sigmax.backtest.llm`).
 """
 
 from __future__ import annotations
@@ -219,14 +220,26 @@ class LlmReasoner:
         privacy: PrivacyAgent,
         *,
         max_output_tokens: int,
+        reply_ttl_s: float | None = CACHE_TTL_S,
     ) -> None:
+        """``reply_ttl_s``: how long an accepted answer is kept (None: until the cache is
+        deleted, a backtest's, so that its reruns stay free and identical)."""
         self.provider = provider
         self.prices = prices
         self.budget = budget
         self.cache = cache
         self.privacy = privacy
         self.max_output_tokens = max_output_tokens
+        self.reply_ttl_s = reply_ttl_s
+        #: Calls made to the provider, answers taken from the cache, and what the calls cost.
         self.calls = 0
+        self.cached = 0
+        self.spent_micro_usd = 0
+
+    async def close(self) -> None:
+        await self.cache.close()
+        if self.budget.cache is not self.cache:
+            await self.budget.cache.close()
 
     def prompt(self, record: Mapping[str, Any]) -> tuple[str, dict[str, Any], int]:
         """The screened prompt, the evidence it holds, and how many findings were redacted."""
@@ -265,6 +278,7 @@ class LlmReasoner:
         except CacheError as error:
             return done("failed", reason=str(error))
         if cached is not None:
+            self.cached += 1
             return done("cached", **json.loads(cached))
         worst_tokens = len(SYSTEM + prompt) // CHARS_PER_TOKEN + self.max_output_tokens
         worst_micro = self.prices.micro_usd(
@@ -282,6 +296,7 @@ class LlmReasoner:
         except LlmError as error:
             return done("failed", reason=str(error), error=error.code)
         micro = self.prices.micro_usd(reply.input_tokens, reply.output_tokens)
+        self.spent_micro_usd += micro
         usage = {
             "input_tokens": reply.input_tokens,
             "output_tokens": reply.output_tokens,
@@ -306,7 +321,9 @@ class LlmReasoner:
         screened = self.privacy.screen({f"llm.{k}": v for k, v in answer.items()}).texts
         texts = {k: screened[f"llm.{k}"] for k in answer}
         try:
-            await self.cache.set(f"llm:reply:{digest}", json.dumps(texts).encode(), CACHE_TTL_S)
+            await self.cache.set(
+                f"llm:reply:{digest}", json.dumps(texts).encode(), self.reply_ttl_s
+            )
         except CacheError as error:
             return done("failed", reason=str(error), **usage)
         return done("ok", **texts, **usage)

@@ -12,8 +12,11 @@ at most 0.6). So:
   nothing after *t'*;
 * a failing, rejected (an invented number) or budget-stopped answer leaves no stance: the
   source is unavailable with its reason and the decision is what it would be without an LLM;
-* only a live run feeds the book (its answers arrive in wall time). A replay or a backtest,
-  whose decisions must not depend on when an answer arrives, never gets a stance and says so.
+* a live run feeds the book as its answers arrive in wall time; a backtest asked with
+  ``--llm`` feeds it in market time, answering each group's recorded decisions before the
+  next group is decided (:mod:`sigmax.backtest.llm`). A replay, or a backtest without
+  ``--llm``, whose decisions must not depend on when an answer arrives, never gets a stance
+  and says so.
 """
 
 from __future__ import annotations
@@ -97,8 +100,8 @@ class LlmStanceSource:
     def _stance(self, snapshot: MarketSnapshot) -> tuple[Stance | None, str]:
         if not self.live:
             return None, (
-                "the LLM votes only in live runs: a replay's or backtest's decisions never "
-                "depend on when an answer arrives"
+                "the LLM votes only in live runs and in backtests asked with --llm: a "
+                "replay's decisions never depend on when an answer arrives"
             )
         stance = self.stances.latest_before(snapshot.symbol, snapshot.decision_ms)
         if stance is None:
