@@ -416,6 +416,36 @@ def test_restoring_then_continuing_equals_never_stopping(stop_after: int) -> Non
     assert resumed.daily_pnl(day25, {}) == never_stopped.daily_pnl(day25, {})
 
 
+@pytest.mark.parametrize("stop_after", range(len(_scenario()) + 1))
+def test_a_head_with_the_entries_stored_apart_restores_the_same_ledger(stop_after: int) -> None:
+    """What a store keeps: the head once per commit, each entry once (``entries_since``)."""
+    ledger = Ledger(D("5000"))
+    stored: list[dict[str, Any]] = []
+    for step in _scenario()[:stop_after]:
+        step(ledger)
+        stored += [entry.to_dict() for entry in ledger.entries_since(len(stored))]
+    head = json.loads(json.dumps(ledger.snapshot_head()))
+    assert "entries" not in head
+    assert head["entry_count"] == len(stored) == ledger.entry_count
+    resumed = Ledger.restore({**head, "entries": stored})
+    assert resumed.snapshot() == ledger.snapshot()
+
+
+def test_a_head_is_refused_without_its_entries_or_with_another_number_of_them() -> None:
+    ledger = Ledger(D("1000"))
+    ledger.apply_fill(buy("2", "100", "0.2", ts=at(23, 1)))
+    ledger.apply_fill(sell("1", "110", "0.11", ts=at(23, 2)))
+    head = ledger.snapshot_head()
+    with pytest.raises(LedgerError, match="a head without its entries"):
+        Ledger.restore(head)
+    one = [ledger.entries[0].to_dict()]
+    with pytest.raises(LedgerError, match="'entry_count' says 2 entries, 1 are given"):
+        Ledger.restore({**head, "entries": one})
+    with pytest.raises(LedgerError, match="count 3 is beyond the 2 entries booked"):
+        ledger.entries_since(3)
+    assert ledger.entries_since(2) == ()
+
+
 def test_a_restored_ledger_still_refuses_a_fill_it_already_applied() -> None:
     ledger = Ledger(D("1000"))
     ledger.apply_fill(buy("1", "100", order_id="sgx-entry-9", sequence=3))

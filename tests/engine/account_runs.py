@@ -23,6 +23,7 @@ import pytest
 
 from conftest import CONFIG_VARIABLES
 from sigmax.domain.candles import datetime_to_ms
+from sigmax.engine.run_store import read_run_state
 from sigmax.engine.runner import RunOptions, RunReport, run_paper
 from sigmax.storage.database import Database
 from sigmax.storage.repositories import EngineStateRepository
@@ -113,8 +114,12 @@ async def _stop_when_protected(home: Path, options: RunOptions) -> dict[str, Any
 
 def _protected_state(db: Database) -> dict[str, Any] | None:
     with db.session() as session:
-        states = EngineStateRepository(session).items("run:")
-    for state in states.values():
+        states = [
+            read_run_state(session, key.removeprefix("run:"))
+            for key in EngineStateRepository(session).items("run:")
+        ]
+    for state in states:
+        assert state is not None
         stops = [o for o in state["venue"]["orders"] if o["type"] == "stop_loss"]
         if stops and set(state["marks"]) == set(SYMBOLS):
             return dict(state)

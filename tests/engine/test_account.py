@@ -34,6 +34,7 @@ from sigmax.engine.account import (
     read_trades,
 )
 from sigmax.engine.manual_order import MANUAL_ORDER_PREFIX, queue_manual_order
+from sigmax.engine.run_store import read_run_state
 from sigmax.engine.runner import RunReport
 from sigmax.engine.trader import command_key
 from sigmax.errors import InputError
@@ -85,10 +86,12 @@ def account(completed: CompletedRun) -> Iterator[AccountHome]:
 
 
 def _state(home: AccountHome) -> dict[str, Any]:
+    """The run's resume point as every reader sees it (its ledger with all its entries)."""
     with home.db.session() as session:
-        states = EngineStateRepository(session).items("run:")
-    assert len(states) == 1
-    return dict(next(iter(states.values())))
+        (key,) = EngineStateRepository(session).items("run:")
+        state = read_run_state(session, key.removeprefix("run:"))
+    assert state is not None
+    return dict(state)
 
 
 def _fill_rows(home: AccountHome) -> list[dict[str, Any]]:

@@ -111,6 +111,10 @@ def _recorded(url: str) -> dict[str, Any]:
                     "SELECT taken_at_ms, cash, equity FROM equity_snapshots ORDER BY taken_at_ms"
                 ),
                 "ledger": rows("SELECT value FROM engine_state WHERE key LIKE 'run:%'"),
+                # The ledger's entries, kept apart from its head: each written once, in order.
+                "ledger_entries": rows(
+                    "SELECT run_id, sequence, entry FROM ledger_entries ORDER BY run_id, sequence"
+                ),
                 "runs": rows("SELECT status FROM runs"),
             }
     finally:

@@ -100,12 +100,17 @@ def recorded(home: Path) -> dict[str, Any]:
             state = connection.execute(
                 text("SELECT value FROM engine_state WHERE key LIKE 'run:%'")
             ).all()
+            # The ledger's entries are kept apart from the resume point's head.
+            entries = connection.execute(
+                text("SELECT sequence, entry FROM ledger_entries ORDER BY run_id, sequence")
+            ).all()
     finally:
         engine.dispose()
     return {
         "decisions": [tuple(r) for r in decisions],
         "orders": [tuple(r) for r in orders],
         "state": [json.loads(v) if isinstance(v, str) else v for (v,) in state],
+        "ledger_entries": [(n, json.loads(v) if isinstance(v, str) else v) for n, v in entries],
     }
 
 

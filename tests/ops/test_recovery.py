@@ -26,8 +26,9 @@ from engine.account_runs import (
 )
 from sigmax.cli import app
 from sigmax.engine.runner import run_paper
+from sigmax.ops.resume import read_resume_point
 from sigmax.storage.database import Database
-from sigmax.storage.models import EquitySnapshotRow, FillRow, OrderRow, PositionRow
+from sigmax.storage.models import EquitySnapshotRow, FillRow, OrderRow, PositionRow, RunRow
 from storage.conftest import throwaway_postgres_database
 
 runner = CliRunner()
@@ -65,9 +66,20 @@ def recorded(url: str) -> dict[str, Any]:
                     select(EquitySnapshotRow).order_by(EquitySnapshotRow.taken_at_ms)
                 )
             ]
+            # The whole ledger, its head and every entry, as every reader reassembles it.
+            ledgers = []
+            for run_id in session.scalars(select(RunRow.id).order_by(RunRow.id)):
+                point = read_resume_point(session, run_id)
+                ledgers.append(None if point is None else point.ledger().snapshot())
     finally:
         db.dispose()
-    return {"fills": fills, "orders": orders, "positions": positions, "equity": equity}
+    return {
+        "fills": fills,
+        "orders": orders,
+        "positions": positions,
+        "equity": equity,
+        "ledgers": ledgers,
+    }
 
 
 async def _stop_when_protected(url: str) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,16 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import Engine, create_engine, inspect, select, text
 
+from sigmax.domain.ledger import Ledger
+from sigmax.domain.orders import Fill, Liquidity, OrderSide
+from sigmax.engine.run_store import read_run_state
 from sigmax.storage import database as database_module
 from sigmax.storage.database import MIGRATIONS_DIR, Database, alembic_config
 from sigmax.storage.errors import MigrationError
-from sigmax.storage.models import Base
+from sigmax.storage.models import Base, LedgerEntryRow
+from sigmax.storage.repositories import EngineStateRepository
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLES = {
@@ -33,6 +39,7 @@ TABLES = {
     "engine_state",
     "control_commands",
     "engine_lease",
+    "ledger_entries",
 }
 
 
@@ -196,3 +203,57 @@ def test_repository_alembic_ini_migrates_from_the_command_line(tmp_path: Path) -
         assert database.current_revision() == Database.head_revision()
     finally:
         database.dispose()
+
+
+def _old_style_ledger() -> dict[str, Any]:
+    """A ledger as resume points held it before revision 0007: every entry inline."""
+    ledger = Ledger(Decimal(1_000))
+    for index, side in enumerate((OrderSide.BUY, OrderSide.SELL, OrderSide.BUY)):
+        ledger.apply_fill(
+            Fill(f"sgx-old-{index}", "BTC/USDT", side, Decimal("0.001"), Decimal(20_000 + index),
+                 Decimal("0.02"), 1_680_000_000_000 + index, Liquidity.TAKER)
+        )  # fmt: skip
+    state: dict[str, Any] = json.loads(json.dumps(ledger.snapshot()))
+    return state
+
+
+def test_upgrade_moves_the_entries_of_stored_resume_points_and_downgrade_puts_them_back(
+    db: Database,
+) -> None:
+    db.downgrade("0006")
+    full = _old_style_ledger()
+    point = {"version": 2, "ledger": full, "venue": None, "cursor": {"BTC/USDT": 1}, "marks": {}}
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO runs (id, mode, profile, status, started_at_ms, config) "
+                "VALUES ('old-run', 'replay', 'balanced', 'completed', 1, '{}')"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO engine_state (key, value, updated_at_ms) VALUES (:k, :v, 1)"),
+            {"k": "run:old-run", "v": json.dumps(point)},
+        )
+
+    db.migrate()
+
+    with db.session() as session:
+        head = EngineStateRepository(session).get("run:old-run")
+        rows = session.execute(
+            select(LedgerEntryRow.sequence, LedgerEntryRow.entry).order_by(LedgerEntryRow.sequence)
+        ).all()
+        state = read_run_state(session, "old-run")
+    assert "entries" not in head["ledger"]
+    assert head["ledger"]["entry_count"] == 3
+    assert [(sequence, entry) for sequence, entry in rows] == list(enumerate(full["entries"]))
+    assert state == point
+    assert Ledger.restore(state["ledger"]).snapshot() == full
+
+    db.downgrade("0006")
+    with db.engine.connect() as connection:
+        raw = connection.execute(
+            text("SELECT value FROM engine_state WHERE key = 'run:old-run'")
+        ).scalar_one()
+    assert (json.loads(raw) if isinstance(raw, str) else raw) == point
+    assert "ledger_entries" not in inspect(db.engine).get_table_names()
+    db.migrate()

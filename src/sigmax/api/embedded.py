@@ -18,6 +18,7 @@ from sigmax.api.server import ApiServer
 from sigmax.api.thread import ApiThread
 from sigmax.bus import EventBus
 from sigmax.bus.relay import BusRelay
+from sigmax.domain.ledger import Ledger
 from sigmax.engine.engine import StepSink
 from sigmax.engine.run_store import StepWrite
 from sigmax.safety.state import SafetyState
@@ -38,8 +39,9 @@ class AnnouncedCommits:
         state: Mapping[str, Any],
         now_ms: int,
         safety: SafetyState | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
-        self._sink.commit(write, state, now_ms, safety)
+        self._sink.commit(write, state, now_ms, safety, ledger)
         # Only once the commit returned: a failed one announces nothing.
         self._announce()
 

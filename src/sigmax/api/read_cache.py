@@ -36,7 +36,7 @@ from sigmax.api.read_bodies import portfolio_body, status_body
 from sigmax.engine.account import RunInfo
 from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.engine.lease import read_lease
-from sigmax.engine.run_store import STATE_KEY
+from sigmax.engine.run_store import read_run_state
 from sigmax.safety.store import DEFAULT_STATE_KEY
 from sigmax.storage.repositories import EngineStateRepository, RunRepository
 
@@ -222,10 +222,10 @@ def stored_marker(ctx: ApiContext) -> object:
     """
     with ctx.home.db.session() as session:
         row = RunRepository(session).latest()
-        states = EngineStateRepository(session)
         run = None if row is None else RunInfo.of(row)
-        resume = None if row is None else states.get(STATE_KEY.format(run_id=row.id))
-        safety = states.get(DEFAULT_STATE_KEY)
+        # The head is enough to see a change: every entry booked moves its entry_count.
+        resume = None if row is None else read_run_state(session, row.id, entries=False)
+        safety = EngineStateRepository(session).get(DEFAULT_STATE_KEY)
         lease = read_lease(session)
     # Whether the engine lives changes with the wall clock alone (a heartbeat that stops).
     engine = None if lease is None else (lease.owner, lease.alive(wall_clock_ms()))

@@ -133,6 +133,7 @@ class MemorySink:
         state: Mapping[str, Any],
         now_ms: int,
         safety: SafetyState | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         for record in write.decisions:
             self.decisions[record.id] = record

@@ -300,6 +300,19 @@ class Ledger:
         return tuple(self._entries)
 
     @property
+    def entry_count(self) -> int:
+        """How many entries have been booked (the next entry's ``sequence``)."""
+        return len(self._entries)
+
+    def entries_since(self, count: int) -> tuple[LedgerEntry, ...]:
+        """The entries booked after the first ``count`` (those a store has not written yet)."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise LedgerError(f"count must be an int >= 0 (got {count!r})")
+        if count > len(self._entries):
+            raise LedgerError(f"count {count} is beyond the {len(self._entries)} entries booked")
+        return tuple(self._entries[count:])
+
+    @property
     def current_day(self) -> date | None:
         """The latest UTC day an event opened, or ``None`` before the first event."""
         return self._current_day
@@ -593,6 +606,16 @@ class Ledger:
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state as a JSON-able dict (Decimals and days as strings)."""
+        state = self.snapshot_head()
+        del state["entry_count"]
+        state["entries"] = [entry.to_dict() for entry in self._entries]
+        return state
+
+    def snapshot_head(self) -> dict[str, Any]:
+        """:meth:`snapshot` without the entries, which a store keeps apart (each written once):
+        totals, positions, days and marks, and ``entry_count``. Its size does not grow with
+        the entries booked. :meth:`restore` takes it back once ``entries`` (``entry_count`` of
+        them) are added to it."""
         return {
             "version": SNAPSHOT_VERSION,
             "starting_cash": str(self._starting_cash),
@@ -611,7 +634,7 @@ class Ledger:
                 }
                 for p in self._positions.values()
             ],
-            "entries": [entry.to_dict() for entry in self._entries],
+            "entry_count": len(self._entries),
             "daily_realized": _days_to_json(self._daily_realized),
             "daily_fees": _days_to_json(self._daily_fees),
             "day_open_equity": _days_to_json(self._day_open_equity),
@@ -621,13 +644,26 @@ class Ledger:
 
     @classmethod
     def restore(cls, state: Mapping[str, Any]) -> Ledger:
-        """Rebuild a ledger from :meth:`snapshot`; the result is checked with
-        :meth:`check_balanced`. Continuing it gives the same state as never stopping."""
+        """Rebuild a ledger from :meth:`snapshot` (or a :meth:`snapshot_head` with its
+        ``entries`` added: its ``entry_count`` must then equal their number); the result is
+        checked with :meth:`check_balanced`. Continuing it gives the same state as never
+        stopping."""
         reader = _StateReader(state, "ledger state")
         version = reader.integer("version")
         if version != SNAPSHOT_VERSION:
             raise LedgerError(
                 f"ledger state version {version} is not supported (expected {SNAPSHOT_VERSION})"
+            )
+        if "entries" not in reader.mapping and "entry_count" in reader.mapping:
+            raise LedgerError(
+                "ledger state: a head without its entries (entry_count "
+                f"{reader.mapping['entry_count']!r}); add the stored entries before restoring"
+            )
+        entries = reader.sequence("entries")
+        if "entry_count" in reader.mapping and reader.integer("entry_count") != len(entries):
+            raise LedgerError(
+                f"ledger state: field 'entry_count' says {reader.integer('entry_count')} "
+                f"entries, {len(entries)} are given"
             )
         ledger = cls(reader.decimal("starting_cash"), reader.decimal("quote_precision"))
         ledger._cash = reader.decimal("cash")
@@ -644,7 +680,7 @@ class Ledger:
                 item.decimal("realized_pnl"),
             )
             ledger._positions[position.symbol] = position
-        for index, raw in enumerate(reader.sequence("entries")):
+        for index, raw in enumerate(entries):
             entry = LedgerEntry.from_dict(raw, f"ledger state entries[{index}]")
             if entry.sequence != index:
                 raise LedgerError(

@@ -32,21 +32,21 @@ from sigmax.domain.ledger import Ledger, utc_day
 from sigmax.domain.orders import Order, OrderSide, OrderType
 from sigmax.engine.decision_log import wall_clock_ms
 from sigmax.engine.lease import LeaseInfo, read_lease
-from sigmax.engine.run_store import STATE_KEY
+from sigmax.engine.resume import ResumePointError
+from sigmax.engine.run_store import read_run_state
 from sigmax.errors import SigmaxError
 from sigmax.execution.fill_model import FeeSchedule
 from sigmax.execution.instruments import bundled_market_specs
 from sigmax.execution.paper import PaperVenue
 from sigmax.storage.models import (
     DecisionRow,
-    EngineStateRow,
     FillRow,
     OrderRow,
     RunMode,
     RunRow,
     RunStatus,
 )
-from sigmax.storage.repositories import EngineStateRepository, RunRepository
+from sigmax.storage.repositories import RunRepository
 
 if TYPE_CHECKING:
     # Only named in signatures: a backtest imports this module and never opens a database.
@@ -438,16 +438,12 @@ def newest_run(session: Session, *, for_update: bool = False) -> RunRecord | Non
     row = RunRepository(session).latest()
     if row is None:
         return None
-    key = STATE_KEY.format(run_id=row.id)
-    if for_update:
-        # Lock the resume point (PostgreSQL; SQLite locks the database at BEGIN) so two
-        # manual orders queued at once cannot overwrite each other.
-        state_row = session.get(EngineStateRow, key, with_for_update=True)
-        state = None if state_row is None else state_row.value
-    else:
-        state = EngineStateRepository(session).get(key)
-    if state is not None and not isinstance(state, dict):
-        raise AccountStateError(f"resume point of run {row.id}: must be an object")
+    # ``for_update`` locks the resume point so two manual orders queued at once cannot
+    # overwrite each other.
+    try:
+        state = read_run_state(session, row.id, for_update=for_update)
+    except ResumePointError as error:
+        raise AccountStateError(str(error)) from None
     return RunRecord(RunInfo.of(row), state)
 
 

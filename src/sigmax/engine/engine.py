@@ -32,7 +32,7 @@ from sigmax.bus import EventBus
 from sigmax.config import Settings
 from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
-from sigmax.domain.ledger import utc_day
+from sigmax.domain.ledger import Ledger, utc_day
 from sigmax.engine.controls import ControlQueue
 from sigmax.engine.decision_log import CompactDecision, wall_clock_ms
 from sigmax.engine.events import publish_step
@@ -96,6 +96,7 @@ class StepSink(Protocol):
         state: Mapping[str, Any],
         now_ms: int,
         safety: SafetyState | None = None,
+        ledger: Ledger | None = None,
     ) -> None: ...
 
 
@@ -237,7 +238,10 @@ class Engine:
         """Write what is pending with the resume point, in one transaction."""
         if self.store is not None:
             state = self.state() if self.store.keeps_resume_point else {}
-            self.store.commit(self._pending, state, now_ms, self.safety.state)
+            # The ledger goes with its head: the store inserts the entries it lacks.
+            self.store.commit(
+                self._pending, state, now_ms, self.safety.state, ledger=self.trader.ledger
+            )
         if self.bus is not None:
             publish_step(self.bus, self.run_id, self._pending)
         self._pending = StepWrite()

@@ -222,7 +222,9 @@ def _apply(
     write.controls.append((command_id, status, result))
     write.safety_events += trader.safety.take_events()
     store = RunStore(home.db, run.info.id, applied_by="cli")
-    store.commit(write, trader.resume_point().to_json(), now_ms, trader.safety.state)
+    store.commit(
+        write, trader.resume_point().to_json(), now_ms, trader.safety.state, ledger=trader.ledger
+    )
     (order,) = [u.order for u in write.orders if u.order.client_order_id == order_id]
     with localcontext(EXACT):
         notional = order.qty * mark

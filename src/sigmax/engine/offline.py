@@ -94,7 +94,9 @@ def _commit(
     home: AccountHome, run: RunRecord, trader: Trader, write: StepWrite, at_ms: int
 ) -> None:
     store = RunStore(home.db, run.info.id, applied_by="cli")
-    store.commit(write, trader.resume_point().to_json(), at_ms, trader.safety.state)
+    store.commit(
+        write, trader.resume_point().to_json(), at_ms, trader.safety.state, ledger=trader.ledger
+    )
 
 
 async def _apply_live(home: AccountHome, run: RunRecord, at_ms: int) -> OfflineOutcome:

@@ -30,7 +30,10 @@ class ResumePointError(SigmaxError):
 class ResumePoint:
     """The account and the loop's position after the last committed step.
 
-    ``ledger`` and ``venue`` are their own snapshots (each validated by its ``restore``);
+    ``ledger`` and ``venue`` are their own snapshots (each validated by its ``restore``).
+    Written, ``ledger`` is the ledger's head (:meth:`~sigmax.domain.ledger.Ledger.snapshot_head`,
+    its entries stored apart, each once); read back through
+    :func:`~sigmax.engine.run_store.read_run_state`, it holds every entry again;
     ``venue`` is None for a venue that keeps its own state (an exchange). ``cursor``: the
     open time of the last processed candle per symbol; ``marks`` and ``volumes``: its close
     and volume; ``protection``: entry order id -> (stop-loss, take-profit) levels to place

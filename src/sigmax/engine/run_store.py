@@ -7,6 +7,12 @@ symbol. A process killed at any moment leaves either the whole step or none of i
 
 Steps that change nothing (a HOLD with no fill) may be committed in batches: decisions are
 deterministic, so redoing them after a crash gives the same HOLDs and nothing is lost.
+
+The resume point holds the ledger's head only (:meth:`~sigmax.domain.ledger.Ledger.snapshot_head`:
+totals, positions, days, marks and ``entry_count``); the entries go to ``ledger_entries``, each
+inserted once by the commit of the step that booked it, in the same transaction as the head. A
+commit therefore costs what the steps added, not the whole history. Every reader takes the
+resume point through :func:`read_run_state`, which puts the two back together.
 """
 
 from __future__ import annotations
@@ -23,14 +29,17 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from sigmax.domain.decisions import DecisionRecord
+from sigmax.domain.ledger import Ledger
 from sigmax.domain.orders import Fill, Order, OrderStatus
 from sigmax.engine.decision_log import CompactDecision, usd_cents, wall_clock_ms
+from sigmax.engine.resume import ResumePointError
 from sigmax.safety.state import SafetyEvent, SafetyState
 from sigmax.safety.store import SafetyStore
 from sigmax.storage.models import (
     ControlCommandRow,
     ControlStatus,
     DecisionRow,
+    EngineStateRow,
     EquitySnapshotRow,
     FillRow,
     OrderRow,
@@ -41,6 +50,7 @@ from sigmax.storage.models import (
 )
 from sigmax.storage.repositories import (
     EngineStateRepository,
+    LedgerEntryRepository,
     PositionRepository,
     RunRepository,
 )
@@ -50,6 +60,60 @@ if TYPE_CHECKING:
     from sigmax.storage.database import Database
 
 STATE_KEY = "run:{run_id}"
+
+
+def read_run_state(
+    session: Session, run_id: str, *, for_update: bool = False, entries: bool = True
+) -> dict[str, Any] | None:
+    """The run's resume point as it was last committed, or None before its first commit.
+
+    Its ledger is whole again: the head stored in ``engine_state`` with the entries of
+    ``ledger_entries`` (a head whose ``entry_count`` disagrees with the rows is refused naming
+    the run and both counts). ``entries=False``: the head alone, for a reader that only needs
+    to see whether the resume point changed. ``for_update``: lock the resume point's row
+    (PostgreSQL; SQLite locks the database at BEGIN) so two writers cannot both read it.
+    """
+    key = STATE_KEY.format(run_id=run_id)
+    if for_update:
+        row = session.get(EngineStateRow, key, with_for_update=True)
+        value: Any = None if row is None else row.value
+    else:
+        value = EngineStateRepository(session).get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ResumePointError(
+            f"resume point of run {run_id}: must be an object (got {type(value).__name__})"
+        )
+    head = value.get("ledger")
+    if not entries or not isinstance(head, dict) or "entry_count" not in head:
+        # No ledger, or one stored before the entries had their table (kept inline).
+        return value
+    count = head["entry_count"]
+    rows = LedgerEntryRepository(session).entries(run_id)
+    if count != len(rows):
+        raise ResumePointError(
+            f"resume point of run {run_id}: the ledger's head counts {count!r} entries but "
+            f"ledger_entries holds {len(rows)} for the run"
+        )
+    ledger = {name: part for name, part in head.items() if name != "entry_count"}
+    ledger["entries"] = rows
+    return {**value, "ledger": ledger}
+
+
+def replace_run_ledger(session: Session, run_id: str, ledger: Ledger, now_ms: int) -> None:
+    """Replace the whole ledger of the run's resume point (its head and every entry), keeping
+    the rest of the resume point: the operations' rebuild from the fills."""
+    key = STATE_KEY.format(run_id=run_id)
+    state = EngineStateRepository(session).get(key)
+    if not isinstance(state, dict):
+        raise ResumePointError(f"run {run_id} has no resume point to write")
+    entries = LedgerEntryRepository(session)
+    entries.delete_all(run_id)
+    entries.add_many(run_id, [entry.to_dict() for entry in ledger.entries])
+    EngineStateRepository(session).set(
+        key, {**state, "ledger": ledger.snapshot_head()}, updated_at_ms=now_ms
+    )
 
 
 def run_identity(config: Mapping[str, Any]) -> str:
@@ -140,6 +204,9 @@ class RunStore:
         self.applied_by = applied_by
         self._fence = fence
         self._key = STATE_KEY.format(run_id=run_id)
+        #: How many of the run's ledger entries are stored, once known (read at the first
+        #: commit that writes a ledger; unknown again after a commit that failed).
+        self._stored_entries: int | None = None
 
     def start(
         self, mode: RunMode, profile: str, config: Mapping[str, Any]
@@ -165,8 +232,7 @@ class RunStore:
             previous = existing.status
             if previous is not RunStatus.COMPLETED:
                 existing.status = RunStatus.RUNNING
-            state: dict[str, Any] | None = EngineStateRepository(session).get(self._key)
-            return previous, state
+            return previous, read_run_state(session, self.run_id)
 
     def other_runs(self) -> list[str]:
         """Runs in this home that are not this one (one paper account per home)."""
@@ -180,104 +246,159 @@ class RunStore:
         state: Mapping[str, Any],
         now_ms: int,
         safety: SafetyState | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
-        """Write the steps, the resume point and the safety state in one transaction."""
-        with self.db.transaction() as session:
-            if self._fence is not None:
-                self._fence(session)
-            # One query per table for what already exists: a resumed step finds its rows.
-            decision_ids = {record.id for record in write.decisions}
-            decision_ids.update(numbers.id for numbers in write.compact)
-            stored = set(
-                session.scalars(select(DecisionRow.id).where(DecisionRow.id.in_(decision_ids)))
-                if decision_ids
+        """Write the steps, the resume point and the safety state in one transaction.
+
+        ``state``'s ledger is the head (:meth:`~sigmax.domain.ledger.Ledger.snapshot_head`) of
+        ``ledger``, whose entries not stored yet are inserted with it."""
+        try:
+            with self.db.transaction() as session:
+                stored = self._commit(session, write, state, now_ms, safety, ledger)
+        except BaseException:
+            self._stored_entries = None
+            raise
+        self._stored_entries = stored
+
+    def _commit(
+        self,
+        session: Session,
+        write: StepWrite,
+        state: Mapping[str, Any],
+        now_ms: int,
+        safety: SafetyState | None,
+        ledger: Ledger | None,
+    ) -> int | None:
+        """The body of :meth:`commit`; the number of ledger entries stored after it."""
+        if self._fence is not None:
+            self._fence(session)
+        entries_stored = self._write_entries(session, state, ledger)
+        # One query per table for what already exists: a resumed step finds its rows.
+        decision_ids = {record.id for record in write.decisions}
+        decision_ids.update(numbers.id for numbers in write.compact)
+        stored = set(
+            session.scalars(select(DecisionRow.id).where(DecisionRow.id.in_(decision_ids)))
+            if decision_ids
+            else ()
+        )
+        for record in write.decisions:
+            if record.id not in stored:
+                session.add(_decision_row(record, self.run_id))
+                stored.add(record.id)
+        compact = []
+        for numbers in write.compact:
+            if numbers.id not in stored:
+                compact.append(numbers.row(self.run_id))
+                stored.add(numbers.id)
+        if compact:
+            # One multi-row INSERT: at full speed a batch holds a decision per candle.
+            session.execute(insert(DecisionRow), compact)
+        client_ids = {u.order.client_order_id for u in write.orders} | {
+            f.fill.client_order_id for f in write.fills
+        }
+        rows = {
+            row.client_order_id: row
+            for row in (
+                session.scalars(select(OrderRow).where(OrderRow.client_order_id.in_(client_ids)))
+                if client_ids
                 else ()
             )
-            for record in write.decisions:
-                if record.id not in stored:
-                    session.add(_decision_row(record, self.run_id))
-                    stored.add(record.id)
-            compact = []
-            for numbers in write.compact:
-                if numbers.id not in stored:
-                    compact.append(numbers.row(self.run_id))
-                    stored.add(numbers.id)
-            if compact:
-                # One multi-row INSERT: at full speed a batch holds a decision per candle.
-                session.execute(insert(DecisionRow), compact)
-            client_ids = {u.order.client_order_id for u in write.orders} | {
-                f.fill.client_order_id for f in write.fills
-            }
-            rows = {
-                row.client_order_id: row
-                for row in (
-                    session.scalars(
-                        select(OrderRow).where(OrderRow.client_order_id.in_(client_ids))
-                    )
-                    if client_ids
-                    else ()
+        }
+        for update in write.orders:
+            row = rows.get(update.order.client_order_id)
+            if row is None:
+                row = rows[update.order.client_order_id] = order_row(update, now_ms)
+                session.add(row)
+            else:
+                row.status = update.status
+                row.filled_qty = update.filled_qty
+                row.reject_reason = update.reason or row.reject_reason
+                row.policy_verdict = update.policy or row.policy_verdict
+                row.updated_at_ms = now_ms
+        session.flush()
+        for item in write.fills:
+            order = rows.get(item.fill.client_order_id)
+            if order is None:
+                raise RuntimeError(f"fill for unknown order {item.fill.client_order_id}")
+            session.add(_fill_row(item, order.id))
+        positions = PositionRepository(session)
+        for symbol, (qty, avg, realized) in write.positions.items():
+            positions.upsert(
+                PositionRow(
+                    symbol=symbol,
+                    qty=qty,
+                    avg_price=avg,
+                    realized_pnl=realized,
+                    updated_at_ms=now_ms,
                 )
-            }
-            for update in write.orders:
-                row = rows.get(update.order.client_order_id)
-                if row is None:
-                    row = rows[update.order.client_order_id] = order_row(update, now_ms)
-                    session.add(row)
-                else:
-                    row.status = update.status
-                    row.filled_qty = update.filled_qty
-                    row.reject_reason = update.reason or row.reject_reason
-                    row.policy_verdict = update.policy or row.policy_verdict
-                    row.updated_at_ms = now_ms
-            session.flush()
-            for item in write.fills:
-                order = rows.get(item.fill.client_order_id)
-                if order is None:
-                    raise RuntimeError(f"fill for unknown order {item.fill.client_order_id}")
-                session.add(_fill_row(item, order.id))
-            positions = PositionRepository(session)
-            for symbol, (qty, avg, realized) in write.positions.items():
-                positions.upsert(
-                    PositionRow(
-                        symbol=symbol,
-                        qty=qty,
-                        avg_price=avg,
-                        realized_pnl=realized,
-                        updated_at_ms=now_ms,
-                    )
+            )
+        if write.equity:
+            # One multi-row INSERT: a batch holds a mark per candle group, hundreds of rows.
+            session.execute(
+                insert(EquitySnapshotRow),
+                [
+                    {
+                        "run_id": self.run_id,
+                        "taken_at_ms": point.taken_at_ms,
+                        "cash": point.cash,
+                        "equity": point.equity,
+                        "realized_pnl": point.realized_pnl,
+                        "unrealized_pnl": point.unrealized_pnl,
+                        "fees": point.fees,
+                        "daily_pnl": point.daily_pnl,
+                    }
+                    for point in write.equity
+                ],
+            )
+        EngineStateRepository(session).set(self._key, dict(state), updated_at_ms=now_ms)
+        if safety is not None:
+            SafetyStore(self.db).save(safety, write.safety_events, session=session)
+        for command_id, status, result in write.controls:
+            session.execute(
+                sql_update(ControlCommandRow)
+                .where(ControlCommandRow.id == command_id)
+                .values(
+                    status=status,
+                    result=result,
+                    applied_by=self.applied_by,
+                    applied_at_ms=wall_clock_ms(),
                 )
-            if write.equity:
-                # One multi-row INSERT: a batch holds a mark per candle group, hundreds of rows.
-                session.execute(
-                    insert(EquitySnapshotRow),
-                    [
-                        {
-                            "run_id": self.run_id,
-                            "taken_at_ms": point.taken_at_ms,
-                            "cash": point.cash,
-                            "equity": point.equity,
-                            "realized_pnl": point.realized_pnl,
-                            "unrealized_pnl": point.unrealized_pnl,
-                            "fees": point.fees,
-                            "daily_pnl": point.daily_pnl,
-                        }
-                        for point in write.equity
-                    ],
-                )
-            EngineStateRepository(session).set(self._key, dict(state), updated_at_ms=now_ms)
-            if safety is not None:
-                SafetyStore(self.db).save(safety, write.safety_events, session=session)
-            for command_id, status, result in write.controls:
-                session.execute(
-                    sql_update(ControlCommandRow)
-                    .where(ControlCommandRow.id == command_id)
-                    .values(
-                        status=status,
-                        result=result,
-                        applied_by=self.applied_by,
-                        applied_at_ms=wall_clock_ms(),
-                    )
-                )
+            )
+        return entries_stored
+
+    def _write_entries(
+        self, session: Session, state: Mapping[str, Any], ledger: Ledger | None
+    ) -> int | None:
+        """Insert the entries of ``ledger`` the store lacks (one multi-row INSERT), after
+        checking that they bring the stored ones to the head's ``entry_count``."""
+        head = state.get("ledger")
+        if head is None:
+            return self._stored_entries
+        if not isinstance(head, Mapping) or "entries" in head or "entry_count" not in head:
+            raise ResumePointError(
+                f"resume point of run {self.run_id}: its ledger must be the head "
+                "(Ledger.snapshot_head), the entries are stored apart"
+            )
+        count = head["entry_count"]
+        if ledger is None or ledger.entry_count != count:
+            raise ResumePointError(
+                f"resume point of run {self.run_id}: the ledger's head counts {count!r} entries; "
+                f"the ledger to store them from has "
+                f"{'none given' if ledger is None else ledger.entry_count}"
+            )
+        repository = LedgerEntryRepository(session)
+        stored = self._stored_entries
+        if stored is None:
+            stored = repository.count(self.run_id)
+        if stored > count:
+            raise ResumePointError(
+                f"resume point of run {self.run_id}: ledger_entries holds {stored} entries for "
+                f"the run, more than the {count} of the ledger being committed"
+            )
+        repository.add_many(
+            self.run_id, [entry.to_dict() for entry in ledger.entries_since(stored)]
+        )
+        return ledger.entry_count
 
     def finish(self, status: RunStatus) -> None:
         with self.db.transaction() as session:

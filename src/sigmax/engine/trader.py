@@ -123,7 +123,8 @@ class Trader:
 
     def resume_point(self) -> ResumePoint:
         return ResumePoint(
-            ledger=self.ledger.snapshot(),
+            # The head only: the entries are stored apart, each once (RunStore.commit).
+            ledger=self.ledger.snapshot_head(),
             venue=self._venue_snapshot(),
             cursor=dict(self.cursor),
             marks=dict(self.marks),

@@ -201,7 +201,7 @@ def rebuild_history(db: Database) -> RebuildReport:
 
 def _ledger_with_days(rebuilt: Ledger, stored: Ledger) -> Ledger:
     state = rebuilt.snapshot()
-    old = stored.snapshot()
+    old = stored.snapshot_head()
     for key in ("day_open_equity", "current_day", "last_marks"):
         state[key] = old[key]
     return Ledger.restore(state)

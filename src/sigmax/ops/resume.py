@@ -1,8 +1,10 @@
 """The resume point as the operations read it, behind one small function.
 
-The engine writes a run's resume point as JSON under ``engine_state`` key ``run:<id>``; its
-layout belongs to the engine. Everything here that needs it (the ledger, the cursor, the marks)
-goes through :func:`read_resume_point`, so a change of that layout is adapted in one place.
+The engine writes a run's resume point as JSON under ``engine_state`` key ``run:<id>`` (the
+ledger's head) and the ledger's entries in ``ledger_entries``; the layout belongs to the engine,
+whose :func:`~sigmax.engine.run_store.read_run_state` puts them together. Everything here that
+needs it (the ledger, the cursor, the marks) goes through :func:`read_resume_point`, and a
+rebuilt ledger is written back through :func:`write_ledger`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from sigmax.domain.ledger import Ledger, LedgerError
-from sigmax.engine.run_store import STATE_KEY
+from sigmax.engine.resume import ResumePointError as StoredResumePointError
+from sigmax.engine.run_store import STATE_KEY, read_run_state, replace_run_ledger
 from sigmax.errors import SigmaxError
 from sigmax.storage.models import EngineStateRow
 
@@ -51,7 +54,10 @@ def read_resume_point(session: Session, run_id: str) -> ResumePoint | None:
     row = session.get(EngineStateRow, resume_key(run_id))
     if row is None:
         return None
-    value = row.value
+    try:
+        value = read_run_state(session, run_id)
+    except StoredResumePointError as error:
+        raise ResumePointError(str(error)) from None
     if not isinstance(value, dict):
         raise ResumePointError(f"resume point of run {run_id}: must be an object")
     ledger = value.get("ledger")
@@ -84,11 +90,9 @@ def read_resume_point(session: Session, run_id: str) -> ResumePoint | None:
 
 
 def write_ledger(session: Session, point: ResumePoint, ledger: Ledger, now_ms: int) -> None:
-    """Replace the ledger of ``point`` (the rest of the resume point is kept as it is)."""
-    row = session.get(EngineStateRow, resume_key(point.run_id))
-    if row is None:
-        raise ResumePointError(f"run {point.run_id} has no resume point to write")
-    value = dict(point.raw)
-    value["ledger"] = ledger.snapshot()
-    row.value = value
-    row.updated_at_ms = now_ms
+    """Replace the ledger of ``point``, its head and its entries (the rest of the resume point
+    is kept as it is)."""
+    try:
+        replace_run_ledger(session, point.run_id, ledger, now_ms)
+    except StoredResumePointError as error:
+        raise ResumePointError(str(error)) from None

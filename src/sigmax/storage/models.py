@@ -326,6 +326,24 @@ class EngineStateRow(Base):
     updated_at_ms: Mapped[int] = mapped_column(EpochMillis)
 
 
+class LedgerEntryRow(Base):
+    """One entry of a run's ledger (:meth:`sigmax.domain.ledger.LedgerEntry.to_dict`).
+
+    The run's resume point (``engine_state``) holds the ledger's head only (totals, positions,
+    days, marks and ``entry_count``); the entries are written here once each, in the
+    transaction that commits the step which booked them, so a commit costs what it adds and
+    not the whole history. ``sequence`` is the entry's own, from 0 without a gap.
+    """
+
+    __tablename__ = "ledger_entries"
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.id", ondelete="RESTRICT"), primary_key=True
+    )
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    entry: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+
+
 class ControlCommandRow(Base):
     """An operator's pause, resume or panic, queued for the running engine.
 

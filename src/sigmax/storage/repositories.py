@@ -16,10 +16,10 @@ transaction context translates it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -29,6 +29,7 @@ from sigmax.storage.models import (
     EquitySnapshotRow,
     FillRow,
     InstrumentRow,
+    LedgerEntryRow,
     OrderRow,
     PositionRow,
     RunRow,
@@ -305,3 +306,49 @@ class EngineStateRepository:
         if prefix:
             query = query.where(EngineStateRow.key.startswith(prefix, autoescape=True))
         return {row.key: row.value for row in self._session.scalars(query)}
+
+
+class LedgerEntryRepository:
+    """A run's ledger entries (each a :meth:`~sigmax.domain.ledger.LedgerEntry.to_dict`),
+    numbered by their ``sequence`` from 0."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def count(self, run_id: str) -> int:
+        """How many entries the run holds, read as the highest sequence + 1 (an index lookup,
+        not a count: the sequences have no gap)."""
+        highest = self._session.scalar(
+            select(func.max(LedgerEntryRow.sequence)).where(LedgerEntryRow.run_id == run_id)
+        )
+        return 0 if highest is None else highest + 1
+
+    def add_many(self, run_id: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``entries`` (each with its ``sequence``) in one multi-row INSERT; a sequence
+        already stored fails as a duplicate key."""
+        if not entries:
+            return
+        self._session.execute(
+            insert(LedgerEntryRow),
+            [
+                {"run_id": run_id, "sequence": entry["sequence"], "entry": dict(entry)}
+                for entry in entries
+            ],
+        )
+
+    def entries(self, run_id: str) -> list[dict[str, Any]]:
+        """Every entry of the run, in sequence order."""
+        rows: Sequence[dict[str, Any]] = self._session.scalars(
+            select(LedgerEntryRow.entry)
+            .where(LedgerEntryRow.run_id == run_id)
+            .order_by(LedgerEntryRow.sequence)
+        ).all()
+        return [dict(entry) for entry in rows]
+
+    def delete_all(self, run_id: str) -> int:
+        """Remove every entry of the run (a ledger rebuilt from the fills replaces them);
+        the number removed."""
+        result = self._session.execute(
+            delete(LedgerEntryRow).where(LedgerEntryRow.run_id == run_id)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
