@@ -11,7 +11,6 @@ Without Chromium the tests skip locally and fail with SIGMAX_REQUIRE_SERVICES=1 
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -22,16 +21,13 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from conftest import CONFIG_VARIABLES, REQUIRE_SERVICES
+from dashboard.conftest import conservative_run
 from dashboard.severable_proxy import SeverableProxy
 from sigmax.bench.dashboard_bench import (
-    CHROMIUM,
     TARGET_FIRST_RENDER_MS,
     TARGET_GZIP_BYTES,
     DashboardBenchError,
-    launch_chromium,
     measure_page_load,
-    replaying_run,
     summarise,
     wait_for_equity,
 )
@@ -47,26 +43,8 @@ _WAIT_MS = 15_000
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunProcess]:
     """`sigmax run --profile conservative --speed 4` on its own home, until the module ends."""
     home = tmp_path_factory.mktemp("dashboard-home")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name in CONFIG_VARIABLES or (
-                name.startswith("SIGMAX_") and name != "SIGMAX_REQUIRE_SERVICES"
-            ):
-                patch.delenv(name)
-        patch.setenv("SIGMAX_HOME", str(home))
-        with replaying_run(home, speed="4", profile="conservative") as started:
-            yield started
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{message} and SIGMAX_REQUIRE_SERVICES=1")
-        pytest.skip(message)
-    with launch_chromium() as launched:
-        yield launched
+    with conservative_run(home) as started:
+        yield started
 
 
 class Console:

@@ -10,7 +10,6 @@ Without Chromium the test skips locally and fails with SIGMAX_REQUIRE_SERVICES=1
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +21,8 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, expect
 
-from conftest import CONFIG_VARIABLES, REQUIRE_SERVICES
-from sigmax.bench.dashboard_bench import CHROMIUM, launch_chromium, replaying_run, wait_for_equity
+from dashboard.conftest import conservative_run
+from sigmax.bench.dashboard_bench import wait_for_equity
 from sigmax.bench.run_process import RunProcess
 from sigmax.rl.policy import PolicyNetwork
 from sigmax.rl.promote import promote
@@ -62,27 +61,9 @@ def _promote_fraction_model(home: Path) -> str:
 
 @contextmanager
 def _run(home: Path) -> Iterator[RunProcess]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name in CONFIG_VARIABLES or (
-                name.startswith("SIGMAX_") and name != "SIGMAX_REQUIRE_SERVICES"
-            ):
-                patch.delenv(name)
-        patch.setenv("SIGMAX_HOME", str(home))
-        extra = ["--from", START, "--symbols", "BTC/USDT"]
-        with replaying_run(home, speed="4", profile="conservative", extra=extra) as started:
-            yield started
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{message} and SIGMAX_REQUIRE_SERVICES=1")
-        pytest.skip(message)
-    with launch_chromium() as launched:
-        yield launched
+    extra = ["--from", START, "--symbols", "BTC/USDT"]
+    with conservative_run(home, extra) as started:
+        yield started
 
 
 def _a_decision(run: RunProcess) -> dict[str, Any]:

@@ -8,7 +8,6 @@ Without Chromium the test skips locally and fails with SIGMAX_REQUIRE_SERVICES=1
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +17,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, expect
 
-from conftest import CONFIG_VARIABLES, REQUIRE_SERVICES
-from sigmax.bench.dashboard_bench import CHROMIUM, launch_chromium, replaying_run, wait_for_equity
+from dashboard.conftest import conservative_run
+from sigmax.bench.dashboard_bench import wait_for_equity
 from sigmax.bench.run_process import RunProcess
 
 pytestmark = pytest.mark.slow
@@ -57,27 +56,9 @@ def _research_file(path: Path) -> Path:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunProcess]:
     home = tmp_path_factory.mktemp("research-home")
     research = _research_file(home / "research.jsonl")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name in CONFIG_VARIABLES or (
-                name.startswith("SIGMAX_") and name != "SIGMAX_REQUIRE_SERVICES"
-            ):
-                patch.delenv(name)
-        patch.setenv("SIGMAX_HOME", str(home))
-        extra = ["--from", START, "--research", str(research), "--symbols", "BTC/USDT"]
-        with replaying_run(home, speed="4", profile="conservative", extra=extra) as started:
-            yield started
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{message} and SIGMAX_REQUIRE_SERVICES=1")
-        pytest.skip(message)
-    with launch_chromium() as launched:
-        yield launched
+    extra = ["--from", START, "--research", str(research), "--symbols", "BTC/USDT"]
+    with conservative_run(home, extra) as started:
+        yield started
 
 
 def _decision_with_items(run: RunProcess) -> dict[str, Any]:
