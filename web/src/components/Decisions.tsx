@@ -185,61 +185,6 @@ function agent(record: DecisionRecord, name: string): AgentReport | undefined {
   return record.agents.find((a) => a.name === name);
 }
 
-/** The promoted policy's vote (the optimizer's eighth input), or plainly that none voted. */
-function LearnedPolicy({ report }: { report: AgentReport | undefined }) {
-  if (!report) {
-    return (
-      <div data-testid="learned-policy">
-        <h4>Learned policy</h4>
-        <p class="muted">
-          No learned policy voted: no model was promoted when this decision was made, so the
-          agents decided alone.
-        </p>
-      </div>
-    );
-  }
-  const details = report.details;
-  const action = String(details.action);
-  const target = typeof details.target === "number" ? details.target : null;
-  const flat = action === "flat";
-  return (
-    <div data-testid="learned-policy">
-      <h4>Learned policy</h4>
-      <dl class="evidence">
-        <div>
-          <dt>action</dt>
-          <dd data-testid="policy-action">{action}</dd>
-        </div>
-        {target !== null && (
-          <div>
-            <dt>target fraction of equity</dt>
-            <dd data-testid="policy-target">{num(target, 4)}</dd>
-          </div>
-        )}
-        <div>
-          <dt>{flat ? "probability of being flat" : "probability of being in the market"}</dt>
-          <dd data-testid="policy-probability">{num(Number(details.probability), 4)}</dd>
-        </div>
-        <div>
-          <dt>weight</dt>
-          <dd data-testid="policy-weight">{num(Number(details.weight), 4)}</dd>
-        </div>
-        <div>
-          <dt>vote</dt>
-          <dd data-testid="policy-score">{num(report.score, 4)}</dd>
-        </div>
-        <div>
-          <dt>model</dt>
-          <dd>
-            <code>{String(details.model)}</code>
-          </dd>
-        </div>
-      </dl>
-      <p class="muted">{report.argument}</p>
-    </div>
-  );
-}
-
 export function DecisionDetail({ record }: { record: DecisionRecord }) {
   const bull = agent(record, "bull");
   const bear = agent(record, "bear");
@@ -292,7 +237,17 @@ export function DecisionDetail({ record }: { record: DecisionRecord }) {
         ))}
       </dl>
       <Research record={record} />
-      <LearnedPolicy report={policy} />
+      {policy && (
+        <div data-testid="policy-vote">
+          <h4>Learned policy</h4>
+          <p>
+            {String(policy.details.action)} with probability {num(Number(policy.details.probability), 3)}
+            , weight {num(Number(policy.details.weight), 2)}, model{" "}
+            <code>{String(policy.details.model)}</code>
+          </p>
+          <p class="muted">{policy.argument}</p>
+        </div>
+      )}
       <h4>Risk</h4>
       <p>{record.reasoning.risk_assessment}</p>
       <EvidenceList items={risk?.evidence ?? []} />
