@@ -30,6 +30,7 @@ import numpy as np
 from sigmax.agents.batch import BatchAssessment, assess_history
 from sigmax.agents.market_view import SymbolHistory
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
+from sigmax.backtest.derived import DerivedArrays
 from sigmax.backtest.feed import BacktestFeed, PassedCurve
 from sigmax.backtest.safety_off import SAFETY_SWITCHES, SafetySwitch, backtest_gate
 from sigmax.backtest.sma_cross import SmaCrossStrategy
@@ -104,6 +105,9 @@ class BacktestOptions:
     source: Callable[[Settings, int], ReferenceStrategy] | None = None
     #: Whether a promoted learned policy votes with the agents (False: the agents alone).
     policy_vote: bool = True
+    #: Histories and agent assessments kept between the backtests of one process (an
+    #: optimisation worker), each keyed by what it is computed from; None: computed here.
+    derived: DerivedArrays | None = None
 
 
 @dataclass
@@ -291,12 +295,22 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
     # Per candle, whether its decision may act (from the batch assessment when there is one).
     candidates: dict[str, Any] = {}
     if strategy is None:
-        histories = {s: build_history(series[s], settings) for s in symbols}
-        for history in histories.values():
-            history.require_higher_timeframes()
+        derived = options.derived if options.research is None else None
+        if derived is not None:
+            arrays = {
+                s: derived.agents(series[s], loaded[s].sha256, settings, voter) for s in symbols
+            }
+            histories = {s: history for s, (history, _) in arrays.items()}
+        else:
+            histories = {s: build_history(series[s], settings) for s in symbols}
+            for history in histories.values():
+                history.require_higher_timeframes()
         if options.research is None:
             source = Orchestrator(settings, lambda symbol: histories[symbol], voter=voter)
-            batch = {s: assess_history(h, settings, voter) for s, h in histories.items()}
+            if derived is not None:
+                batch = {s: assessment for s, (_, assessment) in arrays.items()}
+            else:
+                batch = {s: assess_history(h, settings, voter) for s, h in histories.items()}
         else:
             research = research_from_settings(settings, research_file=options.research)
             source = Orchestrator(
@@ -309,7 +323,13 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
             batch = {}
             candidates = {s: np.ones(len(series[s]), dtype=bool) for s in symbols}
     else:
-        histories = {s: strategy.history(series[s]) for s in symbols}
+        if options.derived is not None and isinstance(strategy, SmaCrossStrategy):
+            # Its history (the primary timeframe, standard periods) does not depend on the
+            # periods searched; its crossings do, and are the strategy's own.
+            derived_arrays = options.derived
+            histories = {s: derived_arrays.history(series[s], loaded[s].sha256) for s in symbols}
+        else:
+            histories = {s: strategy.history(series[s]) for s in symbols}
         source = strategy
         batch = {s: strategy.batch(series[s]) for s in symbols}
     sink = MemorySink(run_id)

@@ -9,7 +9,11 @@ overfitting estimate needs.
 
 The candles are not read per trial: a process keeps the loaded, validated catalog of each data
 source (:func:`warm_catalog`), as the Dask worker plugin does at start-up, so every trial after
-the first reuses the candles and the compiled policies of its process.
+the first reuses the candles and the compiled policies of its process. It also keeps the arrays
+derived from the candles (:data:`DERIVED`: each symbol's indicators and scores, the agents'
+whole-history assessment), keyed by the settings they are computed from: a trial recomputes
+them only for indicator periods (or, for the assessment, profile and agent settings) no earlier
+trial of the process used.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sigmax.backtest.derived import DerivedArrays
 from sigmax.backtest.result import build_result
 from sigmax.backtest.runner import BacktestOptions, simulate
 from sigmax.backtest.safety_off import SafetySwitch
@@ -33,6 +38,8 @@ from sigmax.optimize.folds import Fold
 from sigmax.optimize.windows import RunWindows, read_folds, window_daily_returns
 
 _CATALOGS: dict[str, DatasetCatalog] = {}
+#: This process's candle-derived arrays, shared by every trial it runs (bounded).
+DERIVED = DerivedArrays()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,7 @@ def options_for(
         overrides=overrides,
         safety=spec.safety,
         catalog=catalog,
+        derived=DERIVED,
     )
 
 
