@@ -108,6 +108,11 @@ class BacktestOptions:
     #: Histories and agent assessments kept between the backtests of one process (an
     #: optimisation worker), each keyed by what it is computed from; None: computed here.
     derived: DerivedArrays | None = None
+    #: Close times at which ``at_checkpoint`` is shown the run so far (everything up to the
+    #: checkpoint processed); True from it stops the run there (an optimisation trial the pruner
+    #: gives up on). The run then ends at that close, as if the window did.
+    checkpoints: Sequence[int] = ()
+    at_checkpoint: Callable[[BacktestRun, int], bool] | None = None
 
 
 @dataclass
@@ -175,11 +180,15 @@ class BacktestRun:
     marks: dict[str, Decimal]
     #: Candles in the window, all symbols (the engine is handed only those that matter).
     window_candles: int
+    #: The checkpoint the run was stopped at (``BacktestOptions.at_checkpoint``), else None;
+    #: ``closes_ms`` then ends there.
+    stopped_ms: int | None = None
 
     def __repr__(self) -> str:
         return (
             f"BacktestRun(id={self.id!r}, symbols={list(self.series)}, "
-            f"window_candles={self.window_candles}, fills={len(self.sink.fills)})"
+            f"window_candles={self.window_candles}, fills={len(self.sink.fills)}, "
+            f"stopped_ms={self.stopped_ms})"
         )
 
 
@@ -356,6 +365,31 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
 
         engine.allocation = AllocationStep(settings, lambda symbol: histories[symbol].series)
 
+    closes = _window_closes(series, options.start_ms, options.until_ms)
+    at_checkpoint = options.at_checkpoint
+
+    def stop_at(checkpoint_ms: int) -> bool:
+        """The run so far, up to the checkpoint, shown to the caller."""
+        if at_checkpoint is None:
+            return False
+        # Into the sink what the engine holds back for its next commit (a memory sink keeps
+        # the same steps whenever they are committed).
+        engine.commit(engine.totals.last_close_ms or checkpoint_ms)
+        so_far = BacktestRun(
+            run_id,
+            settings,
+            config,
+            series,
+            closes[closes <= checkpoint_ms],
+            sink,
+            engine.totals,
+            ledger,
+            dict(trader.marks),
+            total,
+            stopped_ms=checkpoint_ms,
+        )
+        return at_checkpoint(so_far, checkpoint_ms)
+
     feed = BacktestFeed(
         series,
         start_ms=options.start_ms,
@@ -368,14 +402,27 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         curve=sink.passed,
         every_candle=options.every_candle,
         progress=None if options.progress is None else (lambda done: options.progress(done, total)),  # type: ignore[misc]
+        checkpoints=options.checkpoints,
+        stop_at=stop_at if at_checkpoint is not None else None,
     )
     total = feed.total_candles()
     totals = await engine.run(feed, paced=False)
     if options.progress is not None:
         options.progress(total, total)
-    closes = _window_closes(series, options.start_ms, options.until_ms)
+    if feed.stopped_ms is not None:
+        closes = closes[closes <= feed.stopped_ms]
     return BacktestRun(
-        run_id, settings, config, series, closes, sink, totals, ledger, dict(trader.marks), total
+        run_id,
+        settings,
+        config,
+        series,
+        closes,
+        sink,
+        totals,
+        ledger,
+        dict(trader.marks),
+        total,
+        stopped_ms=feed.stopped_ms,
     )
 
 
