@@ -79,6 +79,10 @@ class StudyRequest:
     #: "tpe" (the search), or "random" for a benchmark: the same seed then asks for the same
     #: parameters whatever the number of workers, so runs on 1 and 2 workers do the same work.
     sampler: str = "tpe"
+    #: False (the benchmark's speed-up pair): no trial is pruned, every one runs the whole window,
+    #: so 1 and 2 workers do the same work (with pruning, which trials stop where depends on
+    #: the order trials complete in).
+    pruning: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +164,7 @@ def _plan_study(request: StudyRequest) -> StudyPlan:
         "folds": [f.to_dict() for f in folds],
         "seed": request.seed,
         **({"sampler": request.sampler} if request.sampler != "tpe" else {}),
+        **({"pruning": False} if not request.pruning else {}),
         "safety": spec.safety,
         "backtest": config,
     }
@@ -315,7 +320,8 @@ def run_study(plan: StudyPlan, progress: Progress | None = None) -> dict[str, An
                     params = {p.name: p.value(trial.params[p.name]) for p in request.space.params}
                     # The pruner's medians as they stand now: the worker stops the trial at
                     # the first fold below them (docs/OPTIMIZE.md, Pruning).
-                    executor.submit(trial.number, params, thresholds(study, len(plan.folds)))
+                    limits = thresholds(study, len(plan.folds)) if request.pruning else None
+                    executor.submit(trial.number, params, limits)
                     in_flight[trial.number] = trial
                     asked += 1
                 finished = executor.next_done()
