@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -18,7 +19,7 @@ from sigmax.domain.candles import ms_to_iso
 from sigmax.errors import InputError
 from sigmax.optimize.pruning import N_STARTUP_TRIALS, prunes, thresholds
 from sigmax.optimize.space import build_space, parse_param
-from sigmax.optimize.study import StudyRequest, plan_study
+from sigmax.optimize.study import StudyRequest, open_study, plan_study, run_study
 from sigmax.optimize.trial import evaluate
 
 FOLDS = 4
@@ -115,3 +116,26 @@ def test_thresholds_of_the_wrong_length_are_refused(sigmax_home: Path) -> None:
     plan = _plan(sigmax_home)
     with pytest.raises(InputError, match="thresholds: one per fold before the last"):
         evaluate(plan.spec, {"fast": 8, "slow": 40}, (None,))
+
+
+def test_a_study_stores_where_each_pruned_trial_stopped(sigmax_home: Path) -> None:
+    plan = _plan(sigmax_home)
+    plan = replace(plan, request=replace(plan.request, trials=12, seed=2))
+    report = run_study(plan)
+    pruned = [t for t in report["trial_values"] if t["state"] == "pruned"]
+    assert pruned, "the seed gives pruned trials: this test checks what they store"
+    assert report["trial_counts"]["pruned"] == len(pruned)
+    complete = report["trial_counts"]["complete"]
+    assert report["overfitting"]["configurations"] == complete
+    assert report["overfitting"]["deflated_sharpe"]["configurations"] == complete + len(pruned)
+    study, _, _ = open_study(plan)  # the SQLite file beside the study
+    assert len(study.get_trials(deepcopy=False)) == 12
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state != optuna.trial.TrialState.PRUNED:
+            assert len(trial.user_attrs["folds"]) == len(plan.folds)
+            continue
+        stopped = trial.user_attrs["pruned_at_fold"]
+        assert 1 <= stopped < len(plan.folds)
+        assert trial.user_attrs["stopped_at"] == ms_to_iso(plan.folds[stopped - 1].test_to_ms)
+        assert len(trial.user_attrs["folds"]) == stopped
+        assert max(trial.intermediate_values) == stopped
