@@ -54,9 +54,10 @@ class _Bounded(Generic[K, V]):
         self._entries: OrderedDict[K, V] = OrderedDict()
         self.computed = 0
 
-    def get(self, key: K, compute: Callable[[], V]) -> V:
+    def get(self, key: K, compute: Callable[[], V], fits: Callable[[V], bool] | None = None) -> V:
+        """The entry of ``key``, computed on a miss (or when ``fits`` refuses the one kept)."""
         found = self._entries.get(key)
-        if found is not None:
+        if found is not None and (fits is None or fits(found)):
             self._entries.move_to_end(key)
             return found
         value = compute()
@@ -101,7 +102,9 @@ class DerivedArrays:
         """``SymbolHistory(series, higher, spec)``, built once per key. ``sha256``: the
         candles' checksum, as the catalog loaded them."""
         key = self.history_key(series, sha256, higher, spec)
-        return self.histories.get(key, lambda: SymbolHistory(series, higher, spec))
+        return self.histories.get(
+            key, lambda: SymbolHistory(series, higher, spec), lambda kept: kept.series is series
+        )
 
     def agents(
         self,
@@ -118,7 +121,13 @@ class DerivedArrays:
         higher = tuple(analyzer.timeframes.higher_timeframes)
         spec = indicator_spec(settings)
         history_key = self.history_key(series, sha256, higher, spec)
-        history = self.histories.get(history_key, lambda: SymbolHistory(series, higher, spec))
+        # Only for the very series object the run was given, so that the run sees exactly the
+        # objects it would without the cache (equal candles from another catalog: a rebuild).
+        history = self.histories.get(
+            history_key,
+            lambda: SymbolHistory(series, higher, spec),
+            lambda kept: kept.series is series,
+        )
         # Before any assessment: a history that cannot make a higher timeframe is refused.
         history.require_higher_timeframes()
         key = (
