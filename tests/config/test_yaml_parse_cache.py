@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+import yaml
+
 from sigmax.config.sources import read_yaml_mapping
 
 
@@ -37,3 +40,23 @@ def test_a_broken_file_keeps_its_problem_on_every_read(tmp_path: Path) -> None:
         assert data == {}
         assert len(problems) == 1
         assert "invalid YAML syntax" in problems[0].rule
+
+
+def test_the_same_text_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parses: list[str] = []
+    parse = yaml.load
+
+    def counting(text: str, Loader: type) -> object:  # noqa: N803 (yaml's own name)
+        parses.append(text)
+        return parse(text, Loader=Loader)
+
+    monkeypatch.setattr(yaml, "load", counting)
+    path = tmp_path / "profile.yaml"
+    # Texts no other test of the process parses (the cache lives as long as the process).
+    first, second = (f"# {tmp_path}\nbuy_threshold: {v}\n" for v in ("0.37", "0.41"))
+    path.write_text(first, encoding="utf-8")
+    for _ in range(3):
+        assert read_yaml_mapping(path, "profile.yaml") == ({"buy_threshold": 0.37}, [])
+    path.write_text(second, encoding="utf-8")
+    assert read_yaml_mapping(path, "profile.yaml") == ({"buy_threshold": 0.41}, [])
+    assert parses == [first, second]
