@@ -18,7 +18,7 @@ group is stepped: the per-candle path the fast one is compared with.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sigmax.agents.batch import BoolArray
@@ -56,12 +56,17 @@ class BacktestFeed:
         safety_on: bool = True,
         every_candle: bool = False,
         progress: Callable[[int], None] | None = None,
+        checkpoints: Sequence[int] = (),
+        stop_at: Callable[[int], bool] | None = None,
     ) -> None:
         """``candidates[symbol]``: per candle, whether its decision may act. ``ledger``,
         ``venue`` and ``safety`` are the engine's, read between groups (``safety_on`` False: its
         triggers are off, so a daily loss or a drawdown ends no span). ``curve`` receives the
         passed groups' equity points. ``progress`` hears how many candles of the window have
-        been passed."""
+        been passed. ``stop_at`` is asked at each of the ``checkpoints`` (close times), once the
+        engine has processed every group closing at or before it and before anything closing
+        after it: True ends the feed there (a stretch passed over in one go may reach past the
+        checkpoint; it holds no fill and no decision)."""
         windows = {
             symbol: ReplayFeed(
                 {symbol: candles}, start_ms=start_ms, until_ms=until_ms, speed=None
@@ -78,6 +83,19 @@ class BacktestFeed:
         self._curve = curve
         self._every_candle = every_candle or not self.timeline.exact
         self._progress = progress
+        self._checkpoints = sorted(checkpoints) if stop_at is not None else []
+        self._stop_at = stop_at
+        #: The checkpoint the feed stopped at, if it did.
+        self.stopped_ms: int | None = None
+
+    def _goes_on(self, close_ms: int) -> bool:
+        """Ask about every checkpoint before ``close_ms``; False: stop before it."""
+        while self._checkpoints and self._checkpoints[0] < close_ms:
+            checkpoint = self._checkpoints.pop(0)
+            if self._stop_at is not None and self._stop_at(checkpoint):
+                self.stopped_ms = checkpoint
+                return False
+        return True
 
     def total_candles(self) -> int:
         return self._total
@@ -165,6 +183,8 @@ class BacktestFeed:
         done = 0
         g = 0
         while g < count:
+            if not self._goes_on(timeline.closes[g]):
+                return
             span = self._scan(g)
             if span is not None and span.stop > g:
                 passed = self._passed(span)
@@ -172,7 +192,7 @@ class BacktestFeed:
                 yield passed
                 done += passed.candles
                 g = span.stop
-                if g >= count:
+                if g >= count or not self._goes_on(timeline.closes[g]):
                     break
             group = self._group(g)
             yield group

@@ -31,6 +31,7 @@ from sigmax.agents.batch import BatchAssessment, assess_history
 from sigmax.agents.market_view import SymbolHistory
 from sigmax.agents.orchestrator import Orchestrator, build_history, config_digest
 from sigmax.agents.researcher import ResearchSource, default_sources
+from sigmax.backtest.derived import DerivedArrays
 from sigmax.backtest.feed import BacktestFeed, PassedCurve
 from sigmax.backtest.llm import BacktestLlm
 from sigmax.backtest.safety_off import SAFETY_SWITCHES, SafetySwitch, backtest_gate
@@ -111,6 +112,14 @@ class BacktestOptions:
     #: ``--llm``: the configured LLM answers the recorded decisions (and votes in later ones
     #: when research.llm.vote_weight > 0). Without it no provider is even built.
     llm: bool = False
+    #: Histories and agent assessments kept between the backtests of one process (an
+    #: optimisation worker), each keyed by what it is computed from; None: computed here.
+    derived: DerivedArrays | None = None
+    #: Close times at which ``at_checkpoint`` is shown the run so far (everything up to the
+    #: checkpoint processed); True from it stops the run there (an optimisation trial the pruner
+    #: gives up on). The run then ends at that close, as if the window did.
+    checkpoints: Sequence[int] = ()
+    at_checkpoint: Callable[[BacktestRun, int], bool] | None = None
 
 
 @dataclass
@@ -181,11 +190,15 @@ class BacktestRun:
     window_candles: int
     #: The LLM's answers (``--llm``), None without it.
     llm: BacktestLlm | None = None
+    #: The checkpoint the run was stopped at (``BacktestOptions.at_checkpoint``), else None;
+    #: ``closes_ms`` then ends there.
+    stopped_ms: int | None = None
 
     def __repr__(self) -> str:
         return (
             f"BacktestRun(id={self.id!r}, symbols={list(self.series)}, "
-            f"window_candles={self.window_candles}, fills={len(self.sink.fills)})"
+            f"window_candles={self.window_candles}, fills={len(self.sink.fills)}, "
+            f"stopped_ms={self.stopped_ms})"
         )
 
 
@@ -305,12 +318,23 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
     # Per candle, whether its decision may act (from the batch assessment when there is one).
     candidates: dict[str, Any] = {}
     if strategy is None:
-        histories = {s: build_history(series[s], settings) for s in symbols}
-        for history in histories.values():
-            history.require_higher_timeframes()
-        if options.research is None and (llm is None or not llm.votes):
+        reads_batch = options.research is None and (llm is None or not llm.votes)
+        derived = options.derived if reads_batch else None
+        if derived is not None:
+            arrays = {
+                s: derived.agents(series[s], loaded[s].sha256, settings, voter) for s in symbols
+            }
+            histories = {s: history for s, (history, _) in arrays.items()}
+        else:
+            histories = {s: build_history(series[s], settings) for s in symbols}
+            for history in histories.values():
+                history.require_higher_timeframes()
+        if reads_batch:
             source = Orchestrator(settings, lambda symbol: histories[symbol], voter=voter)
-            batch = {s: assess_history(h, settings, voter) for s, h in histories.items()}
+            if derived is not None:
+                batch = {s: assessment for s, (_, assessment) in arrays.items()}
+            else:
+                batch = {s: assess_history(h, settings, voter) for s, h in histories.items()}
         else:
             source = Orchestrator(
                 settings,
@@ -323,7 +347,13 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
             batch = {}
             candidates = {s: np.ones(len(series[s]), dtype=bool) for s in symbols}
     else:
-        histories = {s: strategy.history(series[s]) for s in symbols}
+        if options.derived is not None and isinstance(strategy, SmaCrossStrategy):
+            # Its history (the primary timeframe, standard periods) does not depend on the
+            # periods searched; its crossings do, and are the strategy's own.
+            derived_arrays = options.derived
+            histories = {s: derived_arrays.history(series[s], loaded[s].sha256) for s in symbols}
+        else:
+            histories = {s: strategy.history(series[s]) for s in symbols}
         source = strategy
         batch = {s: strategy.batch(series[s]) for s in symbols}
     sink = MemorySink(run_id)
@@ -350,6 +380,31 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
 
         engine.allocation = AllocationStep(settings, lambda symbol: histories[symbol].series)
 
+    closes = _window_closes(series, options.start_ms, options.until_ms)
+    at_checkpoint = options.at_checkpoint
+
+    def stop_at(checkpoint_ms: int) -> bool:
+        """The run so far, up to the checkpoint, shown to the caller."""
+        if at_checkpoint is None:
+            return False
+        # Into the sink what the engine holds back for its next commit (a memory sink keeps
+        # the same steps whenever they are committed).
+        engine.commit(engine.totals.last_close_ms or checkpoint_ms)
+        so_far = BacktestRun(
+            run_id,
+            settings,
+            config,
+            series,
+            closes[closes <= checkpoint_ms],
+            sink,
+            engine.totals,
+            ledger,
+            dict(trader.marks),
+            total,
+            stopped_ms=checkpoint_ms,
+        )
+        return at_checkpoint(so_far, checkpoint_ms)
+
     feed = BacktestFeed(
         series,
         start_ms=options.start_ms,
@@ -362,6 +417,8 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         curve=sink.passed,
         every_candle=options.every_candle,
         progress=None if options.progress is None else (lambda done: options.progress(done, total)),  # type: ignore[misc]
+        checkpoints=options.checkpoints,
+        stop_at=stop_at if at_checkpoint is not None else None,
     )
     total = feed.total_candles()
     if llm is not None and llm.votes:
@@ -381,7 +438,8 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
             await llm.reasoner.close()
     if options.progress is not None:
         options.progress(total, total)
-    closes = _window_closes(series, options.start_ms, options.until_ms)
+    if feed.stopped_ms is not None:
+        closes = closes[closes <= feed.stopped_ms]
     return BacktestRun(
         run_id,
         settings,
@@ -394,6 +452,7 @@ async def simulate(options: BacktestOptions) -> BacktestRun:
         dict(trader.marks),
         total,
         llm,
+        stopped_ms=feed.stopped_ms,
     )
 
 

@@ -8,6 +8,9 @@ throughout (every order through the gate and the policies, safety on). The sampl
 random sampler with the seed: TPE asks according to the results it has seen, which arrive in
 another order on 2 workers, and the two runs would backtest different parameters (an SMA pair
 that trades more costs more); with the random sampler both runs backtest the same 100 pairs.
+Pruning is off for the same reason: a pruned trial stops its backtest early, and which trials
+stop where depends on the order trials complete in; without it both runs backtest the whole
+window 100 times.
 
 * ``trials_per_s_1`` / ``trials_per_s_2``: trials over the seconds from a started
   ``LocalCluster`` of 1 (then 2) worker processes to the last trial told (the cluster's start is
@@ -35,6 +38,7 @@ from sigmax.backtest.result import build_result
 from sigmax.backtest.runner import simulate
 from sigmax.bench.backtest_bench import SMA_TRADING_THROUGHOUT
 from sigmax.bench.machine import machine_info, temporary_home
+from sigmax.errors import InputError
 from sigmax.optimize.space import build_space
 from sigmax.optimize.study import StudyRequest, plan_study, run_study
 from sigmax.optimize.trial import evaluate, options_for, warm_catalog
@@ -60,6 +64,7 @@ def _study(home: Path, jobs: int, trials: int, folds: int, data: Path | None) ->
         storage="memory",
         overrides=SMA_TRADING_THROUGHOUT,
         sampler="random",
+        pruning=False,
     )
     plan = plan_study(request)
     started = time.perf_counter()
@@ -136,6 +141,10 @@ def _trial_cost(
 def run_optimize_bench(
     *, trials: int = 100, folds: int = 4, data: Path | None = None, repeats: int = 3
 ) -> dict[str, Any]:
+    if trials < 1 or folds < 1 or repeats < 1:
+        raise InputError(
+            f"trials, folds, repeats: each must be at least 1 (got {trials}, {folds}, {repeats})"
+        )
     result: dict[str, Any] = {"benchmark": "optimize"}
     with temporary_home() as home:
         runs = {jobs: _study(home, jobs, trials, folds, data) for jobs in (1, 2)}
@@ -171,6 +180,7 @@ def run_optimize_bench(
         {
             "trials": trials,
             "folds": folds,
+            "pruning": False,
             "symbol": SYMBOL,
             "strategy": "sma_cross",
             "overrides": SMA_TRADING_THROUGHOUT,

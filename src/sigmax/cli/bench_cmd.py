@@ -102,13 +102,17 @@ def bench_optimize(
     trials: Annotated[int, typer.Option("--trials", min=1, help="Trials per study.")] = 100,
     folds: Annotated[int, typer.Option("--folds", min=1, help="Walk-forward folds.")] = 4,
     data: BenchDataOption = None,
+    repeats: Annotated[
+        int,
+        typer.Option("--repeats", min=1, help="Timed runs of each sampled trial and backtest."),
+    ] = 3,
     as_json: JsonOption = False,
 ) -> None:
     """Trials per second of an sma_cross study on 1 and 2 Dask workers, and a trial's cost
     against a plain backtest of the same span (bundled BTC/USDT 1h)."""
     from sigmax.bench.optimize_bench import run_optimize_bench
 
-    _emit(run_optimize_bench(trials=trials, folds=folds, data=data), as_json)
+    _emit(run_optimize_bench(trials=trials, folds=folds, data=data, repeats=repeats), as_json)
 
 
 @bench_app.command("arbitrage")

@@ -10,7 +10,9 @@ and what ``sigmax config show`` prints in its source column.
 
 from __future__ import annotations
 
+import copy
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +198,14 @@ _StrictLoader.add_constructor(
 )
 
 
+#: Parsed YAML mappings by the text they were parsed from: a process that loads the settings
+#: over and over (an optimisation worker, one load per trial) parses each file once. The file is
+#: still read every time, so an edited file is parsed again; keyed on its text, not its stat,
+#: which a rewrite within the clock's resolution would leave unchanged.
+_PARSED: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_PARSED_LIMIT = 64
+
+
 def read_yaml_mapping(path: Path, label: str) -> tuple[dict[str, Any], list[ConfigProblem]]:
     """Read a YAML file that must hold a mapping; a missing or empty file is ``{}``."""
     if not path.is_file():
@@ -204,6 +214,20 @@ def read_yaml_mapping(path: Path, label: str) -> tuple[dict[str, Any], list[Conf
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return {}, [ConfigProblem(label, f"cannot be read: {error}")]
+    cached = _PARSED.get(text)
+    if cached is not None:
+        _PARSED.move_to_end(text)
+        # A copy: callers own what they are given, and the next one must get the file as read.
+        return copy.deepcopy(cached), []
+    data, problems = _parse_yaml_mapping(text, label)
+    if not problems:
+        _PARSED[text] = copy.deepcopy(data)
+        while len(_PARSED) > _PARSED_LIMIT:
+            _PARSED.popitem(last=False)
+    return data, problems
+
+
+def _parse_yaml_mapping(text: str, label: str) -> tuple[dict[str, Any], list[ConfigProblem]]:
     try:
         loaded = yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as error:

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sigmax.errors import InputError, SigmaxError
-from sigmax.optimize.trial import TrialSpec, evaluate, quiet_engine_logs, warm_catalog
+from sigmax.optimize.trial import (
+    Thresholds,
+    TrialSpec,
+    evaluate,
+    quiet_engine_logs,
+    warm_catalog,
+)
 
 if TYPE_CHECKING:
     from distributed import Client, Future, LocalCluster
@@ -48,7 +54,9 @@ class Executor(Protocol):
     @property
     def workers(self) -> int: ...
 
-    def submit(self, number: int, params: Mapping[str, Any]) -> None: ...
+    def submit(
+        self, number: int, params: Mapping[str, Any], thresholds: Thresholds | None = None
+    ) -> None: ...
 
     def next_done(self) -> Done: ...
 
@@ -68,17 +76,19 @@ class InProcess:
 
     def __init__(self, spec: TrialSpec) -> None:
         self._spec = spec
-        self._queue: deque[tuple[int, Mapping[str, Any]]] = deque()
+        self._queue: deque[tuple[int, Mapping[str, Any], Thresholds | None]] = deque()
         # This process goes on after the study: its level comes back at close().
         self._log_level = quiet_engine_logs()
         warm_catalog(spec.data)
 
-    def submit(self, number: int, params: Mapping[str, Any]) -> None:
-        self._queue.append((number, params))
+    def submit(
+        self, number: int, params: Mapping[str, Any], thresholds: Thresholds | None = None
+    ) -> None:
+        self._queue.append((number, params, thresholds))
 
     def next_done(self) -> Done:
-        number, params = self._queue.popleft()
-        return Done(number, evaluate(self._spec, params), 1)
+        number, params, thresholds = self._queue.popleft()
+        return Done(number, evaluate(self._spec, params, thresholds), 1)
 
     def pending(self) -> int:
         return len(self._queue)
@@ -88,10 +98,12 @@ class InProcess:
         logging.getLogger("sigmax").setLevel(self._log_level)
 
 
-def run_trial(spec: TrialSpec, params: Mapping[str, Any]) -> dict[str, Any]:
+def run_trial(
+    spec: TrialSpec, params: Mapping[str, Any], thresholds: Thresholds | None = None
+) -> dict[str, Any]:
     """The task a Dask worker runs (module level, so workers import it by name)."""
     quiet_engine_logs()
-    return evaluate(spec, params)
+    return evaluate(spec, params, thresholds)
 
 
 class OnDask:
@@ -132,18 +144,29 @@ class OnDask:
             # One plugin per data source: a cluster shared by studies of other data loads each.
             name=f"{PLUGIN_NAME}-{hashlib.sha256(str(spec.data).encode()).hexdigest()[:12]}",
         )
-        self._futures: dict[Future, tuple[int, Mapping[str, Any], int]] = {}
+        self._futures: dict[Future, tuple[int, Mapping[str, Any], Thresholds | None, int]] = {}
 
     @property
     def workers(self) -> int:
         count = len(self._client.scheduler_info(n_workers=-1).get("workers", {}))
         return max(count, 1)
 
-    def submit(self, number: int, params: Mapping[str, Any], attempt: int = 1) -> None:
+    def submit(
+        self,
+        number: int,
+        params: Mapping[str, Any],
+        thresholds: Thresholds | None = None,
+        attempt: int = 1,
+    ) -> None:
         future = self._client.submit(
-            run_trial, self._spec, dict(params), pure=False, key=f"sigmax-trial-{number}-{attempt}"
+            run_trial,
+            self._spec,
+            dict(params),
+            None if thresholds is None else tuple(thresholds),
+            pure=False,
+            key=f"sigmax-trial-{number}-{attempt}",
         )
-        self._futures[future] = (number, params, attempt)
+        self._futures[future] = (number, params, thresholds, attempt)
 
     def pending(self) -> int:
         return len(self._futures)
@@ -156,7 +179,7 @@ class OnDask:
             finished = wait(list(self._futures), return_when="FIRST_COMPLETED").done
             # The lowest trial number first, so a run is as reproducible as the cluster allows.
             future = min(finished, key=lambda f: self._futures[f][0])
-            number, params, attempt = self._futures.pop(future)
+            number, params, thresholds, attempt = self._futures.pop(future)
             try:
                 outcome = future.result()
             except KilledWorker:
@@ -165,7 +188,7 @@ class OnDask:
                         f"trial {number}: its workers died {attempt} times; the study stops "
                         "(the finished trials are stored and the same command resumes it)"
                     ) from None
-                self.submit(number, params, attempt + 1)
+                self.submit(number, params, thresholds, attempt + 1)
                 continue
             return Done(number, outcome, attempt)
 

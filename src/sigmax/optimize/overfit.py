@@ -120,17 +120,20 @@ def probability_of_overfitting(returns: Sequence[Sequence[float]]) -> Overfittin
 EULER_GAMMA = 0.5772156649015329
 
 
-def deflated_sharpe(returns: Sequence[Sequence[float]], best: int) -> dict[str, Any]:
+def deflated_sharpe(
+    returns: Sequence[Sequence[float]], best: int, *, tried: int | None = None
+) -> dict[str, Any]:
     """The deflated Sharpe ratio of configuration ``best`` among all the rows of ``returns``
     (Bailey and López de Prado, "The Deflated Sharpe Ratio", Journal of Portfolio Management,
     2014; ``docs/METRICS.md``): the probability that its true Sharpe ratio is above the highest
     one N configurations of no skill would be expected to show, given the length, skewness and
-    kurtosis of its returns."""
+    kurtosis of its returns. ``tried``: the number of configurations tried, when some of them
+    (pruned trials) have no row; N is the larger of it and the rows."""
     from statistics import NormalDist
 
-    configurations = len(returns)
+    configurations = max(len(returns), tried or 0)
     empty: dict[str, Any] = {"value": None, "sharpe": None, "benchmark": None, "reason": None}
-    if configurations < 2:
+    if len(returns) < 2:
         return {**empty, "reason": "needs at least two evaluated parameter sets"}
     matrix = np.asarray(returns, dtype=np.float64)
     days = matrix.shape[1]

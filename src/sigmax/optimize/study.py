@@ -9,10 +9,11 @@ the window's closes (and so the folds) and the data checksums, and its figures a
 to the best trial's.
 
 The median pruner sees each trial's out-of-sample objective fold by fold (the test windows so far,
-together): a trial below the median of the earlier trials at the same fold is pruned. A trial is
-one backtest of the whole window, so pruning saves no computation; it is a robustness filter: a
-parameter set that was worse than most after the first folds cannot become the best on the
-strength of the last one.
+together): a trial below the median of the complete trials at the same fold is pruned. The
+driver sends the medians with each trial (:mod:`sigmax.optimize.pruning`) and the worker stops
+the backtest at the first fold below them, so a pruned trial costs only the part of the window
+it ran. Its figures are those of the folds it reached; the overfitting estimates read the
+complete trials' days, and the deflated Sharpe ratio counts every trial tried.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sigmax.errors import InputError, SigmaxError
 from sigmax.optimize.executor import Executor, InProcess, OnDask
 from sigmax.optimize.folds import Fold, anchored_folds
 from sigmax.optimize.overfit import deflated_sharpe, probability_of_overfitting
+from sigmax.optimize.pruning import N_STARTUP_TRIALS, thresholds
 from sigmax.optimize.space import Param, SearchSpace
 from sigmax.optimize.storage import open_storage, shown, storage_url
 from sigmax.optimize.trial import TrialSpec, engine_logs_quiet, options_for, warm_catalog
@@ -77,6 +79,10 @@ class StudyRequest:
     #: "tpe" (the search), or "random" for a benchmark: the same seed then asks for the same
     #: parameters whatever the number of workers, so runs on 1 and 2 workers do the same work.
     sampler: str = "tpe"
+    #: False (the benchmark's speed-up pair): no trial is pruned, every one runs the whole window,
+    #: so 1 and 2 workers do the same work (with pruning, which trials stop where depends on
+    #: the order trials complete in).
+    pruning: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +164,7 @@ def _plan_study(request: StudyRequest) -> StudyPlan:
         "folds": [f.to_dict() for f in folds],
         "seed": request.seed,
         **({"sampler": request.sampler} if request.sampler != "tpe" else {}),
+        **({"pruning": False} if not request.pruning else {}),
         "safety": spec.safety,
         "backtest": config,
     }
@@ -254,13 +261,14 @@ def _tell(
     trial.set_user_attr("out_of_sample_metrics", outcome["out_of_sample_metrics"])
     trial.set_user_attr("seconds", round(float(outcome["seconds"]), 4))
     trial.set_user_attr("data", outcome["data"])
-    steps = list(outcome["steps"])
-    for step, value in enumerate(steps, start=1):
+    for step, value in enumerate(outcome["steps"], start=1):
         trial.report(value, step)
-        if step < len(steps) and trial.should_prune():
-            trial.set_user_attr("pruned_at_fold", step)
-            study.tell(trial, state=TrialState.PRUNED)
-            return
+    if "pruned_at_fold" in outcome:
+        # The worker stopped the backtest there: its figures are those of folds 1..k.
+        trial.set_user_attr("pruned_at_fold", outcome["pruned_at_fold"])
+        trial.set_user_attr("stopped_at", outcome["stopped_at"])
+        study.tell(trial, state=TrialState.PRUNED)
+        return
     study.tell(trial, float(outcome["value"]))
 
 
@@ -276,7 +284,7 @@ def open_study(plan: StudyPlan) -> tuple[optuna.Study, BaseStorage, str]:
         sampler=optuna.samplers.RandomSampler(seed=plan.request.seed)
         if plan.request.sampler == "random"
         else optuna.samplers.TPESampler(seed=plan.request.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=N_STARTUP_TRIALS, n_warmup_steps=0),
         direction="maximize",
         load_if_exists=True,
     )
@@ -310,7 +318,10 @@ def run_study(plan: StudyPlan, progress: Progress | None = None) -> dict[str, An
                 while asked < to_ask and len(in_flight) < capacity:
                     trial = study.ask(distributions)
                     params = {p.name: p.value(trial.params[p.name]) for p in request.space.params}
-                    executor.submit(trial.number, params)
+                    # The pruner's medians as they stand now: the worker stops the trial at
+                    # the first fold below them (docs/OPTIMIZE.md, Pruning).
+                    limits = thresholds(study, len(plan.folds)) if request.pruning else None
+                    executor.submit(trial.number, params, limits)
                     in_flight[trial.number] = trial
                     asked += 1
                 finished = executor.next_done()
@@ -378,10 +389,14 @@ def build_report(plan: StudyPlan, study: optuna.Study, url: str) -> dict[str, An
         row["baseline_in_sample"] = plan.baseline["folds"][i]["in_sample"]
         row["baseline_out_of_sample"] = plan.baseline["folds"][i]["out_of_sample"]
         folds.append(row)
-    matrix = [t.user_attrs["oos_daily_returns"] for t in evaluated]
+    # A pruned trial stopped its backtest: it has no returns after its stop, so the estimates
+    # read the complete trials' days; the deflated Sharpe ratio still counts every parameter
+    # set tried (a pruned one was a try).
+    ran_through = sorted(complete, key=lambda t: t.number)
+    matrix = [t.user_attrs["oos_daily_returns"] for t in ran_through]
     overfitting = probability_of_overfitting(matrix).to_dict()
     overfitting["deflated_sharpe"] = (
-        deflated_sharpe(matrix, evaluated.index(best))
+        deflated_sharpe(matrix, ran_through.index(best), tried=len(evaluated))
         if best is not None
         else {"value": None, "reason": "no complete trial"}
     )
@@ -415,7 +430,16 @@ def build_report(plan: StudyPlan, study: optuna.Study, url: str) -> dict[str, An
             for t in sorted(complete, key=lambda t: (-(t.value or 0.0), t.number))[:10]
         ],
         "trial_values": [
-            {"number": t.number, "state": t.state.name.lower(), "value": _last_value(t)}
+            {
+                "number": t.number,
+                "state": t.state.name.lower(),
+                "value": _last_value(t),
+                **(
+                    {"pruned_at_fold": t.user_attrs["pruned_at_fold"]}
+                    if "pruned_at_fold" in t.user_attrs
+                    else {}
+                ),
+            }
             for t in evaluated
         ],
         "space": space.to_dict(),
@@ -447,7 +471,12 @@ def _walk_forward(plan: StudyPlan, evaluated: list[optuna.trial.FrozenTrial]) ->
         return {"folds": [], "mean_out_of_sample": None}
     rows = []
     for i, fold in enumerate(plan.folds):
-        chosen = max(evaluated, key=lambda t: (t.user_attrs["folds"][i]["in_sample"], -t.number))
+        # Among the trials that reached this fold's test window: one pruned earlier was given
+        # up on over earlier test windows, the past of this one.
+        reached = [t for t in evaluated if len(t.user_attrs["folds"]) > i]
+        if not reached:
+            break
+        chosen = max(reached, key=lambda t: (t.user_attrs["folds"][i]["in_sample"], -t.number))
         figures = chosen.user_attrs["folds"][i]
         rows.append(
             {

@@ -9,7 +9,11 @@ overfitting estimate needs.
 
 The candles are not read per trial: a process keeps the loaded, validated catalog of each data
 source (:func:`warm_catalog`), as the Dask worker plugin does at start-up, so every trial after
-the first reuses the candles and the compiled policies of its process.
+the first reuses the candles and the compiled policies of its process. It also keeps the arrays
+derived from the candles (:data:`DERIVED`: each symbol's indicators and scores, the agents'
+whole-history assessment), keyed by the settings they are computed from: a trial recomputes
+them only for indicator periods (or, for the assessment, profile and agent settings) no earlier
+trial of the process used.
 """
 
 from __future__ import annotations
@@ -18,21 +22,31 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sigmax.backtest.derived import DerivedArrays
 from sigmax.backtest.result import build_result
-from sigmax.backtest.runner import BacktestOptions, simulate
+from sigmax.backtest.runner import BacktestOptions, BacktestRun, simulate
 from sigmax.backtest.safety_off import SafetySwitch
 from sigmax.data.catalog import DatasetCatalog
+from sigmax.domain.candles import ms_to_iso
 from sigmax.errors import InputError
 from sigmax.optimize.folds import Fold
-from sigmax.optimize.windows import RunWindows, read_folds, window_daily_returns
+from sigmax.optimize.pruning import prunes
+from sigmax.optimize.windows import (
+    RunWindows,
+    objective_value,
+    read_folds,
+    window_daily_returns,
+)
 
 _CATALOGS: dict[str, DatasetCatalog] = {}
+#: This process's candle-derived arrays, shared by every trial it runs (bounded).
+DERIVED = DerivedArrays()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,22 +130,43 @@ def options_for(
         overrides=overrides,
         safety=spec.safety,
         catalog=catalog,
+        derived=DERIVED,
     )
 
 
-def evaluate(spec: TrialSpec, params: Mapping[str, Any]) -> dict[str, Any]:
+#: Per fold before the last (folds 1..K-1): the figure below which the pruner stops the trial
+#: there, or None where it would not prune (see :func:`sigmax.optimize.pruning.thresholds`).
+Thresholds = Sequence[float | None]
+
+
+def evaluate(
+    spec: TrialSpec, params: Mapping[str, Any], thresholds: Thresholds | None = None
+) -> dict[str, Any]:
     """Run the trial's backtest and read its folds. A parameter combination the settings
     refuse (``macd_fast`` not below ``macd_slow``, ``slow`` not above ``fast``) is returned as
-    ``invalid`` with the rule: a real answer about the space, not a failure of the study."""
+    ``invalid`` with the rule: a real answer about the space, not a failure of the study.
+
+    With ``thresholds``, the backtest stops at the end of the first fold ``k < K`` whose
+    test windows so far give a best figure (over folds 1..k) below ``thresholds[k - 1]``: the
+    trial is pruned there (``pruned_at_fold``), and its figures are those of folds 1..k."""
     started = time.perf_counter()
     catalog = warm_catalog(spec.data)
+    options = options_for(spec, params, catalog)
+    watch = _PruneWatch(spec, thresholds) if thresholds is not None else None
+    if watch is not None and watch.checkpoints:
+        options = replace(options, checkpoints=watch.checkpoints, at_checkpoint=watch.at_checkpoint)
     try:
-        run = asyncio.run(simulate(options_for(spec, params, catalog)))
+        run = asyncio.run(simulate(options))
     except InputError as error:  # a refused configuration (ConfigLoadError) among them
         return {"invalid": str(error), "params": dict(params), "pid": os.getpid()}
-    figures = read_folds(RunWindows(run, build_result(run)), spec.folds, spec.objective)
+    folds = spec.folds
+    pruned_at = None
+    if run.stopped_ms is not None:
+        pruned_at = next(f.index for f in folds if f.test_to_ms == run.stopped_ms)
+        folds = folds[:pruned_at]
+    figures = read_folds(RunWindows(run, build_result(run)), folds, spec.objective)
     curve = figures.pop("curve")
-    return {
+    outcome = {
         **figures,
         "oos_daily_returns": [float(r) for r in window_daily_returns(curve)],
         "backtest_id": run.id,
@@ -140,3 +175,35 @@ def evaluate(spec: TrialSpec, params: Mapping[str, Any]) -> dict[str, Any]:
         "pid": os.getpid(),
         "params": dict(params),
     }
+    if pruned_at is not None:
+        outcome["pruned_at_fold"] = pruned_at
+        outcome["stopped_at"] = ms_to_iso(folds[-1].test_to_ms)
+    return outcome
+
+
+class _PruneWatch:
+    """The pruner's question at each fold's end, asked of the run so far."""
+
+    def __init__(self, spec: TrialSpec, thresholds: Thresholds) -> None:
+        count = len(spec.folds) - 1
+        if len(thresholds) != count:
+            raise InputError(
+                f"thresholds: one per fold before the last ({count}), got {len(thresholds)}"
+            )
+        self.spec = spec
+        self.thresholds = list(thresholds)
+        self.values: list[float] = []
+        # Nothing to ask before the first fold the pruner may stop at.
+        self.checkpoints = (
+            [f.test_to_ms for f in spec.folds[:-1]]
+            if any(t is not None for t in self.thresholds)
+            else []
+        )
+
+    def at_checkpoint(self, run: BacktestRun, checkpoint_ms: int) -> bool:
+        folds = self.spec.folds
+        step = next(f.index for f in folds if f.test_to_ms == checkpoint_ms)
+        windows = RunWindows(run, build_result(run))
+        metrics, _ = windows.metrics(folds[0].test_from_ms, checkpoint_ms)
+        self.values.append(objective_value(metrics, self.spec.objective))
+        return prunes(self.values, self.thresholds[step - 1])
