@@ -26,7 +26,7 @@ from sigmax.bench.dashboard_bench import wait_for_equity
 from sigmax.bench.run_process import RunProcess
 from sigmax.rl.policy import PolicyNetwork
 from sigmax.rl.promote import promote
-from sigmax.rl.registry import save_model
+from support.rl_models import save_winning_model
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,6 @@ START = "2023-01-18T03:00:00Z"
 _WAIT_S = 30.0
 #: The policy wants 60 % of equity whatever it sees; its Gaussian's spread is 0.3.
 TARGET, SPREAD, WEIGHT = 0.6, 0.3, 0.3
-SHARPE = {"sharpe": 0.5}
 
 
 def _promote_fraction_model(home: Path) -> str:
@@ -45,18 +44,9 @@ def _promote_fraction_model(home: Path) -> str:
         "fraction",
         np.array([math.log(SPREAD)]),
     )
-    validation = {
-        "metrics": {"sharpe": 1.5},
-        "baselines": {"buy_and_hold": SHARPE, "agents": SHARPE, "sma_cross": SHARPE},
-    }
-    stored = save_model(
-        home,
-        {"symbols": ["BTC/USDT"], "timeframe": "1h", "seed": 1},
-        {"metrics": {"training": None, "validation": validation}},
-        network,
-    )
-    promote(home, stored.id, WEIGHT)
-    return stored.id
+    model_id = save_winning_model(home, network)
+    promote(home, model_id, WEIGHT)
+    return model_id
 
 
 @contextmanager

@@ -13,12 +13,11 @@ from typer.testing import CliRunner
 from conftest import CONFIG_VARIABLES
 from sigmax.cli import app
 from sigmax.rl.policy import PolicyNetwork
-from sigmax.rl.registry import save_model
+from support.rl_models import save_winning_model
 
 runner = CliRunner()
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
 WINDOW = ["--from", "2022-11-01T00:00:00Z", "--to", "2022-11-10T00:00:00Z"]
-SHARPE = {"sharpe": 0.5}
 
 
 def _env(home: Path) -> dict[str, str | None]:
@@ -40,19 +39,10 @@ def _promoted_home(home: Path) -> str:
         tuple(generator.normal(0, 0.1, sizes[k + 1]) for k in range(2)),
         "discrete",
     )
-    validation = {
-        "metrics": {"sharpe": 1.5},
-        "baselines": {"buy_and_hold": SHARPE, "agents": SHARPE, "sma_cross": SHARPE},
-    }
-    stored = save_model(
-        home,
-        {"symbols": ["BTC/USDT"], "timeframe": "1h", "seed": 1},
-        {"metrics": {"training": None, "validation": validation}},
-        network,
-    )
-    done = runner.invoke(app, ["rl", "promote", stored.id, "--weight", "0.5"], env=_env(home))
+    model_id = save_winning_model(home, network)
+    done = runner.invoke(app, ["rl", "promote", model_id, "--weight", "0.5"], env=_env(home))
     assert done.exit_code == 0, done.output
-    return stored.id
+    return model_id
 
 
 def test_a_promoted_policy_votes_in_analyses_and_backtests(tmp_path: Path) -> None:
