@@ -492,8 +492,9 @@ class Engine:
         if passed.peak is not None:
             at_ms, closes = passed.peak
             marks = {**trader.marks, **{s: Decimal(repr(c)) for s, c in closes.items()}}
+            equity = ledger.equity(marks)
             self.safety.observe_account(
-                ledger.equity(marks), ledger.daily_pnl(utc_day(at_ms), marks), at_ms
+                equity, ledger.pnl_since_day_open(utc_day(at_ms), equity), at_ms
             )
         point = trader.equity_point(passed.close_ms)
         self.safety.observe_account(point.equity, point.daily_pnl, passed.close_ms)
