@@ -763,14 +763,13 @@ class Ledger:
     def _open(self) -> Iterator[Position]:
         return (p for p in self._positions.values() if p.is_open)
 
-    @staticmethod
-    def _mark(marks: Mapping[str, Decimal], position: Position) -> Decimal:
-        mark = marks.get(position.symbol)
+    def _mark(self, marks: Mapping[str, Decimal], position: Position) -> Decimal:
+        symbol = position.symbol
+        mark = marks.get(symbol)
         if mark is None:
-            raise LedgerError(
-                f"no mark price for {position.symbol}, of which {position.qty} is held"
-            )
-        _require_finite(f"mark of {position.symbol}", mark)
+            raise LedgerError(f"no mark price for {symbol}, of which {position.qty} is held")
+        if mark is not self._last_marks.get(symbol):  # the recorded mark was checked already
+            _require_finite(f"mark of {symbol}", mark)
         return mark
 
     @staticmethod
