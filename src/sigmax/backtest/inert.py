@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from sigmax.backtest.timeline import EQUITY_UNIT, Timeline
@@ -71,6 +72,13 @@ def _units(value: Decimal, places: int) -> int:
     if scaled != scaled.to_integral_value():
         raise NotExactError(f"{value} is not a whole number of 1e-{places}")
     return int(scaled)
+
+
+@lru_cache(maxsize=16)
+def _drawdown_limit(max_drawdown_pct: Decimal | float | int) -> Fraction:
+    """The drawdown, in percentage points, at which the scan hands a group to the engine
+    (exact; worked out once per setting rather than at every scan)."""
+    return Fraction(max_drawdown_pct) - DRAWDOWN_MARGIN_PCT
 
 
 def _fills(
@@ -149,7 +157,7 @@ def scan(
         else (daily_hold.until_ms if daily_hold is not None else -1)
     )
     watch_drawdown = breaches and TriggerName.MAX_DRAWDOWN.value not in state.holds
-    limit = Fraction(safety.settings.protections.max_drawdown_pct) - DRAWDOWN_MARGIN_PCT
+    limit = _drawdown_limit(safety.settings.protections.max_drawdown_pct)
     peak = None if state.equity_peak is None else _units(state.equity_peak, EQUITY_PLACES)
     units = [lane.units for lane in lanes]
     marks = [lane.mark for lane in lanes]

@@ -119,6 +119,14 @@ def _exact_arithmetic() -> Iterator[None]:
             raise LedgerError(f"invalid decimal arithmetic: {error!r}") from error
 
 
+def _inexact_error(error: DecimalException) -> LedgerError:
+    """The error :func:`_exact_arithmetic` raises for ``error``, for code that calls the exact
+    context's methods directly (no thread-context switch on the per-candle path)."""
+    if isinstance(error, Inexact):
+        return LedgerError("an amount needs more than 200 significant digits; refusing to round it")
+    return LedgerError(f"invalid decimal arithmetic: {error!r}")
+
+
 def _require_finite(name: str, value: Decimal) -> None:
     if not isinstance(value, Decimal) or not value.is_finite():
         raise LedgerError(f"{name} must be a finite Decimal (got {value!r})")
@@ -342,17 +350,31 @@ class Ledger:
 
     def equity(self, marks: Mapping[str, Decimal]) -> Decimal:
         """``cash + Σ qty × mark`` over open positions; every open symbol needs a mark."""
-        with _exact_arithmetic():
-            return self._cash + sum(
-                (p.qty * self._mark(marks, p) for p in self._open()), start=_ZERO
-            )
+        # Called for every equity point: the exact context's own methods, in the order of
+        # ``cash + sum(..., start=0)``, so the result is the same Decimal (digits and exponent).
+        exact = _EXACT
+        holdings = _ZERO
+        try:
+            for position in self._positions.values():
+                if position.qty > 0:
+                    value = exact.multiply(position.qty, self._mark(marks, position))
+                    holdings = exact.add(holdings, value)
+            return exact.add(self._cash, holdings)
+        except DecimalException as error:
+            raise _inexact_error(error) from error
 
     def unrealized_pnl(self, marks: Mapping[str, Decimal]) -> Decimal:
         """``Σ (mark - avg_price) × qty``, computed exactly as ``Σ (qty × mark - cost_basis)``."""
-        with _exact_arithmetic():
-            return sum(
-                (p.qty * self._mark(marks, p) - p.cost_basis for p in self._open()), start=_ZERO
-            )
+        exact = _EXACT
+        total = _ZERO
+        try:
+            for position in self._positions.values():
+                if position.qty > 0:
+                    value = exact.multiply(position.qty, self._mark(marks, position))
+                    total = exact.add(total, exact.subtract(value, position.cost_basis))
+            return total
+        except DecimalException as error:
+            raise _inexact_error(error) from error
 
     def day_open_equity(self, day: date) -> Decimal:
         """Equity recorded when ``day`` was opened (see the module docstring)."""
@@ -367,8 +389,19 @@ class Ledger:
     def daily_pnl(self, day: date, marks: Mapping[str, Decimal]) -> Decimal:
         """Equity now (at ``marks``) minus the equity at the start of ``day``."""
         opening = self.day_open_equity(day)
-        with _exact_arithmetic():
-            return self.equity(marks) - opening
+        return self._since(opening, self.equity(marks))
+
+    def pnl_since_day_open(self, day: date, equity: Decimal) -> Decimal:
+        """``equity`` (the ledger's equity at some marks) minus the equity at the start of
+        ``day``: :meth:`daily_pnl` for a caller that has the equity already."""
+        return self._since(self.day_open_equity(day), equity)
+
+    @staticmethod
+    def _since(opening: Decimal, equity: Decimal) -> Decimal:
+        try:
+            return _EXACT.subtract(equity, opening)
+        except DecimalException as error:
+            raise _inexact_error(error) from error
 
     def daily_realized_pnl(self, day: date) -> Decimal:
         """Gross realized PnL of the fills stamped on ``day``."""
@@ -521,11 +554,19 @@ class Ledger:
     def mark_to_market(self, timestamp_ms: int, marks: Mapping[str, Decimal]) -> None:
         """Record mark prices at ``timestamp_ms``; the first event of a UTC day opens it."""
         self._require_timestamp(timestamp_ms)
+        last = self._last_marks
         for symbol, mark in marks.items():
+            if last.get(symbol) is mark:
+                continue  # this very object was checked when it was recorded
             _require_finite(f"mark of {symbol}", mark)
             if mark <= 0:
                 raise LedgerError(f"mark of {symbol} must be > 0 (got {mark})")
-        newest = {**self._last_marks, **marks}
+        current = self._current_day
+        if current is not None and utc_day(timestamp_ms) <= current:
+            # The usual call (a day already opened): no day to value, the marks just replace.
+            last.update(marks)
+            return
+        newest = {**last, **marks}
         with _exact_arithmetic():
             self._open_day(timestamp_ms, newest)
         self._last_marks = newest
@@ -722,14 +763,13 @@ class Ledger:
     def _open(self) -> Iterator[Position]:
         return (p for p in self._positions.values() if p.is_open)
 
-    @staticmethod
-    def _mark(marks: Mapping[str, Decimal], position: Position) -> Decimal:
-        mark = marks.get(position.symbol)
+    def _mark(self, marks: Mapping[str, Decimal], position: Position) -> Decimal:
+        symbol = position.symbol
+        mark = marks.get(symbol)
         if mark is None:
-            raise LedgerError(
-                f"no mark price for {position.symbol}, of which {position.qty} is held"
-            )
-        _require_finite(f"mark of {position.symbol}", mark)
+            raise LedgerError(f"no mark price for {symbol}, of which {position.qty} is held")
+        if mark is not self._last_marks.get(symbol):  # the recorded mark was checked already
+            _require_finite(f"mark of {symbol}", mark)
         return mark
 
     @staticmethod

@@ -364,17 +364,19 @@ class Engine:
             self._screened(record)
             # Every explained decision is shown with its latency: at a watchable pace that is
             # every decision, at full speed those that order.
-            log.info(
-                "%s %s at %s: %s, confidence %.2f, score %+.3f, size %.2f USD, decided in %.1f ms",
-                self.feed_kind.upper(),
-                symbol,
-                ms_to_iso(event.close_ms),
-                record.decision.value,
-                record.confidence,
-                record.score,
-                record.size_usd,
-                record.latency_ms,
-            )
+            if log.isEnabledFor(logging.INFO):  # a backtest logs at WARNING: no date formatted
+                log.info(
+                    "%s %s at %s: %s, confidence %.2f, score %+.3f, size %.2f USD, "
+                    "decided in %.1f ms",
+                    self.feed_kind.upper(),
+                    symbol,
+                    ms_to_iso(event.close_ms),
+                    record.decision.value,
+                    record.confidence,
+                    record.score,
+                    record.size_usd,
+                    record.latency_ms,
+                )
             if self._deferred is not None and self._allocated(record):
                 # Sized with the other BUYs of this close by the allocation step, then ordered.
                 self._deferred.append(record)
@@ -492,8 +494,9 @@ class Engine:
         if passed.peak is not None:
             at_ms, closes = passed.peak
             marks = {**trader.marks, **{s: Decimal(repr(c)) for s, c in closes.items()}}
+            equity = ledger.equity(marks)
             self.safety.observe_account(
-                ledger.equity(marks), ledger.daily_pnl(utc_day(at_ms), marks), at_ms
+                equity, ledger.pnl_since_day_open(utc_day(at_ms), equity), at_ms
             )
         point = trader.equity_point(passed.close_ms)
         self.safety.observe_account(point.equity, point.daily_pnl, passed.close_ms)

@@ -157,14 +157,17 @@ class Trader:
 
     def equity_point(self, now_ms: int) -> EquityPoint:
         ledger = self.ledger
+        marks = self.marks
+        # The equity is valued once: the daily PnL is it minus the day's opening equity.
+        equity = ledger.equity(marks)
         return EquityPoint(
             taken_at_ms=now_ms,
             cash=ledger.cash,
-            equity=ledger.equity(self.marks),
+            equity=equity,
             realized_pnl=ledger.realized_pnl,
-            unrealized_pnl=ledger.unrealized_pnl(self.marks),
+            unrealized_pnl=ledger.unrealized_pnl(marks),
             fees=ledger.fees_total,
-            daily_pnl=ledger.daily_pnl(utc_day(now_ms), self.marks),
+            daily_pnl=ledger.pnl_since_day_open(utc_day(now_ms), equity),
         )
 
     # -- candles ------------------------------------------------------------------------------

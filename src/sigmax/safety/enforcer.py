@@ -729,17 +729,21 @@ class SafetyEnforcer:
         state = self._state
         if state.updated_at_ms is None or at_ms > state.updated_at_ms:
             state.updated_at_ms = at_ms
-        now: dict[HoldClock, int | None] = {"market": at_ms, "wall": wall_ms}
-        expired = sorted(
-            (
-                hold
-                for hold in state.holds.values()
-                if hold.until_ms is not None
-                and (clock_now := now[hold.clock]) is not None
-                and hold.until_ms <= clock_now
-            ),
-            key=lambda hold: (hold.clock != "market", hold.until_ms or 0, hold.trigger),
-        )
+        # Called at every candle: with no hold, cooldown or baseline (the usual state) it only
+        # notes the time, without building the clocks or sorting an empty selection.
+        expired: list[Hold] = []
+        if state.holds:
+            now: dict[HoldClock, int | None] = {"market": at_ms, "wall": wall_ms}
+            expired = sorted(
+                (
+                    hold
+                    for hold in state.holds.values()
+                    if hold.until_ms is not None
+                    and (clock_now := now[hold.clock]) is not None
+                    and hold.until_ms <= clock_now
+                ),
+                key=lambda hold: (hold.clock != "market", hold.until_ms or 0, hold.trigger),
+            )
         for hold in expired:
             del state.holds[hold.trigger]
             assert hold.until_ms is not None  # selected above
@@ -759,8 +763,9 @@ class SafetyEnforcer:
                 },
                 hold.until_ms if hold.clock == "market" else at_ms,
             )
-        for symbol in [s for s, until in state.cooldowns.items() if until <= at_ms]:
-            del state.cooldowns[symbol]
+        if state.cooldowns:
+            for symbol in [s for s, until in state.cooldowns.items() if until <= at_ms]:
+                del state.cooldowns[symbol]
         baseline_until = state.daily_loss_baseline_until_ms
         if baseline_until is not None and baseline_until <= at_ms:
             state.daily_loss_baseline = None

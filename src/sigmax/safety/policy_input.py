@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -93,9 +94,16 @@ def _symbol(text: object, name: str) -> str:
     if not isinstance(text, str):
         raise PolicyInputError(f"{name} must be a symbol such as BTC/USDT (got {text!r})")
     try:
-        return str(Symbol.parse(text))
+        return _canonical_symbol(text)
     except ValueError as error:
         raise PolicyInputError(f"{name}: {error}") from None
+
+
+@lru_cache(maxsize=256)
+def _canonical_symbol(text: str) -> str:
+    """``BTC/USDT`` for ``btc-usdt``: several times per order over a handful of markets, so
+    kept (a refused text raises each time: nothing is cached for it)."""
+    return str(Symbol.parse(text))
 
 
 def _asset(text: object, name: str) -> str:
