@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,6 +36,29 @@ def _emit(result: dict[str, Any], as_json: bool) -> None:
         if key not in ("benchmark", "machine"):
             table.add_row(key, str(value))
     Console().print(table)
+
+
+@contextmanager
+def _stage_progress(name: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A Rich bar on stderr for a benchmark that reports ``(stage label, done, total)``;
+    hidden when stderr is not a terminal."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task(name, total=None)
+
+        def advance(label: str, done: int, total: int) -> None:
+            progress.update(task, description=label, completed=done, total=total)
+
+        yield advance
 
 
 @bench_app.command("data")
@@ -235,30 +260,12 @@ def bench_portfolio(
     """QAOA and VQE against the exact optimum on real-data QUBOs (n <= 8): success rate,
     approximation ratio, seconds per n; decision p99 beside the quantum worker; the allocation
     step's time."""
-    from rich.progress import BarColumn, Progress, TextColumn
-
     from sigmax.bench.portfolio_bench import run_portfolio_bench
 
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as progress:
-        task = progress.add_task("portfolio", total=None)
-
-        def advance(label: str, done: int, total: int) -> None:
-            progress.update(task, description=label, completed=done, total=total)
-
+    with _stage_progress("portfolio") as advance:
         result = run_portfolio_bench(
             max_n=max_n, seeds=seeds, instances=instances, decisions=decisions, progress=advance
         )
-    if as_json:
-        typer.echo(json.dumps(result, sort_keys=True))
-        return
     _emit(result, as_json)
 
 
@@ -271,27 +278,9 @@ def bench_allocation(
 ) -> None:
     """The agents' backtest of the four bundled markets, whole span, allocation step off and
     on, per profile: metrics and the most positions and exposure held at once."""
-    from rich.progress import BarColumn, Progress, TextColumn
-
     from sigmax.bench.portfolio_bench import run_allocation_effect
 
-    console = Console(stderr=True)
     chosen = [p.strip() for p in profiles.split(",") if p.strip()]
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as progress:
-        task = progress.add_task("allocation", total=None)
-
-        def advance(label: str, done: int, total: int) -> None:
-            progress.update(task, description=label, completed=done, total=total)
-
+    with _stage_progress("allocation") as advance:
         result = run_allocation_effect(chosen, progress=advance)
-    if as_json:
-        typer.echo(json.dumps(result, sort_keys=True))
-        return
     _emit(result, as_json)
