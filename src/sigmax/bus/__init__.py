@@ -12,8 +12,9 @@ protocol or the in-process bus, a backtest among them, does not import the NATS 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sigmax.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from sigmax.bus.errors import (
@@ -56,19 +57,6 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # the next lookup is a plain module attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
-
 __all__ = [
     "DEFAULT_MAX_QUEUE",
     "WIRE_VERSION",
@@ -90,3 +78,5 @@ __all__ = [
     "new_event_id",
     "redact_nats_url",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, __all__)

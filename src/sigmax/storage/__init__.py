@@ -10,8 +10,9 @@ Alembic with it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sigmax.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from sigmax.storage.database import Database, normalise_database_url, resolve_database_url
@@ -37,19 +38,6 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # the next lookup is a plain module attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
-
 __all__ = [
     "Database",
     "DatabaseUnreachableError",
@@ -61,3 +49,5 @@ __all__ = [
     "normalise_database_url",
     "resolve_database_url",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, __all__)
