@@ -29,8 +29,13 @@ import numpy as np
 from sigmax.agents.base import PortfolioView
 from sigmax.agents.batch import BatchAssessment
 from sigmax.agents.market_view import MarketSnapshot, SymbolHistory
-from sigmax.agents.orchestrator import Assessment, config_digest, decision_id
-from sigmax.backtest.strategy_record import strategy_assessment, strategy_record
+from sigmax.agents.orchestrator import Assessment, config_digest
+from sigmax.backtest.strategy_record import (
+    all_in_size,
+    strategy_assessment,
+    strategy_decision_id,
+    strategy_record,
+)
 from sigmax.config import Settings
 from sigmax.data.indicators import sma
 from sigmax.domain.candles import CandleSeries, FloatArray, ms_to_iso
@@ -132,27 +137,12 @@ class SmaCrossStrategy:
             action = Action.BUY
         elif found.down[index] and held:
             action = Action.SELL
-        size = 0.0
-        if action is Action.BUY:
-            cash = (
-                portfolio.cash_usd
-                if self.sleeve_cash is None
-                else self.sleeve_cash(snapshot.symbol)
-            )
-            size = float(cash)
-        elif action is Action.SELL:
-            size = float(portfolio.positions_usd[snapshot.symbol])
+        size = all_in_size(action, snapshot, portfolio, self.sleeve_cash)
         score = 1.0 if found.up[index] else -1.0 if found.down[index] else 0.0
         return strategy_assessment(self.decision_id(snapshot), snapshot, action, score, size)
 
     def decision_id(self, snapshot: MarketSnapshot) -> str:
-        return decision_id(
-            snapshot.symbol,
-            snapshot.primary.timeframe.value,
-            self.settings.profile_name,
-            snapshot.decision_ms,
-            self.digest,
-        )
+        return strategy_decision_id(snapshot, self.settings.profile_name, self.digest)
 
     async def decide(self, snapshot: MarketSnapshot, portfolio: PortfolioView) -> DecisionRecord:
         numbers = self.assess(snapshot, portfolio)

@@ -4,12 +4,37 @@ stop-loss or take-profit."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from decimal import Decimal
 
+from sigmax.agents.base import PortfolioView
 from sigmax.agents.market_view import MarketSnapshot
-from sigmax.agents.orchestrator import Assessment
+from sigmax.agents.orchestrator import Assessment, decision_id
 from sigmax.domain.candles import ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
+
+
+def all_in_size(
+    action: Action,
+    snapshot: MarketSnapshot,
+    portfolio: PortfolioView,
+    sleeve_cash: Callable[[str], Decimal] | None,
+) -> float:
+    """The USD size of an all-in strategy's action: a BUY spends all the cash (of the symbol's
+    sleeve when the capital is split), a SELL closes the whole position, a HOLD is 0."""
+    if action is Action.BUY:
+        cash = portfolio.cash_usd if sleeve_cash is None else sleeve_cash(snapshot.symbol)
+        return float(cash)
+    if action is Action.SELL:
+        return float(portfolio.positions_usd[snapshot.symbol])
+    return 0.0
+
+
+def strategy_decision_id(snapshot: MarketSnapshot, profile: str, digest: str) -> str:
+    """A reference strategy's decision id: the agents' scheme, with the strategy's digest."""
+    return decision_id(
+        snapshot.symbol, snapshot.primary.timeframe.value, profile, snapshot.decision_ms, digest
+    )
 
 
 def strategy_assessment(

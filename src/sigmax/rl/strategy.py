@@ -19,8 +19,13 @@ import numpy as np
 from sigmax.agents.base import PortfolioView
 from sigmax.agents.batch import BatchAssessment
 from sigmax.agents.market_view import MarketSnapshot, SymbolHistory
-from sigmax.agents.orchestrator import Assessment, build_history, config_digest, decision_id
-from sigmax.backtest.strategy_record import strategy_assessment, strategy_record
+from sigmax.agents.orchestrator import Assessment, build_history, config_digest
+from sigmax.backtest.strategy_record import (
+    all_in_size,
+    strategy_assessment,
+    strategy_decision_id,
+    strategy_record,
+)
 from sigmax.config import Settings
 from sigmax.domain.candles import CandleSeries, ms_to_iso
 from sigmax.domain.decisions import Action, DecisionRecord
@@ -85,16 +90,7 @@ class PolicyStrategy:
         action = (
             Action.BUY if long and not held else Action.SELL if held and not long else Action.HOLD
         )
-        size = 0.0
-        if action is Action.BUY:
-            cash = (
-                portfolio.cash_usd
-                if self.sleeve_cash is None
-                else self.sleeve_cash(snapshot.symbol)
-            )
-            size = float(cash)
-        elif action is Action.SELL:
-            size = float(portfolio.positions_usd[snapshot.symbol])
+        size = all_in_size(action, snapshot, portfolio, self.sleeve_cash)
         score = float(output.score[view.index])
         return strategy_assessment(self.decision_id(snapshot), snapshot, action, score, size)
 
@@ -105,13 +101,7 @@ class PolicyStrategy:
         return cached[1]
 
     def decision_id(self, snapshot: MarketSnapshot) -> str:
-        return decision_id(
-            snapshot.symbol,
-            snapshot.primary.timeframe.value,
-            self.settings.profile_name,
-            snapshot.decision_ms,
-            self.digest,
-        )
+        return strategy_decision_id(snapshot, self.settings.profile_name, self.digest)
 
     async def decide(self, snapshot: MarketSnapshot, portfolio: PortfolioView) -> DecisionRecord:
         numbers = self.assess(snapshot, portfolio)
