@@ -44,32 +44,29 @@ _INT_MAX = 2**63 - 1
 _UNSAFE_TEXT = re.compile(r'["\\\x00-\x1f]')
 
 
-def set_input_document(interpreter: Any, document: dict[str, Any]) -> None:
-    """Make ``document`` the input of the rego-cpp ``interpreter`` (its C handle)."""
+def _set_input(interpreter: Any, write: Callable[[Any], None]) -> None:
+    """Build an input term with ``write`` and hand it to ``interpreter``. rego-cpp keeps its own
+    copy, so the term is freed here, as regopy.Input frees its own."""
     term = rego_shared.rego_new_input()
     try:
-        _add(term, document)
-        # rego-cpp keeps its own copy: the term is freed below, as regopy.Input frees its own.
+        write(term)
         if _LIB.regoSetInput(interpreter, term) != _OK:
             raise PolicyEvaluationError(
                 f"rego-cpp refused the policy input: {rego_shared.rego_get_error(interpreter)}"
             )
     finally:
         rego_shared.rego_free_input(term)
+
+
+def set_input_document(interpreter: Any, document: dict[str, Any]) -> None:
+    """Make ``document`` the input of the rego-cpp ``interpreter`` (its C handle)."""
+    _set_input(interpreter, lambda term: _add(term, document))
 
 
 def set_order_input(interpreter: Any, request: OrderPolicyInput) -> None:
     """Make ``request`` the input of the rego-cpp ``interpreter`` (its C handle): the term of
     ``request.to_document()``, built from the request's fields."""
-    term = rego_shared.rego_new_input()
-    try:
-        _write_order(term, request)
-        if _LIB.regoSetInput(interpreter, term) != _OK:
-            raise PolicyEvaluationError(
-                f"rego-cpp refused the policy input: {rego_shared.rego_get_error(interpreter)}"
-            )
-    finally:
-        rego_shared.rego_free_input(term)
+    _set_input(interpreter, lambda term: _write_order(term, request))
 
 
 _TEXT = _LIB.regoInputString
